@@ -1,0 +1,1 @@
+"""Meeting-format assistant: in person or virtual, asked briefly and written into the invite."""

@@ -1,0 +1,102 @@
+"""Plan the invite's annotation: the description block, the shorter end, the video link.
+
+Planning is pure: it says what the event should look like and leaves writing it (with the
+provider's ETag) to the calendar adapters. Planning an already-annotated meeting gives the
+same result as planning the original, so a later run replaces the block, never adds one.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+
+from assistant import block
+from assistant.models import Format, Meeting, Recommendation
+from assistant.rendering import Renderer
+
+HOUR = timedelta(minutes=60)
+
+
+@dataclass(frozen=True)
+class AnnotationPlan:
+    """What the event should become. end=None leaves the end time as it is."""
+
+    description: str
+    description_is_html: bool
+    end: datetime | None
+    add_video_link: bool
+
+    def changes_anything(self, meeting: Meeting) -> bool:
+        return (
+            self.description != meeting.description
+            or self.end is not None
+            or self.add_video_link
+        )
+
+
+def virtual_duration(duration: timedelta, target_minutes: int) -> timedelta:
+    """The length of a virtual meeting: an hour becomes the target, longer ones lose as much.
+
+    At a target of 50: 30 stays 30, 55 and 60 become 50, 90 becomes 80. Never longer.
+    """
+    target = timedelta(minutes=target_minutes)
+    if duration <= target:
+        return duration
+    if duration <= HOUR:
+        return target
+    return duration - (HOUR - target)
+
+
+def plan_annotation(
+    meeting: Meeting,
+    recommendation: Recommendation,
+    renderer: Renderer,
+    *,
+    organisation_name: str,
+    virtual_minutes: int,
+    original_end: datetime | None = None,
+) -> AnnotationPlan:
+    """Plan the annotation of meeting for recommendation.
+
+    original_end is the end the meeting had before the assistant shortened it, when it did:
+    the duration rule applies to that, so a second run does not shorten 80 minutes to 70, and
+    a meeting that turns in person gets its hour back.
+    """
+    virtual = recommendation.format is Format.VIRTUAL
+    end = _planned_end(meeting, virtual, virtual_minutes, original_end)
+    add_video_link = virtual and not meeting.video_link
+    context = {
+        "recommendation": recommendation,
+        "virtual": virtual,
+        "reasons": recommendation.invite_reasons,
+        "minutes": _minutes(end - meeting.start) if virtual and end else None,
+        "video_link": meeting.video_link,
+        "adding_video_link": add_video_link,
+        "organisation_name": organisation_name,
+    }
+    if meeting.description_is_html:
+        new_block = block.wrap_html(renderer.render("annotation.html.j2", context))
+    else:
+        body = renderer.render("annotation.txt.j2", context)
+        new_block = block.wrap_text(body, block.newline_of(meeting.description))
+    return AnnotationPlan(
+        description=block.put_block(meeting.description, new_block, meeting.description_is_html),
+        description_is_html=meeting.description_is_html,
+        end=end,
+        add_video_link=add_video_link,
+    )
+
+
+def _planned_end(
+    meeting: Meeting, virtual: bool, virtual_minutes: int, original_end: datetime | None
+) -> datetime | None:
+    if meeting.all_day:
+        return None
+    planned = original_end or meeting.end
+    if virtual:
+        planned = meeting.start + virtual_duration(planned - meeting.start, virtual_minutes)
+    return planned if planned != meeting.end else None
+
+
+def _minutes(span: timedelta) -> int:
+    return int(span.total_seconds() // 60)

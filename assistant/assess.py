@@ -1,0 +1,77 @@
+"""From a meeting to its annotation plan: detect, infer, merge the organiser's answers, score, plan.
+
+This is the pure heart of the pipeline, shared by `assistant preview` and the service: given
+the same meeting, history, answers and clock it always gives the same assessment.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from datetime import datetime
+
+from assistant.annotate import AnnotationPlan, plan_annotation
+from assistant.checklist import Checklist
+from assistant.config import Config
+from assistant.detect import CustomerMeetingDetector, Detection
+from assistant.infer import Inference, Inferrer
+from assistant.models import HardFacts, Meeting, Recommendation, RowAnswer
+from assistant.rendering import Renderer
+from assistant.scoring import recommend
+
+
+@dataclass(frozen=True)
+class Assessment:
+    meeting: Meeting
+    detection: Detection
+    inference: Inference | None = None  # None: not a customer meeting, nothing to infer
+    questions: tuple[int, ...] = ()  # rows still to ask the organiser
+    recommendation: Recommendation | None = None
+    plan: AnnotationPlan | None = None
+
+
+class Assessor:
+    def __init__(self, config: Config, checklist: Checklist, renderer: Renderer) -> None:
+        self.config = config
+        self.checklist = checklist
+        self.renderer = renderer
+        self.detector = CustomerMeetingDetector(config.organisation.domains, config.detection)
+        self.inferrer = Inferrer(checklist, config, self.detector)
+
+    def assess(
+        self,
+        meeting: Meeting,
+        *,
+        now: datetime,
+        history: Sequence[Meeting] | None = None,
+        organiser_answers: Mapping[str, RowAnswer] | None = None,
+        organiser_facts: HardFacts = HardFacts(),
+        original_end: datetime | None = None,
+    ) -> Assessment:
+        """Assess meeting; the organiser's answers and facts win over anything inferred."""
+        detection = self.detector.detect(meeting)
+        if not detection.is_customer_meeting:
+            return Assessment(meeting, detection)
+        inference = self.inferrer.infer(meeting, detection, history, now)
+        organiser_answers = organiser_answers or {}
+        answers = {**inference.answers, **organiser_answers}
+        hard = HardFacts(
+            organiser_choice=organiser_facts.organiser_choice,
+            on_site_equipment=organiser_facts.on_site_equipment,
+            travel_ruled_out=organiser_facts.travel_ruled_out or inference.hard.travel_ruled_out,
+        )
+        recommendation = recommend(self.checklist, answers, hard)
+        plan = plan_annotation(
+            meeting,
+            recommendation,
+            self.renderer,
+            organisation_name=self.config.organisation.name,
+            virtual_minutes=self.config.policy.virtual_minutes,
+            original_end=original_end,
+        )
+        questions = tuple(
+            number
+            for number in inference.questions(self.checklist)
+            if self.checklist.find(number).key not in organiser_answers
+        )
+        return Assessment(meeting, detection, inference, questions, recommendation, plan)

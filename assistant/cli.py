@@ -1,0 +1,202 @@
+"""The `assistant` command. Admins script it, so its commands, options and JSON are a contract.
+
+Built on click (mature, composable, and what typer itself is built on). Errors the user can
+fix (a bad file, an unknown row) print one clear message and exit 1; usage errors exit 2.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import sys
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import click
+
+from assistant import presenting
+from assistant.answers import AnswerDocument, parse_answer_text
+from assistant.assess import Assessor
+from assistant.checklist import Checklist, load_checklist
+from assistant.config import Config, config_for_domains, load_config
+from assistant.errors import AssistantError, ConfigError, InputError
+from assistant.event_files import load_history, load_meeting
+from assistant.models import HardFacts
+from assistant.rendering import Renderer
+from assistant.scoring import recommend as score
+
+DEFAULT_CONFIG_NAME = "assistant.toml"
+CONFIG_ENV = "ASSISTANT_CONFIG"
+
+
+class _UserError(click.ClickException):
+    """Something the user can fix: shown as one line, exit status 1."""
+
+    exit_code = 1
+
+    def show(self, file=None) -> None:
+        click.echo(f"error: {self.format_message()}", err=True)
+
+
+class _AssistantGroup(click.Group):
+    def invoke(self, ctx: click.Context) -> Any:
+        try:
+            return super().invoke(ctx)
+        except AssistantError as err:
+            raise _UserError(str(err)) from err
+
+
+@click.group(cls=_AssistantGroup, context_settings={"help_option_names": ["-h", "--help"]})
+@click.version_option(package_name="meeting-format-assistant")
+@click.option("-v", "--verbose", count=True, help="Log more (-v info, -vv debug) to stderr.")
+def cli(verbose: int) -> None:
+    """Recommend in person or virtual for customer meetings, and annotate the invites."""
+    level = logging.WARNING - 10 * min(verbose, 2)
+    logging.basicConfig(level=level, format="%(levelname)s %(name)s: %(message)s")
+
+
+@cli.command()
+@click.option(
+    "--answers", "answers_file", type=click.File("r"), default=None,
+    help='JSON answers, or - for stdin: {"answers": {"importance": "A", "7": "B"}, '
+    '"on_site_equipment": false, "travel_policy": null, "organiser_choice": null}',
+)
+@click.option("--checklist", "checklist_path", type=click.Path(path_type=Path, dir_okay=False),
+              help="A checklist of your own instead of the shipped one.")
+@click.option("--json", "as_json", is_flag=True, help="Print machine-readable JSON.")
+def recommend(answers_file, checklist_path: Path | None, as_json: bool) -> None:
+    """Score checklist answers: in person or virtual, and why.
+
+    Rows are named by number (1-12) or key (importance, rapport, ...), answers are A/B or
+    in_person/virtual. Rows left out are unknown and count for neither side.
+    """
+    checklist = load_checklist(checklist_path)
+    document = _read_answers(answers_file, checklist)
+    result = score(checklist, document.answers, document.hard)
+    if as_json:
+        _print_json(presenting.recommendation_json(result))
+    else:
+        click.echo(presenting.recommendation_text(result, checklist))
+
+
+@cli.command()
+@click.argument("event_file", type=click.Path(path_type=Path, dir_okay=False))
+@click.option("--config", "config_path", type=click.Path(path_type=Path, dir_okay=False),
+              help="Config file (organisation domains, policy, customers).")
+@click.option("--org-domain", "org_domains", multiple=True, metavar="DOMAIN",
+              help="Your organisation's domain; repeat for several. Overrides the config's.")
+@click.option("--answers", "answers_file", type=click.File("r"), default=None,
+              help="The organiser's answers as JSON (see `assistant recommend --help`).")
+@click.option("--history", "history_path", type=click.Path(path_type=Path, dir_okay=False),
+              help="The organiser's other events as JSON: a list, or an API list page.")
+@click.option("--now", "now_text", metavar="ISO-TIME",
+              help="Pretend it is this time (default: now), e.g. 2026-12-01T09:00:00+00:00.")
+@click.option("--json", "as_json", is_flag=True, help="Print machine-readable JSON.")
+def preview(event_file: Path, config_path, org_domains, answers_file, history_path, now_text,
+            as_json: bool) -> None:
+    """Show what the assistant would ask and write for one event, changing nothing.
+
+    EVENT_FILE is a Google Calendar or Microsoft Graph event resource saved as JSON, exactly
+    as the API returns it; which one is told from its fields.
+    """
+    meeting = load_meeting(event_file)
+    config = _preview_config(config_path, list(org_domains), meeting.organizer.domain)
+    checklist = load_checklist(config.checklist)
+    document = _read_answers(answers_file, checklist)
+    assessment = Assessor(config, checklist, Renderer()).assess(
+        meeting,
+        now=_parse_now(now_text),
+        history=load_history(history_path) if history_path else None,
+        organiser_answers=document.answers,
+        organiser_facts=document.hard,
+    )
+    if as_json:
+        _print_json(presenting.assessment_json(assessment))
+    else:
+        click.echo(presenting.assessment_text(assessment, checklist))
+
+
+@cli.command("check-config")
+@click.argument("config_file", required=False, type=click.Path(path_type=Path, dir_okay=False))
+@click.option("--json", "as_json", is_flag=True, help="Print machine-readable JSON.")
+def check_config(config_file: Path | None, as_json: bool) -> None:
+    """Validate a config file and the checklist it uses.
+
+    Without CONFIG_FILE, reads $ASSISTANT_CONFIG or ./assistant.toml. Exits 1 and names
+    every problem (file, key, what is allowed) when the file is invalid.
+    """
+    path = config_file or _default_config_path()
+    try:
+        config = load_config(path)
+        checklist = load_checklist(config.checklist)
+    except ConfigError as err:
+        if as_json:
+            _print_json({"ok": False, "file": err.path, "problems": err.problems})
+            sys.exit(1)
+        raise
+    if as_json:
+        _print_json(presenting.config_json(path, config, checklist))
+    else:
+        click.echo(presenting.config_text(path, config, checklist))
+
+
+def _read_answers(answers_file, checklist: Checklist) -> AnswerDocument:
+    if answers_file is None:
+        return AnswerDocument(answers={}, hard=HardFacts())
+    where = "stdin" if answers_file.name == "<stdin>" else answers_file.name
+    return parse_answer_text(answers_file.read(), checklist, where=where)
+
+
+def _preview_config(path: Path | None, org_domains: list[str], organiser_domain: str) -> Config:
+    if path is not None:
+        config = load_config(path)
+        if org_domains:
+            organisation = config.organisation.model_copy(update={"domains": org_domains})
+            config = config.model_copy(update={"organisation": organisation})
+        return config
+    if not org_domains:
+        if not organiser_domain:
+            raise InputError("the event has no organiser address; pass --org-domain")
+        click.echo(
+            f"note: assuming your organisation is {organiser_domain}, the organiser's domain "
+            "(pass --org-domain or --config to say otherwise)",
+            err=True,
+        )
+        org_domains = [organiser_domain]
+    try:
+        return config_for_domains(org_domains)
+    except ValueError as err:
+        raise InputError(f"--org-domain: {err}") from err
+
+
+def _default_config_path() -> Path:
+    if os.environ.get(CONFIG_ENV):
+        return Path(os.environ[CONFIG_ENV])
+    path = Path(DEFAULT_CONFIG_NAME)
+    if not path.exists():
+        raise InputError(
+            f"no config file given, ${CONFIG_ENV} is not set and there is no ./{DEFAULT_CONFIG_NAME}; "
+            "start from config/assistant.example.toml"
+        )
+    return path
+
+
+def _parse_now(text: str | None) -> datetime:
+    if not text:
+        return datetime.now(UTC)
+    try:
+        moment = datetime.fromisoformat(text)
+    except ValueError as err:
+        raise InputError(f"--now: {text!r} is not an ISO 8601 time") from err
+    return moment if moment.tzinfo else moment.replace(tzinfo=UTC)
+
+
+def _print_json(data: Any) -> None:
+    click.echo(json.dumps(data, indent=2, ensure_ascii=False))
+
+
+def main() -> None:
+    """The console script's entry point."""
+    cli(prog_name="assistant")

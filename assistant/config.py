@@ -1,0 +1,193 @@
+"""The assistant's config file: a TOML document validated by pydantic models.
+
+Unknown keys are rejected so that a typo is an error rather than a silently ignored setting,
+and every error names the file, the key path and what is allowed (see assistant.validation).
+Secrets never live here: the file names the environment variables that hold them.
+"""
+
+from __future__ import annotations
+
+import re
+import tomllib
+from pathlib import Path
+from typing import Annotated, Literal
+
+from pydantic import (
+    AfterValidator,
+    BaseModel,
+    ConfigDict,
+    Field,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
+
+from assistant.errors import ConfigError
+from assistant.validation import describe_validation_error
+
+_DOMAIN = re.compile(r"^(?=.{1,253}$)([a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?\.)+[a-z]{2,63}$")
+_EMAIL = re.compile(r"^[^@\s]+@[^@\s]+$")
+
+
+def _domain(value: str) -> str:
+    value = value.strip().lower().removeprefix("@")
+    if not _DOMAIN.match(value):
+        raise ValueError(f"{value!r} is not a domain name; write it like 'example.com'")
+    return value
+
+
+def _email(value: str) -> str:
+    value = value.strip()
+    if not _EMAIL.match(value):
+        raise ValueError(f"{value!r} is not an email address; write it like 'alice@example.com'")
+    return value
+
+
+def _endpoint(value: str) -> str:
+    if not re.match(r"^https?://[^/\s]+", value):
+        raise ValueError(f"{value!r} is not an http(s) URL")
+    return value
+
+
+Domain = Annotated[str, AfterValidator(_domain)]
+Email = Annotated[str, AfterValidator(_email)]
+Endpoint = Annotated[str, AfterValidator(_endpoint)]
+EnvVarName = Annotated[str, Field(pattern=r"^[A-Za-z_][A-Za-z0-9_]*$")]
+
+
+class _Section(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class Organisation(_Section):
+    name: str = "our team"
+    domains: list[Domain] = Field(min_length=1)
+
+
+# Addresses that appear as attendees but are calendars, rooms or bots, never customers.
+DEFAULT_IGNORED_DOMAINS = (
+    "resource.calendar.google.com",
+    "group.calendar.google.com",
+    "group.v.calendar.google.com",
+    "import.calendar.google.com",
+)
+
+
+class Detection(_Section):
+    customer_domains: list[Domain] = []  # when not empty, only these domains count as customers
+    ignore_domains: list[Domain] = list(DEFAULT_IGNORED_DOMAINS)
+    include_title_keywords: list[str] = []  # when not empty, the title must contain one
+    exclude_title_keywords: list[str] = []
+
+
+class Policy(_Section):
+    virtual_minutes: Literal[45, 50] = 50
+    travel: Literal["allowed", "not_allowed"] = "allowed"
+    travel_note: str = "the organisation's travel policy rules out travel"
+    reminder_after_hours: int = Field(default=24, ge=1)
+    decide_before_hours: int = Field(default=24, ge=1)
+
+
+class Customer(_Section):
+    """What an admin knows about one customer; each fact answers a checklist row."""
+
+    name: str = ""
+    values: Literal["in_person", "virtual"] | None = None  # row 5
+    competitors_active: bool | None = None  # row 8
+    power: Literal["balanced", "customer"] | None = None  # row 10
+    travel: Literal["allowed", "not_allowed"] = "allowed"  # the customer's own travel policy
+
+
+class Google(_Section):
+    calendars: list[Email] = []
+    api_endpoint: Endpoint | None = None  # local emulator; unset means Google's own endpoint
+    send_updates: Literal["all", "externalOnly", "none"] = "all"
+
+
+class Microsoft(_Section):
+    calendars: list[Email] = []
+    tenant: str = ""
+    authority: Endpoint = "https://login.microsoftonline.com"  # sovereign clouds differ
+    graph_endpoint: Endpoint = "https://graph.microsoft.com/v1.0"
+
+
+class Smtp(_Section):
+    host: str = Field(min_length=1)
+    port: int = Field(default=587, ge=1, le=65535)
+    security: Literal["starttls", "tls", "none"] = "starttls"
+    username: str = ""
+    password_env: EnvVarName = "ASSISTANT_SMTP_PASSWORD"
+
+
+class Imap(_Section):
+    host: str = Field(min_length=1)
+    port: int = Field(default=993, ge=1, le=65535)
+    security: Literal["tls", "starttls", "none"] = "tls"
+    username: str = ""
+    password_env: EnvVarName = "ASSISTANT_IMAP_PASSWORD"
+    folder: str = "INBOX"
+    processed_folder: str = "Processed"
+
+
+class Mail(_Section):
+    sender: Email
+    smtp: Smtp | None = None
+    imap: Imap | None = None
+
+
+class Config(_Section):
+    organisation: Organisation
+    detection: Detection = Detection()
+    policy: Policy = Policy()
+    customers: dict[Domain, Customer] = {}
+    google: Google = Google()
+    microsoft: Microsoft = Microsoft()
+    mail: Mail | None = None
+    checklist: Path | None = None  # a checklist file of your own; relative to this file
+
+    @field_validator("customers", mode="before")
+    @classmethod
+    def _lowercase_customer_domains(cls, value: object) -> object:
+        if isinstance(value, dict):
+            return {str(key).lower(): facts for key, facts in value.items()}
+        return value
+
+    @model_validator(mode="after")
+    def _calendars_belong_to_the_organisation(self) -> Config:
+        for provider in ("google", "microsoft"):
+            for address in getattr(self, provider).calendars:
+                if not in_domains(address.rpartition("@")[2], self.organisation.domains):
+                    raise ValueError(
+                        f"{provider}.calendars: {address} is outside organisation.domains "
+                        f"({', '.join(self.organisation.domains)}); only your own people's "
+                        "calendars can be watched"
+                    )
+        return self
+
+
+def in_domains(domain: str, domains: list[str] | tuple[str, ...]) -> bool:
+    """True when domain is one of domains or a subdomain of one (sales.example.com)."""
+    domain = domain.lower()
+    return any(domain == known or domain.endswith("." + known) for known in domains)
+
+
+def load_config(path: Path) -> Config:
+    """Read and validate a config file; raises ConfigError naming the file and each problem."""
+    try:
+        data = tomllib.loads(path.read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError) as err:
+        raise ConfigError(str(path), [f"cannot read the file: {err}"]) from err
+    except tomllib.TOMLDecodeError as err:
+        raise ConfigError(str(path), [f"not valid TOML: {err}"]) from err
+    try:
+        config = Config.model_validate(data)
+    except ValidationError as err:
+        raise ConfigError(str(path), describe_validation_error(err, Config)) from err
+    if config.checklist is not None and not config.checklist.is_absolute():
+        config = config.model_copy(update={"checklist": path.parent / config.checklist})
+    return config
+
+
+def config_for_domains(domains: list[str]) -> Config:
+    """Defaults for everything, with the given organisation domains (for ad-hoc previews)."""
+    return Config(organisation=Organisation(domains=domains))

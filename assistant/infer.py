@@ -1,0 +1,194 @@
+"""What the calendar already tells about the checklist, so the email asks only the rest.
+
+Each inferred row carries a one-line why that the organiser sees and may overwrite. When two
+signals for one row disagree (a "weekly pitch"), the row is left to the organiser: asking one
+more question is better than guessing.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+
+from assistant.checklist import Checklist
+from assistant.config import Config
+from assistant.detect import CustomerMeetingDetector, Detection, contains_words
+from assistant.models import HardFacts, Meeting, Provenance, RowAnswer, Side
+
+SOON = timedelta(days=3)  # a meeting this close is about timing (row 2 B)
+BUSY_WINDOW = timedelta(days=14)  # "the surrounding weeks" for row 3, either side
+MANY_CUSTOMER_MEETINGS = 10  # at least this many others in the window: efficiency (row 3 B)
+FEW_CUSTOMER_MEETINGS = 2  # at most this many others: effectiveness (row 3 A)
+FEW_STAKEHOLDERS = 3  # one organisation, at most this many people: one room (row 4 A)
+MANY_STAKEHOLDERS = 5  # this many people, or several organisations: dispersed (row 4 B)
+WELL_KNOWN = 6  # met this often before: rapport exists (row 7 B)
+VIDEO_HOSTS = ("zoom.us", "teams.microsoft.com", "meet.google.com", "webex.com", "whereby.com")
+
+
+@dataclass(frozen=True)
+class _Signal:
+    side: Side
+    why: str
+    provenance: Provenance = Provenance.INFERRED
+
+
+@dataclass(frozen=True)
+class Inference:
+    """Rows answered without asking, and hard facts known from config."""
+
+    answers: dict[str, RowAnswer] = field(default_factory=dict)
+    hard: HardFacts = HardFacts()
+
+    def questions(self, checklist: Checklist) -> tuple[int, ...]:
+        """The numbers of the rows the organiser still has to be asked."""
+        return tuple(row.number for row in checklist if row.key not in self.answers)
+
+
+class Inferrer:
+    def __init__(self, checklist: Checklist, config: Config, detector: CustomerMeetingDetector):
+        self.checklist = checklist
+        self.config = config
+        self.detector = detector
+
+    def infer(
+        self,
+        meeting: Meeting,
+        detection: Detection,
+        history: Sequence[Meeting] | None,
+        now: datetime,
+    ) -> Inference:
+        """Infer what the meeting and, when given, the organiser's history tell.
+
+        history=None means the history is unknown (nothing is inferred from it); an empty
+        list means the organiser has no earlier meetings at all.
+        """
+        signals: dict[str, list[_Signal]] = {row.key: [] for row in self.checklist}
+        self._from_title(meeting, signals)
+        if meeting.is_recurring:
+            signals["importance"].append(_Signal(Side.B, "it is part of a recurring series"))
+        self._from_timing(meeting, now, signals)
+        self._from_attendees(detection, signals)
+        self._from_place(meeting, signals)
+        self._from_customer_facts(detection, signals)
+        if history is not None:
+            self._from_history(meeting, detection, history, signals)
+        answers = {}
+        for key, found in signals.items():
+            if found and len({signal.side for signal in found}) == 1:
+                answers[key] = RowAnswer(
+                    found[0].side, found[0].provenance, "; ".join(s.why for s in found)
+                )
+        return Inference(answers=answers, hard=self._hard_facts(detection))
+
+    def _from_title(self, meeting: Meeting, signals: dict[str, list[_Signal]]) -> None:
+        for row in self.checklist:
+            for side in Side:
+                for word in row.title_words(side):
+                    if contains_words(meeting.title, word):
+                        signals[row.key].append(_Signal(side, f"the title says {word!r}"))
+                        break
+
+    def _from_timing(self, meeting: Meeting, now: datetime, signals) -> None:
+        if meeting.all_day:
+            return
+        lead = meeting.start - now
+        if timedelta(0) <= lead < SOON:
+            signals["priorities"].append(_Signal(Side.B, f"it starts in {_span(lead)}"))
+
+    def _from_attendees(self, detection: Detection, signals) -> None:
+        people = len(detection.customers)
+        organisations = len(detection.customer_domains)
+        if organisations > 1 or people >= MANY_STAKEHOLDERS:
+            why = f"{people} people from {organisations} organisation{'s' * (organisations > 1)}"
+            signals["stakeholders"].append(_Signal(Side.B, why))
+        elif 0 < people <= FEW_STAKEHOLDERS:
+            why = f"{people} {'person' if people == 1 else 'people'} from one organisation"
+            signals["stakeholders"].append(_Signal(Side.A, why))
+
+    def _from_place(self, meeting: Meeting, signals) -> None:
+        location = meeting.location.strip()
+        online = bool(meeting.video_link) or _is_video_location(location)
+        physical = meeting.has_physical_address or _looks_like_address(location)
+        if physical and not online:
+            signals["location"].append(_Signal(Side.A, f"it is at an address: {location}"))
+        elif online and not physical:
+            signals["location"].append(_Signal(Side.B, "it has a video link and no address"))
+
+    def _from_customer_facts(self, detection: Detection, signals) -> None:
+        for domain in detection.customer_domains:
+            facts = self.config.customers.get(domain)
+            if facts is None:
+                continue
+            name = facts.name or domain
+            if facts.values is not None:
+                side = Side.A if facts.values == "in_person" else Side.B
+                why = f"{name} values meeting {'in person' if side is Side.A else 'virtually'}"
+                signals["values"].append(_Signal(side, why, Provenance.DEFAULT))
+            if facts.competitors_active is not None:
+                side = Side.A if facts.competitors_active else Side.B
+                why = f"competitors {'are' if facts.competitors_active else 'are not'} active at {name}"
+                signals["stability"].append(_Signal(side, why, Provenance.DEFAULT))
+            if facts.power is not None:
+                side = Side.A if facts.power == "balanced" else Side.B
+                why = f"power {'is balanced' if side is Side.A else 'lies'} with {name}"
+                signals["power"].append(_Signal(side, why, Provenance.DEFAULT))
+
+    def _from_history(
+        self, meeting: Meeting, detection: Detection, history: Sequence[Meeting], signals
+    ) -> None:
+        others = [m for m in history if m.event_id != meeting.event_id and not m.all_day]
+        customer_meetings = [m for m in others if self.detector.detect(m).is_customer_meeting]
+        nearby = [m for m in customer_meetings if abs(m.start - meeting.start) <= BUSY_WINDOW]
+        if len(nearby) >= MANY_CUSTOMER_MEETINGS:
+            why = f"{len(nearby)} other customer meetings within two weeks"
+            signals["number"].append(_Signal(Side.B, why))
+        elif len(nearby) <= FEW_CUSTOMER_MEETINGS:
+            why = f"only {len(nearby)} other customer meetings within two weeks"
+            signals["number"].append(_Signal(Side.A, why))
+
+        earlier = [m for m in others if m.start < meeting.start and not m.cancelled]
+        met_before = {
+            domain: sum(1 for m in earlier if _has_attendee_from(m, domain))
+            for domain in detection.customer_domains
+        }
+        new = [domain for domain, count in met_before.items() if count == 0]
+        if new:
+            why = f"first meeting with {', '.join(new)}"
+            signals["importance"].append(_Signal(Side.A, why))
+            signals["rapport"].append(_Signal(Side.A, why))
+        elif met_before and min(met_before.values()) >= WELL_KNOWN:
+            why = f"met {min(met_before.values())}+ times before"
+            signals["rapport"].append(_Signal(Side.B, why))
+
+    def _hard_facts(self, detection: Detection) -> HardFacts:
+        if self.config.policy.travel == "not_allowed":
+            return HardFacts(travel_ruled_out=self.config.policy.travel_note)
+        for domain in detection.customer_domains:
+            facts = self.config.customers.get(domain)
+            if facts is not None and facts.travel == "not_allowed":
+                return HardFacts(travel_ruled_out=f"{facts.name or domain}'s travel policy")
+        return HardFacts()
+
+
+def _has_attendee_from(meeting: Meeting, domain: str) -> bool:
+    return any(attendee.person.domain == domain for attendee in meeting.attendees)
+
+
+def _is_video_location(location: str) -> bool:
+    lowered = location.lower()
+    return any(host in lowered for host in VIDEO_HOSTS) or "teams meeting" in lowered
+
+
+def _looks_like_address(location: str) -> bool:
+    """A street address has a house or postal number and parts separated by commas."""
+    if not location or "://" in location or _is_video_location(location):
+        return False
+    return any(ch.isdigit() for ch in location) and "," in location
+
+
+def _span(delta: timedelta) -> str:
+    hours = int(delta.total_seconds() // 3600)
+    if hours < 48:
+        return f"{hours} hour{'s' * (hours != 1)}"
+    return f"{delta.days} days"

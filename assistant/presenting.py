@@ -1,0 +1,159 @@
+"""How the CLI shows results: stable JSON for scripts, and short readable text for people."""
+
+from __future__ import annotations
+
+from datetime import date, datetime
+from pathlib import Path
+from typing import Any
+
+from assistant import resources
+from assistant.annotate import AnnotationPlan
+from assistant.assess import Assessment
+from assistant.checklist import Checklist
+from assistant.config import Config
+from assistant.models import Meeting, Recommendation
+
+
+def recommendation_json(result: Recommendation) -> dict[str, Any]:
+    return {
+        "format": result.format.value,
+        "totals": {"in_person": result.totals.in_person, "virtual": result.totals.virtual},
+        "decided_by": result.decided_by.value,
+        "reasons": list(result.reasons),
+        "rows": {
+            "answered": list(result.answered),
+            "inferred": list(result.inferred),
+            "defaulted": list(result.defaulted),
+            "unknown": list(result.unknown),
+        },
+    }
+
+
+def recommendation_text(result: Recommendation, checklist: Checklist) -> str:
+    totals = f"{result.totals.in_person} in person, {result.totals.virtual} virtual"
+    lines = [
+        f"Recommendation: {result.format.words} "
+        f"(decided by {result.decided_by.value.replace('_', ' ')}; {totals})",
+        *(f"  - {reason}" for reason in result.reasons),
+    ]
+    for label, keys in (
+        ("Answered by the organiser", result.answered),
+        ("Inferred from the calendar", result.inferred),
+        ("Set in config", result.defaulted),
+        ("Unknown", result.unknown),
+    ):
+        if keys:
+            numbers = ", ".join(str(checklist.row(key).number) for key in keys)
+            lines.append(f"{label}: {numbers}")
+    return "\n".join(lines)
+
+
+def assessment_json(assessment: Assessment) -> dict[str, Any]:
+    inference = assessment.inference
+    return {
+        "customer_meeting": assessment.detection.is_customer_meeting,
+        "why": assessment.detection.why,
+        "customer_domains": list(assessment.detection.customer_domains),
+        "inferred": {
+            key: {"answer": answer.side.value, "why": answer.why, "source": answer.provenance.value}
+            for key, answer in (inference.answers.items() if inference else ())
+            if answer.side is not None
+        },
+        "questions": list(assessment.questions),
+        "recommendation": (
+            recommendation_json(assessment.recommendation) if assessment.recommendation else None
+        ),
+        "changes": _changes_json(assessment.plan) if assessment.plan else None,
+    }
+
+
+def _changes_json(plan: AnnotationPlan) -> dict[str, Any]:
+    return {
+        "description": plan.description,
+        "end": plan.end.isoformat() if plan.end else None,
+        "add_video_link": plan.add_video_link,
+    }
+
+
+def assessment_text(assessment: Assessment, checklist: Checklist) -> str:
+    meeting = assessment.meeting
+    detection = assessment.detection
+    lines = [
+        f"{meeting.title or '(no title)'}: {_when(meeting)}",
+        f"Customer meeting: {'yes' if detection.is_customer_meeting else 'no'} ({detection.why})",
+    ]
+    if assessment.inference is None or assessment.recommendation is None:
+        lines.append("Nothing would be asked or changed.")
+        return "\n".join(lines)
+    inferred = [
+        f"  {row.number:>2} {row.key:<13} {answer.side.value}  {answer.why}"
+        for row in checklist
+        if (answer := assessment.inference.answers.get(row.key)) and answer.side is not None
+    ]
+    lines += ["", "Read from the calendar:", *(inferred or ["  nothing"])]
+    asked = ", ".join(map(str, assessment.questions)) or "nothing (all rows are known)"
+    lines += [f"Would ask the organiser: {asked}", ""]
+    lines.append(recommendation_text(assessment.recommendation, checklist))
+    if assessment.plan is not None:
+        lines += ["", *_before_after(meeting, assessment.plan)]
+    return "\n".join(lines)
+
+
+def _before_after(meeting: Meeting, plan: AnnotationPlan) -> list[str]:
+    lines = ["Invite before:", f"  ends {_clock(meeting.end)}"]
+    lines += _quoted(meeting.description)
+    lines += ["Invite after:"]
+    if plan.end is not None:
+        minutes = int((plan.end - meeting.start).total_seconds() // 60)
+        lines.append(f"  ends {_clock(plan.end)} ({minutes} minutes)")
+    else:
+        lines.append(f"  ends {_clock(meeting.end)} (unchanged)")
+    if plan.add_video_link:
+        lines.append("  a video link would be added")
+    lines += _quoted(plan.description)
+    return lines
+
+
+def _quoted(description: str) -> list[str]:
+    if not description:
+        return ["  | (empty description)"]
+    return [f"  | {line}" for line in description.splitlines()]
+
+
+def _when(meeting: Meeting) -> str:
+    if meeting.all_day:
+        return f"all day {meeting.start}"
+    zone = f" ({meeting.time_zone})" if meeting.time_zone else ""
+    return f"{meeting.start:%a %d %b %Y %H:%M}-{_clock(meeting.end)}{zone}"
+
+
+def _clock(moment: datetime | date) -> str:
+    return f"{moment:%H:%M}" if isinstance(moment, datetime) else str(moment)
+
+
+def config_json(path: Path, config: Config, checklist: Checklist) -> dict[str, Any]:
+    return {
+        "ok": True,
+        "file": str(path),
+        "organisation_domains": list(config.organisation.domains),
+        "google_calendars": len(config.google.calendars),
+        "microsoft_calendars": len(config.microsoft.calendars),
+        "customers": len(config.customers),
+        "checklist": str(config.checklist or resources.default_checklist_path()),
+        "checklist_rows": len(checklist),
+    }
+
+
+def config_text(path: Path, config: Config, checklist: Checklist) -> str:
+    checklist_source = str(config.checklist) if config.checklist else "the shipped one"
+    return "\n".join(
+        [
+            f"{path}: OK",
+            f"  organisation: {config.organisation.name} ({', '.join(config.organisation.domains)})",
+            f"  calendars: {len(config.google.calendars)} Google, "
+            f"{len(config.microsoft.calendars)} Microsoft",
+            f"  customers with facts: {len(config.customers)}",
+            f"  virtual meetings last {config.policy.virtual_minutes} minutes an hour",
+            f"  checklist: {len(checklist)} rows, {checklist_source}",
+        ]
+    )

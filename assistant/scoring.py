@@ -1,0 +1,122 @@
+"""Score the checklist: hard reasons first, then the count of A against B, then the tie-break.
+
+The order is the checklist's own: the organiser's explicit choice beats everything, the
+customer's equipment on site beats a travel ban, a travel ban beats the count, and a tied
+count goes to row 1 (a moment of truth is met in person), or to virtual when row 1 is unknown.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+
+from assistant.checklist import Checklist, Row
+from assistant.models import (
+    DecidedBy,
+    Format,
+    HardFacts,
+    Provenance,
+    Recommendation,
+    RowAnswer,
+    Side,
+    Totals,
+)
+
+TIE_BREAK_ROW = "importance"
+
+
+def recommend(
+    checklist: Checklist, answers: Mapping[str, RowAnswer], hard: HardFacts = HardFacts()
+) -> Recommendation:
+    """The format for a meeting, with its reasons; rows missing from answers are unknown."""
+    for key in answers:
+        checklist.row(key)  # a KeyError here is a programming error, not a user's
+    known = {key: answer for key, answer in answers.items() if answer.side is not None}
+    totals = Totals(
+        in_person=sum(answer.side is Side.A for answer in known.values()),
+        virtual=sum(answer.side is Side.B for answer in known.values()),
+    )
+    format_, decided_by, reasons, invite_reasons = _decide(checklist, known, totals, hard)
+    return Recommendation(
+        format=format_,
+        totals=totals,
+        decided_by=decided_by,
+        reasons=tuple(reasons),
+        invite_reasons=tuple(invite_reasons),
+        answered=_keys_from(checklist, known, Provenance.ORGANISER),
+        inferred=_keys_from(checklist, known, Provenance.INFERRED),
+        defaulted=_keys_from(checklist, known, Provenance.DEFAULT),
+        unknown=tuple(row.key for row in checklist if row.key not in known),
+    )
+
+
+def _decide(
+    checklist: Checklist, known: Mapping[str, RowAnswer], totals: Totals, hard: HardFacts
+) -> tuple[Format, DecidedBy, list[str], list[str]]:
+    if hard.organiser_choice is not None:
+        choice = hard.organiser_choice
+        return choice, DecidedBy.ORGANISER_CHOICE, [f"The organiser chose {choice.words}."], []
+    if hard.on_site_equipment:
+        return (
+            Format.IN_PERSON,
+            DecidedBy.ON_SITE_EQUIPMENT,
+            ["The work needs the customer's equipment on site."],
+            ["the work needs to happen on site"],
+        )
+    if hard.travel_ruled_out:
+        return (
+            Format.VIRTUAL,
+            DecidedBy.TRAVEL_POLICY,
+            [f"Travel is ruled out: {hard.travel_ruled_out.rstrip('.')}."],
+            ["travel isn't possible for this meeting"],
+        )
+    if totals.in_person != totals.virtual:
+        winner = Side.A if totals.in_person > totals.virtual else Side.B
+        reasons, invite = _row_reasons(checklist, known, winner)
+        return winner.format, DecidedBy.COUNT, reasons, invite
+    return _break_tie(checklist, known, totals)
+
+
+def _break_tie(
+    checklist: Checklist, known: Mapping[str, RowAnswer], totals: Totals
+) -> tuple[Format, DecidedBy, list[str], list[str]]:
+    tie = f"{totals.in_person} to {totals.virtual}"
+    deciding = known.get(TIE_BREAK_ROW)
+    if deciding is None:
+        reason = f"The checklist is tied {tie} and the meeting's importance is unknown, so virtual."
+        _, invite = _row_reasons(checklist, known, Side.B)
+        return Format.VIRTUAL, DecidedBy.TIE_BREAK, [reason], invite
+    winner = deciding.side
+    assert winner is not None  # known rows have a side
+    row = checklist.row(TIE_BREAK_ROW)
+    reason = (
+        f"The checklist is tied {tie}; the meeting's importance decides it: "
+        f"{row.wording(winner)}."
+    )
+    reasons, invite = _row_reasons(checklist, known, winner)
+    return winner.format, DecidedBy.TIE_BREAK, [reason, *reasons], invite
+
+
+def _row_reasons(
+    checklist: Checklist, known: Mapping[str, RowAnswer], side: Side
+) -> tuple[list[str], list[str]]:
+    """Plain-words reasons from the rows on `side`, for the organiser and for customers."""
+    rows = [row for row in checklist if row.key in known and known[row.key].side is side]
+    reasons = [_reason(row, side, known[row.key]) for row in rows]
+    invite = [row.invite_wording(side) for row in rows if row.invite_wording(side)]
+    return reasons, invite
+
+
+def _reason(row: Row, side: Side, answer: RowAnswer) -> str:
+    wording = row.wording(side)
+    source = f"row {row.number}"
+    if answer.provenance is not Provenance.ORGANISER and answer.why:
+        source += f": {answer.why}"
+    return f"{wording[0].upper()}{wording[1:]} ({source})."
+
+
+def _keys_from(
+    checklist: Checklist, known: Mapping[str, RowAnswer], provenance: Provenance
+) -> tuple[str, ...]:
+    return tuple(
+        row.key for row in checklist if row.key in known and known[row.key].provenance is provenance
+    )

@@ -1,0 +1,1 @@
+"""Adapters between the assistant's core and the outside systems it talks to, one module each."""
