@@ -8,7 +8,7 @@ same result as planning the original, so a later run replaces the block, never a
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import date, datetime, timedelta
 
 from assistant import block
 from assistant.models import Format, Meeting, Recommendation
@@ -63,13 +63,15 @@ def plan_annotation(
     a meeting that turns in person gets its hour back.
     """
     virtual = recommendation.format is Format.VIRTUAL
-    end = _planned_end(meeting, virtual, virtual_minutes, original_end)
+    original_end = original_end or meeting.end
+    target_end = _target_end(meeting, virtual, virtual_minutes, original_end)
+    shortened = target_end is not None and target_end < original_end
     add_video_link = virtual and not meeting.video_link
     context = {
         "recommendation": recommendation,
         "virtual": virtual,
         "reasons": recommendation.invite_reasons,
-        "minutes": _minutes(end - meeting.start) if virtual and end else None,
+        "minutes": _minutes(target_end - meeting.start) if shortened else None,
         "video_link": meeting.video_link,
         "adding_video_link": add_video_link,
         "organisation_name": organisation_name,
@@ -82,20 +84,20 @@ def plan_annotation(
     return AnnotationPlan(
         description=block.put_block(meeting.description, new_block, meeting.description_is_html),
         description_is_html=meeting.description_is_html,
-        end=end,
+        end=target_end if target_end != meeting.end else None,
         add_video_link=add_video_link,
     )
 
 
-def _planned_end(
-    meeting: Meeting, virtual: bool, virtual_minutes: int, original_end: datetime | None
+def _target_end(
+    meeting: Meeting, virtual: bool, virtual_minutes: int, original_end: datetime | date
 ) -> datetime | None:
-    if meeting.all_day:
+    """The end the meeting should have; None for all-day events, whose dates are kept."""
+    if meeting.all_day or not isinstance(original_end, datetime):
         return None
-    planned = original_end or meeting.end
-    if virtual:
-        planned = meeting.start + virtual_duration(planned - meeting.start, virtual_minutes)
-    return planned if planned != meeting.end else None
+    if not virtual:
+        return original_end
+    return meeting.start + virtual_duration(original_end - meeting.start, virtual_minutes)
 
 
 def _minutes(span: timedelta) -> int:

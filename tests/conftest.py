@@ -1,0 +1,24 @@
+"""Shared test fixtures: the shipped checklist, a renderer and a default config."""
+
+from __future__ import annotations
+
+import pytest
+
+from assistant.checklist import Checklist, load_checklist
+from assistant.config import Config, config_for_domains
+from assistant.rendering import Renderer
+
+
+@pytest.fixture(scope="session")
+def checklist() -> Checklist:
+    return load_checklist()
+
+
+@pytest.fixture(scope="session")
+def renderer() -> Renderer:
+    return Renderer()
+
+
+@pytest.fixture()
+def config() -> Config:
+    return config_for_domains(["example.com"])

@@ -1,0 +1,170 @@
+"""Annotation planning: one block, replaced never doubled, every outside character kept."""
+
+from __future__ import annotations
+
+from dataclasses import replace
+from datetime import timedelta
+
+import pytest
+from hypothesis import assume, given
+from hypothesis import strategies as st
+
+from assistant import block
+from assistant.annotate import plan_annotation
+from assistant.models import DecidedBy, Format, Recommendation, Totals
+from tests.factories import make_meeting
+
+MARKERS = (block.TEXT_START, block.TEXT_END, block.HTML_START, block.HTML_END)
+
+
+def recommendation(format_: Format, invite_reasons=("it saves everyone the journey",)):
+    return Recommendation(format_, Totals(1, 2), DecidedBy.COUNT, ("reason",), invite_reasons)
+
+
+VIRTUAL = recommendation(Format.VIRTUAL)
+IN_PERSON = recommendation(Format.IN_PERSON, ("we would like to get to know each other",))
+
+
+def plan(renderer, meeting, rec=VIRTUAL, minutes=50, original_end=None):
+    return plan_annotation(meeting, rec, renderer, organisation_name="Example Ltd",
+                           virtual_minutes=minutes, original_end=original_end)
+
+
+def annotated(renderer, meeting, rec=VIRTUAL):
+    return replace(meeting, description=plan(renderer, meeting, rec).description)
+
+
+def test_virtual_block_has_cameras_on_duration_and_link(renderer):
+    meeting = replace(make_meeting(minutes=60), description="Agenda:\n1. Roadmap")
+    result = plan(renderer, meeting)
+    assert result.end == meeting.start + timedelta(minutes=50)
+    assert result.add_video_link
+    assert result.description == "\n".join([
+        block.TEXT_START,
+        "We'll meet by video because it saves everyone the journey.",
+        "We will have our cameras on and would love it if you did too.",
+        "We've planned 50 minutes, leaving everyone a little time before their next meeting.",
+        "A video link is added to this invitation.",
+        "(Added by Example Ltd's meeting assistant.)",
+        block.TEXT_END,
+        "",
+        "Agenda:",
+        "1. Roadmap",
+    ])
+
+
+def test_in_person_keeps_the_end_and_leaves_room_to_talk(renderer):
+    meeting = make_meeting(minutes=60)
+    result = plan(renderer, meeting, IN_PERSON)
+    assert result.end is None and not result.add_video_link
+    assert "We'll meet in person because we would like to get to know each other." in result.description
+    assert "room for informal conversation" in result.description
+
+
+def test_existing_video_link_is_not_added_again(renderer):
+    meeting = replace(make_meeting(), video_link="https://meet.google.com/abc-defg-hij")
+    result = plan(renderer, meeting)
+    assert not result.add_video_link
+    assert "video link is added" not in result.description
+
+
+def test_short_virtual_meeting_is_not_changed(renderer):
+    assert plan(renderer, make_meeting(minutes=30)).end is None
+
+
+def test_second_run_on_a_shortened_meeting_does_not_shorten_again(renderer):
+    meeting = make_meeting(minutes=90)
+    first = plan(renderer, meeting)
+    assert first.end == meeting.start + timedelta(minutes=80)
+    shortened = replace(meeting, end=first.end, description=first.description)
+    again = plan(renderer, shortened, original_end=meeting.end)
+    assert again.end is None and again.description == first.description
+
+
+def test_turning_in_person_gives_the_hour_back(renderer):
+    meeting = make_meeting(minutes=60)
+    shortened = replace(meeting, end=meeting.start + timedelta(minutes=50))
+    assert plan(renderer, shortened, IN_PERSON, original_end=meeting.end).end == meeting.end
+
+
+def test_changed_recommendation_replaces_the_block(renderer):
+    meeting = replace(make_meeting(), description="Bring the contract.")
+    once = annotated(renderer, meeting, VIRTUAL)
+    twice = annotated(renderer, once, IN_PERSON)
+    assert twice.description.count(block.TEXT_START) == 1
+    assert "in person" in twice.description and "by video" not in twice.description
+    assert twice.description.endswith("\n\nBring the contract.")
+
+
+def test_html_body_gets_an_escaped_html_block_after_body(renderer):
+    body = '<html>\r\n<head></head>\r\n<body>\r\n<div>Agenda &amp; goals</div>\r\n</body>\r\n</html>\r\n'
+    meeting = replace(make_meeting(), description=body, description_is_html=True)
+    evil = recommendation(Format.VIRTUAL, ("<script>alert(1)</script>",))
+    result = plan(renderer, meeting, evil).description
+    assert result.startswith("<html>\r\n<head></head>\r\n<body>" + block.HTML_START)
+    assert "<script>" not in result and "&lt;script&gt;" in result
+    assert block.remove_block(result) == body
+    assert "Meeting format: video call" in result
+
+
+def test_crlf_text_gets_a_crlf_block(renderer):
+    meeting = replace(make_meeting(), description="Line one\r\nLine two")
+    result = plan(renderer, meeting).description
+    assert "\n" not in result.replace("\r\n", "")
+    assert result.endswith("\r\n\r\nLine one\r\nLine two")
+
+
+def test_all_day_meeting_keeps_its_dates(renderer):
+    from datetime import date
+    meeting = replace(make_meeting(), start=date(2026, 12, 3), end=date(2026, 12, 4))
+    assert plan(renderer, meeting).end is None
+
+
+# Property tests over arbitrary organiser text.
+
+user_text = st.text(st.characters(blacklist_categories=("Cs",)), max_size=400)
+html_text = st.builds(
+    lambda head, tags, tail: head + "".join(tags) + tail,
+    user_text,
+    st.lists(st.sampled_from(["<body>", "<BODY class='x'>", "<br>", "<div>", "</div>",
+                              "<p>", "&amp;", "<!-- c -->", "\r\n", "<ul><li>a</li></ul>"])),
+    user_text,
+)
+
+
+@given(description=user_text | html_text, is_html=st.booleans(), virtual=st.booleans())
+def test_planning_is_idempotent_and_keeps_every_character(renderer, description, is_html, virtual):
+    assume(not any(marker in description for marker in MARKERS))
+    rec = VIRTUAL if virtual else IN_PERSON
+    meeting = replace(make_meeting(), description=description, description_is_html=is_html)
+    once = plan(renderer, meeting, rec).description
+    twice = plan(renderer, replace(meeting, description=once), rec).description
+    assert twice == once
+    assert block.remove_block(once) == description
+    assert sum(once.count(marker) for marker in MARKERS) == 2
+
+
+@given(description=user_text | html_text, is_html=st.booleans())
+def test_a_new_recommendation_replaces_the_old_block_in_place(renderer, description, is_html):
+    assume(not any(marker in description for marker in MARKERS))
+    meeting = replace(make_meeting(), description=description, description_is_html=is_html)
+    as_virtual = plan(renderer, meeting, VIRTUAL).description
+    as_in_person = plan(renderer, replace(meeting, description=as_virtual), IN_PERSON).description
+    assert as_in_person == plan(renderer, meeting, IN_PERSON).description
+    assert block.remove_block(as_in_person) == description
+
+
+@given(before=user_text, after=user_text)
+def test_text_around_a_block_someone_moved_is_kept(before, after):
+    assume(not any(marker in before + after for marker in MARKERS))
+    old = block.wrap_text("old words")
+    new = block.wrap_text("new words")
+    assert block.put_block(before + old + after, new, False) == before + new + after
+    assert block.remove_block(before + old + after) == before + after
+
+
+@pytest.mark.parametrize("is_html", [False, True])
+def test_empty_description_gets_just_the_block(renderer, is_html):
+    meeting = replace(make_meeting(), description="", description_is_html=is_html)
+    result = plan(renderer, meeting).description
+    assert block.find_block(result) == (0, len(result))
