@@ -15,6 +15,7 @@ from assistant.models import Format, Meeting, Recommendation
 from assistant.rendering import Renderer
 
 HOUR = timedelta(minutes=60)
+MAX_INVITE_REASONS = 3  # an invite is read in passing: the strongest few reasons, not all
 
 
 @dataclass(frozen=True)
@@ -70,7 +71,7 @@ def plan_annotation(
     context = {
         "recommendation": recommendation,
         "virtual": virtual,
-        "reasons": recommendation.invite_reasons,
+        "reasons": recommendation.invite_reasons[:MAX_INVITE_REASONS],
         "minutes": _minutes(target_end - meeting.start) if shortened else None,
         "video_link": meeting.video_link,
         "adding_video_link": add_video_link,

@@ -100,10 +100,10 @@ class Inferrer:
         people = len(detection.customers)
         organisations = len(detection.customer_domains)
         if organisations > 1 or people >= MANY_STAKEHOLDERS:
-            why = f"{people} people from {organisations} organisation{'s' * (organisations > 1)}"
+            why = f"{_count(people, 'person', 'people')} from {_count(organisations, 'organisation')}"
             signals["stakeholders"].append(_Signal(Side.B, why))
         elif 0 < people <= FEW_STAKEHOLDERS:
-            why = f"{people} {'person' if people == 1 else 'people'} from one organisation"
+            why = f"{_count(people, 'person', 'people')} from one organisation"
             signals["stakeholders"].append(_Signal(Side.A, why))
 
     def _from_place(self, meeting: Meeting, signals) -> None:
@@ -144,7 +144,7 @@ class Inferrer:
             why = f"{len(nearby)} other customer meetings within two weeks"
             signals["number"].append(_Signal(Side.B, why))
         elif len(nearby) <= FEW_CUSTOMER_MEETINGS:
-            why = f"only {len(nearby)} other customer meetings within two weeks"
+            why = f"only {_count(len(nearby), 'other customer meeting')} within two weeks"
             signals["number"].append(_Signal(Side.A, why))
 
         earlier = [m for m in others if m.start < meeting.start and not m.cancelled]
@@ -189,6 +189,8 @@ def _looks_like_address(location: str) -> bool:
 
 def _span(delta: timedelta) -> str:
     hours = int(delta.total_seconds() // 3600)
-    if hours < 48:
-        return f"{hours} hour{'s' * (hours != 1)}"
-    return f"{delta.days} days"
+    return _count(hours, "hour") if hours < 48 else _count(delta.days, "day")
+
+
+def _count(number: int, noun: str, plural: str = "") -> str:
+    return f"{number} {noun if number == 1 else plural or noun + 's'}"

@@ -90,7 +90,7 @@ def assessment_text(assessment: Assessment, checklist: Checklist) -> str:
         for row in checklist
         if (answer := assessment.inference.answers.get(row.key)) and answer.side is not None
     ]
-    lines += ["", "Read from the calendar:", *(inferred or ["  nothing"])]
+    lines += ["", "Known without asking:", *(inferred or ["  nothing"])]
     asked = ", ".join(map(str, assessment.questions)) or "nothing (all rows are known)"
     lines += [f"Would ask the organiser: {asked}", ""]
     lines.append(recommendation_text(assessment.recommendation, checklist))
