@@ -177,7 +177,8 @@ def _default_config_path() -> Path:
     path = Path(DEFAULT_CONFIG_NAME)
     if not path.exists():
         raise InputError(
-            f"no config file given, ${CONFIG_ENV} is not set and there is no ./{DEFAULT_CONFIG_NAME}; "
+            f"no config file given, ${CONFIG_ENV} is not set and there is no "
+            f"./{DEFAULT_CONFIG_NAME}; "
             "start from config/assistant.example.toml"
         )
     return path

@@ -59,12 +59,15 @@ class CustomerMeetingDetector:
         )
 
     def customer_attendees(self, meeting: Meeting) -> tuple[Attendee, ...]:
-        """The invited people (not rooms, not ignored domains) from outside the organisation."""
-        return tuple(
-            attendee
-            for attendee in meeting.attendees
-            if not attendee.is_resource and self._is_customer_domain(attendee.person.domain)
-        )
+        """The invited people (not rooms, not ignored domains) from outside the organisation.
+
+        Each address counts once, however often a provider lists it.
+        """
+        customers: dict[str, Attendee] = {}
+        for attendee in meeting.attendees:
+            if not attendee.is_resource and self._is_customer_domain(attendee.person.domain):
+                customers.setdefault(attendee.person.email.lower(), attendee)
+        return tuple(customers.values())
 
     def _is_customer_domain(self, domain: str) -> bool:
         if not domain or self.is_internal(domain):
@@ -75,7 +78,8 @@ class CustomerMeetingDetector:
         return not allowed or in_domains(domain, allowed)
 
     def _title_problem(self, title: str) -> str:
-        excluded = [word for word in self.rules.exclude_title_keywords if contains_words(title, word)]
+        rules = self.rules
+        excluded = [word for word in rules.exclude_title_keywords if contains_words(title, word)]
         if excluded:
             return f"the title contains the excluded keyword {excluded[0]!r}"
         included = self.rules.include_title_keywords

@@ -100,7 +100,10 @@ class Inferrer:
         people = len(detection.customers)
         organisations = len(detection.customer_domains)
         if organisations > 1 or people >= MANY_STAKEHOLDERS:
-            why = f"{_count(people, 'person', 'people')} from {_count(organisations, 'organisation')}"
+            why = (
+                f"{_count(people, 'person', 'people')} "
+                f"from {_count(organisations, 'organisation')}"
+            )
             signals["stakeholders"].append(_Signal(Side.B, why))
         elif 0 < people <= FEW_STAKEHOLDERS:
             why = f"{_count(people, 'person', 'people')} from one organisation"
@@ -127,7 +130,8 @@ class Inferrer:
                 signals["values"].append(_Signal(side, why, Provenance.DEFAULT))
             if facts.competitors_active is not None:
                 side = Side.A if facts.competitors_active else Side.B
-                why = f"competitors {'are' if facts.competitors_active else 'are not'} active at {name}"
+                verb = "are" if facts.competitors_active else "are not"
+                why = f"competitors {verb} active at {name}"
                 signals["stability"].append(_Signal(side, why, Provenance.DEFAULT))
             if facts.power is not None:
                 side = Side.A if facts.power == "balanced" else Side.B

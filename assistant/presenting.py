@@ -149,7 +149,8 @@ def config_text(path: Path, config: Config, checklist: Checklist) -> str:
     return "\n".join(
         [
             f"{path}: OK",
-            f"  organisation: {config.organisation.name} ({', '.join(config.organisation.domains)})",
+            f"  organisation: {config.organisation.name} "
+            f"({', '.join(config.organisation.domains)})",
             f"  calendars: {len(config.google.calendars)} Google, "
             f"{len(config.microsoft.calendars)} Microsoft",
             f"  customers with facts: {len(config.customers)}",

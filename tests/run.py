@@ -21,7 +21,7 @@ PYTHON = VENV / "bin" / "python"
 
 
 def main() -> int:
-    if sys.version_info < (3, 11):
+    if sys.version_info < (3, 11):  # noqa: UP036 - this script may be run by any python3
         print(f"Python 3.11 or newer is needed; this is {sys.version.split()[0]}", file=sys.stderr)
         return 2
     ensure_virtualenv()

@@ -57,7 +57,8 @@ def test_in_person_keeps_the_end_and_leaves_room_to_talk(renderer):
     meeting = make_meeting(minutes=60)
     result = plan(renderer, meeting, IN_PERSON)
     assert result.end is None and not result.add_video_link
-    assert "We'll meet in person because we would like to get to know each other." in result.description
+    expected = "We'll meet in person because we would like to get to know each other."
+    assert expected in result.description
     assert "room for informal conversation" in result.description
 
 
@@ -97,7 +98,8 @@ def test_changed_recommendation_replaces_the_block(renderer):
 
 
 def test_html_body_gets_an_escaped_html_block_after_body(renderer):
-    body = '<html>\r\n<head></head>\r\n<body>\r\n<div>Agenda &amp; goals</div>\r\n</body>\r\n</html>\r\n'
+    body = ('<html>\r\n<head></head>\r\n<body>\r\n<div>Agenda &amp; goals</div>\r\n'
+            '</body>\r\n</html>\r\n')
     meeting = replace(make_meeting(), description=body, description_is_html=True)
     evil = recommendation(Format.VIRTUAL, ("<script>alert(1)</script>",))
     result = plan(renderer, meeting, evil).description

@@ -99,3 +99,8 @@ def test_title_keywords_exclude_and_include():
 )
 def test_title_words_match_whole_words(text, phrase, found):
     assert contains_words(text, phrase) is found
+
+
+def test_an_address_listed_twice_counts_once():
+    meeting = make_meeting(attendees=("alice@example.com", "carol@acme.com", "Carol@ACME.com"))
+    assert len(detector().detect(meeting).customers) == 1

@@ -6,6 +6,7 @@ removed. The only acceptable failure is UnreadableEvent, which the sync loop rep
 
 from __future__ import annotations
 
+import contextlib
 import copy
 import json
 from datetime import UTC, datetime
@@ -23,7 +24,8 @@ from integrations.google_event import read_google_event
 from integrations.graph_event import read_graph_event
 from tests.factories import EVENTS
 
-SOURCES = [*sorted(EVENTS.glob("*.json")), resources.config_dir() / "examples" / "google-event.json"]
+EXAMPLE = resources.config_dir() / "examples" / "google-event.json"
+SOURCES = [*sorted(EVENTS.glob("*.json")), EXAMPLE]
 BASES = [json.loads(path.read_text(encoding="utf-8")) for path in SOURCES]
 NOW = datetime(2026, 12, 1, tzinfo=UTC)
 
@@ -75,7 +77,5 @@ def test_reading_then_planning_never_crashes(checklist, renderer, event):
 @given(value=json_values)
 def test_arbitrary_json_is_unreadable_not_a_crash(value):
     for reader in (read_event, read_google_event, read_graph_event):
-        try:
+        with contextlib.suppress(UnreadableEvent):
             reader(value)
-        except UnreadableEvent:
-            pass

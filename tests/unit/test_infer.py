@@ -102,8 +102,8 @@ def test_stakeholders_by_people_and_organisations(checklist):
 def test_meeting_soon_means_timing_matters(checklist):
     meeting = make_meeting(start=NOW + timedelta(hours=30))
     assert infer(checklist, meeting).answers["priorities"].why == "it starts in 30 hours"
-    assert "priorities" not in infer(checklist, make_meeting(start=NOW + timedelta(days=9))).answers
-    assert "priorities" not in infer(checklist, make_meeting(start=NOW - timedelta(hours=1))).answers
+    for later in (timedelta(days=9), timedelta(hours=-1)):
+        assert "priorities" not in infer(checklist, make_meeting(start=NOW + later)).answers
 
 
 def test_address_or_video_link_tell_the_location(checklist):
