@@ -8,7 +8,7 @@ same result as planning the original, so a later run replaces the block, never a
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import date, datetime, timedelta
+from datetime import datetime, timedelta
 
 from assistant import block
 from assistant.models import Format, Meeting, Recommendation
@@ -64,15 +64,13 @@ def plan_annotation(
     a meeting that turns in person gets its hour back.
     """
     virtual = recommendation.format is Format.VIRTUAL
-    original_end = original_end or meeting.end
-    target_end = _target_end(meeting, virtual, virtual_minutes, original_end)
-    shortened = target_end is not None and target_end < original_end
+    end, minutes = _end_and_minutes(meeting, virtual, virtual_minutes, original_end)
     add_video_link = virtual and not meeting.video_link
     context = {
         "recommendation": recommendation,
         "virtual": virtual,
         "reasons": recommendation.invite_reasons[:MAX_INVITE_REASONS],
-        "minutes": _minutes(target_end - meeting.start) if shortened else None,
+        "minutes": minutes,
         "video_link": meeting.video_link,
         "adding_video_link": add_video_link,
         "organisation_name": organisation_name,
@@ -85,21 +83,22 @@ def plan_annotation(
     return AnnotationPlan(
         description=block.put_block(meeting.description, new_block, meeting.description_is_html),
         description_is_html=meeting.description_is_html,
-        end=target_end if target_end != meeting.end else None,
+        end=end,
         add_video_link=add_video_link,
     )
 
 
-def _target_end(
-    meeting: Meeting, virtual: bool, virtual_minutes: int, original_end: datetime | date
-) -> datetime | None:
-    """The end the meeting should have; None for all-day events, whose dates are kept."""
-    if meeting.all_day or not isinstance(original_end, datetime):
-        return None
-    if not virtual:
-        return original_end
-    return meeting.start + virtual_duration(original_end - meeting.start, virtual_minutes)
-
-
-def _minutes(span: timedelta) -> int:
-    return int(span.total_seconds() // 60)
+def _end_and_minutes(
+    meeting: Meeting, virtual: bool, virtual_minutes: int, original_end: datetime | None
+) -> tuple[datetime | None, int | None]:
+    """The new end (None: keep it) and, when shortened, the minutes the meeting now lasts."""
+    span = meeting.timed_span
+    if span is None:
+        return None, None  # all-day events keep their dates
+    start, current_end = span
+    full_end = original_end or current_end
+    target = full_end
+    if virtual:
+        target = start + virtual_duration(full_end - start, virtual_minutes)
+    minutes = int((target - start).total_seconds() // 60) if target < full_end else None
+    return (target if target != current_end else None), minutes

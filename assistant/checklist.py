@@ -88,7 +88,7 @@ def parse_side(value: str) -> Side:
 
 def parse_format(value: str) -> Format:
     """A format from what a person may write, e.g. 'in person', 'IN_PERSON', 'virtual'."""
-    return parse_side(value).format
+    return parse_side(value).favours
 
 
 class _RowModel(BaseModel):

@@ -63,16 +63,20 @@ class Inferrer:
         history=None means the history is unknown (nothing is inferred from it); an empty
         list means the organiser has no earlier meetings at all.
         """
+        span = meeting.timed_span
+        if span is None:
+            return Inference()  # all-day events are not meetings; there is nothing to infer
+        start = span[0]
         signals: dict[str, list[_Signal]] = {row.key: [] for row in self.checklist}
         self._from_title(meeting, signals)
         if meeting.is_recurring:
             signals["importance"].append(_Signal(Side.B, "it is part of a recurring series"))
-        self._from_timing(meeting, now, signals)
+        self._from_timing(start, now, signals)
         self._from_attendees(detection, signals)
         self._from_place(meeting, signals)
         self._from_customer_facts(detection, signals)
         if history is not None:
-            self._from_history(meeting, detection, history, signals)
+            self._from_history(meeting.event_id, start, detection, history, signals)
         answers = {}
         for key, found in signals.items():
             if found and len({signal.side for signal in found}) == 1:
@@ -89,10 +93,8 @@ class Inferrer:
                         signals[row.key].append(_Signal(side, f"the title says {word!r}"))
                         break
 
-    def _from_timing(self, meeting: Meeting, now: datetime, signals) -> None:
-        if meeting.all_day:
-            return
-        lead = meeting.start - now
+    def _from_timing(self, start: datetime, now: datetime, signals) -> None:
+        lead = start - now
         if timedelta(0) <= lead < SOON:
             signals["priorities"].append(_Signal(Side.B, f"it starts in {_span(lead)}"))
 
@@ -139,11 +141,20 @@ class Inferrer:
                 signals["power"].append(_Signal(side, why, Provenance.DEFAULT))
 
     def _from_history(
-        self, meeting: Meeting, detection: Detection, history: Sequence[Meeting], signals
+        self,
+        event_id: str,
+        start: datetime,
+        detection: Detection,
+        history: Sequence[Meeting],
+        signals,
     ) -> None:
-        others = [m for m in history if m.event_id != meeting.event_id and not m.all_day]
-        customer_meetings = [m for m in others if self.detector.detect(m).is_customer_meeting]
-        nearby = [m for m in customer_meetings if abs(m.start - meeting.start) <= BUSY_WINDOW]
+        others = [
+            (span[0], m)
+            for m in history
+            if m.event_id != event_id and (span := m.timed_span) is not None
+        ]
+        customer_starts = [s for s, m in others if self.detector.detect(m).is_customer_meeting]
+        nearby = [s for s in customer_starts if abs(s - start) <= BUSY_WINDOW]
         if len(nearby) >= MANY_CUSTOMER_MEETINGS:
             why = f"{len(nearby)} other customer meetings within two weeks"
             signals["number"].append(_Signal(Side.B, why))
@@ -151,7 +162,7 @@ class Inferrer:
             why = f"only {_count(len(nearby), 'other customer meeting')} within two weeks"
             signals["number"].append(_Signal(Side.A, why))
 
-        earlier = [m for m in others if m.start < meeting.start and not m.cancelled]
+        earlier = [m for s, m in others if s < start and not m.cancelled]
         met_before = {
             domain: sum(1 for m in earlier if _has_attendee_from(m, domain))
             for domain in detection.customer_domains

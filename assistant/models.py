@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import enum
 from dataclasses import dataclass, field
-from datetime import date, datetime, timedelta
+from datetime import date, datetime
 
 
 class Provider(enum.StrEnum):
@@ -33,7 +33,7 @@ class Side(enum.StrEnum):
     B = "B"
 
     @property
-    def format(self) -> Format:
+    def favours(self) -> Format:
         return Format.IN_PERSON if self is Side.A else Format.VIRTUAL
 
 
@@ -102,8 +102,11 @@ class Meeting:
         return not isinstance(self.start, datetime)
 
     @property
-    def duration(self) -> timedelta:
-        return self.end - self.start
+    def timed_span(self) -> tuple[datetime, datetime] | None:
+        """(start, end) of a meeting at set times; None for an all-day event."""
+        if isinstance(self.start, datetime) and isinstance(self.end, datetime):
+            return self.start, self.end
+        return None
 
     @property
     def is_recurring(self) -> bool:

@@ -103,8 +103,9 @@ def _before_after(meeting: Meeting, plan: AnnotationPlan) -> list[str]:
     lines = ["Invite before:", f"  ends {_clock(meeting.end)}"]
     lines += _quoted(meeting.description)
     lines += ["Invite after:"]
-    if plan.end is not None:
-        minutes = int((plan.end - meeting.start).total_seconds() // 60)
+    span = meeting.timed_span
+    if plan.end is not None and span is not None:
+        minutes = int((plan.end - span[0]).total_seconds() // 60)
         lines.append(f"  ends {_clock(plan.end)} ({minutes} minutes)")
     else:
         lines.append(f"  ends {_clock(meeting.end)} (unchanged)")

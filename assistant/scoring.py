@@ -72,7 +72,7 @@ def _decide(
     if totals.in_person != totals.virtual:
         winner = Side.A if totals.in_person > totals.virtual else Side.B
         reasons, invite = _row_reasons(checklist, known, winner)
-        return winner.format, DecidedBy.COUNT, reasons, invite
+        return winner.favours, DecidedBy.COUNT, reasons, invite
     return _break_tie(checklist, known, totals)
 
 
@@ -93,7 +93,7 @@ def _break_tie(
         f"{row.wording(winner)}."
     )
     reasons, invite = _row_reasons(checklist, known, winner)
-    return winner.format, DecidedBy.TIE_BREAK, [reason, *reasons], invite
+    return winner.favours, DecidedBy.TIE_BREAK, [reason, *reasons], invite
 
 
 def _row_reasons(

@@ -11,6 +11,7 @@ import types
 import typing
 
 from pydantic import BaseModel, ValidationError
+from pydantic_core import ErrorDetails
 
 
 def describe_validation_error(
@@ -19,7 +20,7 @@ def describe_validation_error(
     return [_describe_one(error, model) for error in err.errors(include_url=False)]
 
 
-def _describe_one(error: dict, model: type[BaseModel] | None) -> str:
+def _describe_one(error: ErrorDetails, model: type[BaseModel] | None) -> str:
     if not error["loc"]:  # a whole-document check; its message names its own keys
         return _plain(error["msg"])
     location = _format_location(error["loc"])
