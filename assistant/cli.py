@@ -59,7 +59,7 @@ def cli(verbose: int) -> None:
 
 @cli.command()
 @click.option(
-    "--answers", "answers_file", type=click.File("r"), default=None,
+    "--answers", "answers_file", type=click.File("r"), default=None, metavar="FILE|-",
     help='JSON answers, or - for stdin: {"answers": {"importance": "A", "7": "B"}, '
     '"on_site_equipment": false, "travel_policy": null, "organiser_choice": null}',
 )
@@ -87,7 +87,7 @@ def recommend(answers_file, checklist_path: Path | None, as_json: bool) -> None:
               help="Config file (organisation domains, policy, customers).")
 @click.option("--org-domain", "org_domains", multiple=True, metavar="DOMAIN",
               help="Your organisation's domain; repeat for several. Overrides the config's.")
-@click.option("--answers", "answers_file", type=click.File("r"), default=None,
+@click.option("--answers", "answers_file", type=click.File("r"), default=None, metavar="FILE|-",
               help="The organiser's answers as JSON (see `assistant recommend --help`).")
 @click.option("--history", "history_path", type=click.Path(path_type=Path, dir_okay=False),
               help="The organiser's other events as JSON: a list, or an API list page.")

@@ -155,7 +155,7 @@ def config_text(path: Path, config: Config, checklist: Checklist) -> str:
             f"  calendars: {len(config.google.calendars)} Google, "
             f"{len(config.microsoft.calendars)} Microsoft",
             f"  customers with facts: {len(config.customers)}",
-            f"  virtual meetings last {config.policy.virtual_minutes} minutes an hour",
+            f"  a virtual hour becomes {config.policy.virtual_minutes} minutes",
             f"  checklist: {len(checklist)} rows, {checklist_source}",
         ]
     )
