@@ -20,8 +20,10 @@ SOON = timedelta(days=3)  # a meeting this close is about timing (row 2 B)
 BUSY_WINDOW = timedelta(days=14)  # "the surrounding weeks" for row 3, either side
 MANY_CUSTOMER_MEETINGS = 10  # at least this many others in the window: efficiency (row 3 B)
 FEW_CUSTOMER_MEETINGS = 2  # at most this many others: effectiveness (row 3 A)
-FEW_STAKEHOLDERS = 3  # one organisation, at most this many people: one room (row 4 A)
-MANY_STAKEHOLDERS = 5  # this many people, or several organisations: dispersed (row 4 B)
+# Organisations are counted by email domain: globex.com and globex.de count as two, which
+# errs towards "dispersed"; the organiser sees the why and can overwrite it.
+FEW_STAKEHOLDERS = 3  # one domain, at most this many people: one room (row 4 A)
+MANY_STAKEHOLDERS = 5  # this many people, or several domains: dispersed (row 4 B)
 WELL_KNOWN = 6  # met this often before: rapport exists (row 7 B)
 VIDEO_HOSTS = ("zoom.us", "teams.microsoft.com", "meet.google.com", "webex.com", "whereby.com")
 
@@ -104,11 +106,11 @@ class Inferrer:
         if organisations > 1 or people >= MANY_STAKEHOLDERS:
             why = (
                 f"{_count(people, 'person', 'people')} "
-                f"from {_count(organisations, 'organisation')}"
+                f"from {_count(organisations, 'domain')}"
             )
             signals["stakeholders"].append(_Signal(Side.B, why))
         elif 0 < people <= FEW_STAKEHOLDERS:
-            why = f"{_count(people, 'person', 'people')} from one organisation"
+            why = f"{_count(people, 'person', 'people')} from one domain"
             signals["stakeholders"].append(_Signal(Side.A, why))
 
     def _from_place(self, meeting: Meeting, signals) -> None:

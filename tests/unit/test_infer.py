@@ -92,7 +92,7 @@ def test_stakeholders_by_people_and_organisations(checklist):
     small = infer(checklist, make_meeting(attendees=("alice@example.com", "c@acme.com")))
     assert small.answers["stakeholders"].side is Side.A
     two_orgs = infer(checklist, make_meeting(attendees=("c@acme.com", "e@globex.com")))
-    assert two_orgs.answers["stakeholders"].why == "2 people from 2 organisations"
+    assert two_orgs.answers["stakeholders"].why == "2 people from 2 domains"
     crowd = infer(checklist, make_meeting(attendees=tuple(f"p{n}@acme.com" for n in range(5))))
     assert crowd.answers["stakeholders"].side is Side.B
     four = infer(checklist, make_meeting(attendees=tuple(f"p{n}@acme.com" for n in range(4))))
@@ -145,3 +145,8 @@ def test_questions_are_the_rows_left(checklist):
     asked = result.questions(checklist)
     assert 1 not in asked and 4 not in asked
     assert asked == tuple(n for n in range(1, 13) if n not in (1, 4))
+
+
+def test_progress_review_is_tactical_but_business_review_is_not(checklist):
+    assert sides(infer(checklist, make_meeting("Globex progress review")))["importance"] == "B"
+    assert sides(infer(checklist, make_meeting("Globex business review")))["importance"] == "A"
