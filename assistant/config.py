@@ -152,6 +152,15 @@ class Config(_Section):
             return {str(key).lower(): facts for key, facts in value.items()}
         return value
 
+    def customer(self, domain: str) -> Customer | None:
+        """What the admin set for the customer at domain, or at a parent domain of it."""
+        domain = domain.lower()
+        while domain:
+            if domain in self.customers:
+                return self.customers[domain]
+            domain = domain.partition(".")[2]
+        return None
+
     @model_validator(mode="after")
     def _calendars_belong_to_the_organisation(self) -> Config:
         for provider in ("google", "microsoft"):

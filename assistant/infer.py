@@ -7,6 +7,7 @@ more question is better than guessing.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
@@ -25,6 +26,7 @@ FEW_CUSTOMER_MEETINGS = 2  # at most this many others: effectiveness (row 3 A)
 FEW_STAKEHOLDERS = 3  # one domain, at most this many people: one room (row 4 A)
 MANY_STAKEHOLDERS = 5  # this many people, or several domains: dispersed (row 4 B)
 WELL_KNOWN = 6  # met this often before: rapport exists (row 7 B)
+_URL = re.compile(r"\S+://\S+")
 VIDEO_HOSTS = ("zoom.us", "teams.microsoft.com", "meet.google.com", "webex.com", "whereby.com")
 
 
@@ -114,17 +116,19 @@ class Inferrer:
             signals["stakeholders"].append(_Signal(Side.A, why))
 
     def _from_place(self, meeting: Meeting, signals) -> None:
+        # Only the location field counts: Google and Outlook attach a video link to most
+        # meetings on their own, so conference data says nothing about where people are.
         location = meeting.location.strip()
-        online = bool(meeting.video_link) or _is_video_location(location)
+        online = _is_video_location(location)
         physical = meeting.has_physical_address or _looks_like_address(location)
         if physical and not online:
             signals["location"].append(_Signal(Side.A, f"it is at an address: {location}"))
         elif online and not physical:
-            signals["location"].append(_Signal(Side.B, "it has a video link and no address"))
+            signals["location"].append(_Signal(Side.B, "the location is a video call"))
 
     def _from_customer_facts(self, detection: Detection, signals) -> None:
         for domain in detection.customer_domains:
-            facts = self.config.customers.get(domain)
+            facts = self.config.customer(domain)
             if facts is None:
                 continue
             name = facts.name or domain
@@ -182,7 +186,7 @@ class Inferrer:
         if self.config.policy.travel == "not_allowed":
             return HardFacts(travel_ruled_out=self.config.policy.travel_note)
         for domain in detection.customer_domains:
-            facts = self.config.customers.get(domain)
+            facts = self.config.customer(domain)
             if facts is not None and facts.travel == "not_allowed":
                 return HardFacts(travel_ruled_out=f"{facts.name or domain}'s travel policy")
         return HardFacts()
@@ -199,9 +203,8 @@ def _is_video_location(location: str) -> bool:
 
 def _looks_like_address(location: str) -> bool:
     """A street address has a house or postal number and parts separated by commas."""
-    if not location or "://" in location or _is_video_location(location):
-        return False
-    return any(ch.isdigit() for ch in location) and "," in location
+    place = _URL.sub("", location)
+    return any(ch.isdigit() for ch in place) and "," in place
 
 
 def _span(delta: timedelta) -> str:

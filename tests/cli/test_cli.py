@@ -85,7 +85,7 @@ def test_preview_json_shape_for_the_example():
     assert output["inferred"]["importance"] == {
         "answer": "A", "why": "the title says 'kick-off'", "source": "inferred"}
     assert output["inferred"]["values"]["source"] == "default"
-    assert output["questions"] == [2, 7, 9, 11, 12]
+    assert output["questions"] == [2, 6, 7, 9, 11, 12]
     assert output["recommendation"]["format"] == "in_person"
     changes = output["changes"]
     assert changes["end"] is None and changes["add_video_link"] is False

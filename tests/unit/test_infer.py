@@ -109,12 +109,18 @@ def test_meeting_soon_means_timing_matters(checklist):
 def test_address_or_video_link_tell_the_location(checklist):
     address = replace(make_meeting(), location="Friedrichstraße 43, 10117 Berlin")
     assert infer(checklist, address).answers["location"].side is Side.A
-    video = replace(make_meeting(), video_link="https://meet.google.com/abc-defg-hij")
-    assert infer(checklist, video).answers["location"].side is Side.B
     zoom_location = replace(make_meeting(), location="https://acme.zoom.us/j/123")
     assert infer(checklist, zoom_location).answers["location"].side is Side.B
-    hybrid = replace(address, video_link="https://meet.google.com/abc-defg-hij")
+    teams = replace(make_meeting(), location="Microsoft Teams Meeting")
+    assert infer(checklist, teams).answers["location"].why == "the location is a video call"
+    hybrid = replace(address, location=address.location + "; https://acme.zoom.us/j/123")
     assert "location" not in infer(checklist, hybrid).answers
+
+
+def test_a_video_link_alone_says_nothing_about_the_location(checklist):
+    # Google and Outlook add one to most meetings automatically.
+    video = replace(make_meeting(), video_link="https://meet.google.com/abc-defg-hij")
+    assert "location" not in infer(checklist, video).answers
 
 
 def test_customer_facts_from_config_are_defaults(checklist):
@@ -127,6 +133,15 @@ def test_customer_facts_from_config_are_defaults(checklist):
     assert sides(result).items() >= {"values": "B", "stability": "A", "power": "B"}.items()
     assert result.answers["values"].provenance is Provenance.DEFAULT
     assert result.answers["values"].why == "Acme values meeting virtually"
+
+
+def test_customer_facts_cover_subdomains(checklist):
+    config = Config(organisation=Organisation(domains=["example.com"]),
+                    customers={"acme.com": Customer(values="in_person")})
+    meeting = make_meeting(attendees=("alice@example.com", "carol@uk.acme.com"))
+    assert infer(checklist, meeting, config=config).answers["values"].side is Side.A
+    lookalike = make_meeting(attendees=("alice@example.com", "mallory@notacme.com"))
+    assert "values" not in infer(checklist, lookalike, config=config).answers
 
 
 def test_travel_policies_become_hard_facts(checklist):
