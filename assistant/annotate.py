@@ -67,11 +67,9 @@ def plan_annotation(
     end, minutes = _end_and_minutes(meeting, virtual, virtual_minutes, original_end)
     add_video_link = virtual and not meeting.video_link
     context = {
-        "recommendation": recommendation,
         "virtual": virtual,
         "reasons": recommendation.invite_reasons[:MAX_INVITE_REASONS],
         "minutes": minutes,
-        "video_link": meeting.video_link,
         "adding_video_link": add_video_link,
         "organisation_name": organisation_name,
     }

@@ -1,4 +1,4 @@
-"""Reading then planning never crashes, whatever JSON a provider (or an attacker) sends.
+"""Reading then planning never crashes, whatever JSON a provider, a user (or an attacker) sends.
 
 Events are built by mutating real API-shaped events: a field replaced by arbitrary JSON, or
 removed. The only acceptable failure is UnreadableEvent, which the sync loop reports.
@@ -15,9 +15,10 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from assistant import resources
+from assistant.answers import parse_answer_document
 from assistant.assess import Assessor
 from assistant.config import config_for_domains
-from assistant.errors import UnreadableEvent
+from assistant.errors import InputError, UnreadableEvent
 from assistant.event_files import read_event
 from assistant.models import Meeting
 from integrations.google_event import read_google_event
@@ -79,3 +80,9 @@ def test_arbitrary_json_is_unreadable_not_a_crash(value):
     for reader in (read_event, read_google_event, read_graph_event):
         with contextlib.suppress(UnreadableEvent):
             reader(value)
+
+
+@given(value=json_values)
+def test_any_answers_document_is_read_or_refused_cleanly(checklist, value):
+    with contextlib.suppress(InputError):
+        parse_answer_document(value, checklist)
