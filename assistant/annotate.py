@@ -27,13 +27,6 @@ class AnnotationPlan:
     end: datetime | None
     add_video_link: bool
 
-    def changes_anything(self, meeting: Meeting) -> bool:
-        return (
-            self.description != meeting.description
-            or self.end is not None
-            or self.add_video_link
-        )
-
 
 def virtual_duration(duration: timedelta, target_minutes: int) -> timedelta:
     """The length of a virtual meeting: an hour becomes the target, longer ones lose as much.

@@ -94,8 +94,6 @@ class Meeting:
     cancelled: bool = False
     series_id: str = ""  # the recurring series this event is part of, or is the master of
     etag: str = ""
-    created: datetime | None = None
-    web_link: str = ""
 
     @property
     def all_day(self) -> bool:

@@ -76,14 +76,3 @@ def calendar_date(value: str, field: str) -> date:
         return date.fromisoformat(value)
     except ValueError as err:
         raise UnreadableEvent(f"{field}: {value!r} is not a date") from err
-
-
-def optional_timestamp(parent: Mapping[str, Any], key: str) -> datetime | None:
-    """A metadata time (created, modified); unreadable ones are dropped, they decide nothing."""
-    value = parent.get(key)
-    if not isinstance(value, str):
-        return None
-    try:
-        return timestamp(value, key)
-    except UnreadableEvent:
-        return None

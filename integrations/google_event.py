@@ -28,7 +28,6 @@ from integrations.event_json import (
     flag,
     items,
     mapping,
-    optional_timestamp,
     required_text,
     text,
     timestamp,
@@ -78,8 +77,6 @@ def read_google_event(resource: Mapping[str, Any]) -> Meeting | EventRemoved:
         cancelled=cancelled,
         series_id=series_id,
         etag=text(resource, "etag"),
-        created=optional_timestamp(resource, "created"),
-        web_link=text(resource, "htmlLink"),
     )
 
 

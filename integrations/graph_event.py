@@ -30,7 +30,6 @@ from integrations.event_json import (
     flag,
     items,
     mapping,
-    optional_timestamp,
     required_text,
     text,
     timestamp,
@@ -81,8 +80,6 @@ def read_graph_event(resource: Mapping[str, Any]) -> Meeting | EventRemoved:
         cancelled=flag(resource, "isCancelled"),
         series_id=series_id,
         etag=text(resource, "@odata.etag"),
-        created=optional_timestamp(resource, "createdDateTime"),
-        web_link=text(resource, "webLink"),
     )
 
 
