@@ -1,8 +1,8 @@
 """Event resources saved as JSON files, for the CLI: which provider wrote them, and reading them.
 
 A file holds one event as the Google Calendar or Microsoft Graph API returns it, or (for
-history) a list of them: a bare JSON list, a Google `events.list` page ({"items": [...]}) or a
-Graph collection page ({"value": [...]}).
+history) several: a bare JSON list, a Google `events.list` page ({"items": [...]}) or a Graph
+collection page ({"value": [...]}).
 """
 
 from __future__ import annotations
@@ -63,10 +63,11 @@ def load_history(path: Path) -> list[Meeting]:
     """The meetings in a history file; deleted entries are skipped, broken ones are errors."""
     data = load_json(path)
     if isinstance(data, Mapping):
-        data = data.get("items", data.get("value"))
+        data = data.get("items", data.get("value", [data] if "id" in data else None))
     if not isinstance(data, list):
         raise InputError(
-            f"{path}: history must be a JSON list of events, or a page with 'items' or 'value'"
+            f"{path}: history must be a JSON list of events, a page with 'items' or 'value', "
+            "or one event"
         )
     meetings = []
     for index, resource in enumerate(data):

@@ -209,3 +209,29 @@ def test_installed_console_script_runs():
 def test_usage_errors_exit_2():
     result = CliRunner().invoke(cli, ["preview"])
     assert result.exit_code == 2 and "Missing argument" in result.stderr
+
+
+def test_history_may_be_a_graph_page_or_a_single_event(tmp_path):
+    event = json.loads((EXAMPLES / "graph-event.json").read_text())
+    earlier = {**event, "id": "earlier",
+               "start": {"dateTime": "2026-10-01T15:00:00", "timeZone": "UTC"},
+               "end": {"dateTime": "2026-10-01T16:00:00", "timeZone": "UTC"}}
+    page = tmp_path / "page.json"
+    page.write_text(json.dumps({"@odata.context": "x", "value": [earlier]}))
+    single = tmp_path / "single.json"
+    single.write_text(json.dumps(earlier))
+    for history in (page, single):
+        result = run("preview", str(EXAMPLES / "graph-event.json"), "--org-domain", "example.com",
+                     "--history", str(history), *NOW, "--json")
+        assert result.exit_code == 0, result.stderr
+        inferred = json.loads(result.stdout)["inferred"]
+        assert "rapport" not in inferred  # met before, so not a first meeting
+        # Two months earlier: not within the two weeks around the meeting.
+        assert inferred["number"]["why"] == "only 0 other customer meetings within two weeks"
+
+
+def test_history_of_the_wrong_shape_is_refused(tmp_path):
+    path = tmp_path / "history.json"
+    path.write_text('{"items": "none"}')
+    result = run("preview", str(EXAMPLES / "google-event.json"), "--history", str(path))
+    assert result.exit_code == 1 and "history must be a JSON list" in result.stderr
