@@ -16,7 +16,7 @@ from typing import Any
 
 import click
 
-from assistant import presenting
+from assistant import presenting, resources
 from assistant.answers import AnswerDocument, parse_answer_text
 from assistant.assess import Assessor
 from assistant.checklist import Checklist, load_checklist
@@ -178,8 +178,7 @@ def _default_config_path() -> Path:
     if not path.exists():
         raise InputError(
             f"no config file given, ${CONFIG_ENV} is not set and there is no "
-            f"./{DEFAULT_CONFIG_NAME}; "
-            "start from config/assistant.example.toml"
+            f"./{DEFAULT_CONFIG_NAME}; start from a copy of {resources.example_config_path()}"
         )
     return path
 

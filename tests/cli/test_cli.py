@@ -181,7 +181,7 @@ def test_check_config_without_any_file_says_where_to_start(monkeypatch, tmp_path
     monkeypatch.chdir(tmp_path)
     result = run("check-config")
     assert result.exit_code == 1
-    assert "start from config/assistant.example.toml" in result.stderr
+    assert f"start from a copy of {resources.example_config_path()}" in result.stderr
 
 
 def test_check_config_reports_a_broken_own_checklist(tmp_path):
