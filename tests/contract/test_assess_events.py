@@ -56,7 +56,7 @@ def test_fixture_through_the_pipeline(assessor, name, customer, row_1, format_):
     if format_ is not None:
         assert result.recommendation.format is format_
     plan = result.plan
-    assert block.remove_block(plan.description) == meeting.description
+    assert block.remove_block(plan.description, meeting.description_is_html) == meeting.description
     again = assessor.assess(
         _with(meeting, plan.description, plan.end), now=NOW, original_end=meeting.end
     )

@@ -105,8 +105,8 @@ def test_html_body_gets_an_escaped_html_block_after_body(renderer):
     result = plan(renderer, meeting, evil).description
     assert result.startswith("<html>\r\n<head></head>\r\n<body>" + block.HTML_START)
     assert "<script>" not in result and "&lt;script&gt;" in result
-    assert block.remove_block(result) == body
-    assert "Meeting format: video call" in result
+    assert block.remove_block(result, is_html=True) == body
+    assert block.TEXT_START in result and "We'll meet by video" in result
 
 
 def test_crlf_text_gets_a_crlf_block(renderer):
@@ -142,8 +142,8 @@ def test_planning_is_idempotent_and_keeps_every_character(renderer, description,
     once = plan(renderer, meeting, rec).description
     twice = plan(renderer, replace(meeting, description=once), rec).description
     assert twice == once
-    assert block.remove_block(once) == description
-    assert sum(once.count(marker) for marker in MARKERS) == 2
+    assert block.remove_block(once, is_html) == description
+    assert once.count(block.TEXT_START) == 1 and once.count(block.TEXT_END) == 1
 
 
 @given(description=user_text | html_text, is_html=st.booleans())
@@ -153,7 +153,7 @@ def test_a_new_recommendation_replaces_the_old_block_in_place(renderer, descript
     as_virtual = plan(renderer, meeting, VIRTUAL).description
     as_in_person = plan(renderer, replace(meeting, description=as_virtual), IN_PERSON).description
     assert as_in_person == plan(renderer, meeting, IN_PERSON).description
-    assert block.remove_block(as_in_person) == description
+    assert block.remove_block(as_in_person, is_html) == description
 
 
 @given(before=user_text, after=user_text)
@@ -169,4 +169,31 @@ def test_text_around_a_block_someone_moved_is_kept(before, after):
 def test_empty_description_gets_just_the_block(renderer, is_html):
     meeting = replace(make_meeting(), description="", description_is_html=is_html)
     result = plan(renderer, meeting).description
-    assert block.find_block(result) == (0, len(result))
+    assert block.find_block(result, is_html) == (0, len(result))
+
+
+def _without_comments(html: str) -> str:
+    return html.replace(block.HTML_START, "").replace(block.HTML_END, "")
+
+
+@given(description=html_text)
+def test_html_block_is_found_even_if_the_provider_drops_comments(renderer, description):
+    assume(not any(marker in description for marker in MARKERS))
+    meeting = replace(make_meeting(), description=description, description_is_html=True)
+    stored = _without_comments(plan(renderer, meeting, VIRTUAL).description)
+    again = plan(renderer, replace(meeting, description=stored), IN_PERSON).description
+    assert again.count(block.TEXT_START) == 1
+    assert again == plan(renderer, meeting, IN_PERSON).description
+    assert block.remove_block(stored, is_html=True) == description
+
+
+def test_dropped_comments_inside_a_provider_wrapper_keep_the_organisers_text(renderer):
+    outlook = '<html><body><div class="x"><div>Agenda</div></div></body></html>'
+    meeting = replace(make_meeting(), description=outlook, description_is_html=True)
+    written = plan(renderer, meeting).description
+    # A provider that drops comments and wraps the block together with the organiser's text.
+    stored = _without_comments(written).replace("<body>", '<body><div class="wrap">', 1)
+    stored = stored.replace("</body>", "</div></body>", 1)
+    again = plan(renderer, replace(meeting, description=stored), IN_PERSON).description
+    assert again.count(block.TEXT_START) == 1 and "<div>Agenda</div>" in again
+    assert again.count("<div") == again.count("</div>")
