@@ -7,11 +7,12 @@ same result as planning the original, so a later run replaces the block, never a
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 
 from assistant import block
-from assistant.models import Format, Meeting, Recommendation
+from assistant.edits import HumanEdit, human_edits, note_digest
+from assistant.models import AssistantMark, Format, Meeting, Recommendation
 from assistant.rendering import Renderer
 
 HOUR = timedelta(minutes=60)
@@ -26,6 +27,7 @@ class AnnotationPlan:
     description_is_html: bool
     end: datetime | None
     add_video_link: bool
+    mark: AssistantMark  # stored with the event, so the next run can tell a person's edits
 
 
 def virtual_duration(duration: timedelta, target_minutes: int) -> timedelta:
@@ -48,22 +50,31 @@ def plan_annotation(
     *,
     organisation_name: str,
     virtual_minutes: int,
-    original_end: datetime | None = None,
-) -> AnnotationPlan:
-    """Plan the annotation of meeting for recommendation.
+) -> AnnotationPlan | None:
+    """Plan the annotation of meeting for recommendation; None leaves the event alone.
 
-    original_end is the end the meeting had before the assistant shortened it, when it did:
-    the duration rule applies to that, so a second run does not shorten 80 minutes to 70, and
-    a meeting that turns in person gets its hour back.
+    The meeting's mark says what the assistant wrote last. A person who removed or edited the
+    note is not overruled (None); a person who changed the length keeps it, now and later. The
+    duration rule applies to the length before the assistant shortened it, so a second run does
+    not shorten 80 minutes to 70, and a meeting that turns in person gets its hour back.
     """
+    edits = human_edits(meeting)
+    if edits & {HumanEdit.NOTE_REMOVED, HumanEdit.NOTE_EDITED}:
+        return None
+    mark = meeting.mark
+    length_by_person = HumanEdit.LENGTH_CHANGED in edits or bool(mark and mark.length_by_person)
     virtual = recommendation.format is Format.VIRTUAL
-    end, minutes = _end_and_minutes(meeting, virtual, virtual_minutes, original_end)
-    add_video_link = virtual and not meeting.video_link
+    end, minutes, minutes_before = _length(meeting, virtual, virtual_minutes, length_by_person)
+    link_added_before = bool(mark and mark.video_link_added)
+    # A link we added that is gone again was removed by a person: do not add it back.
+    add_video_link = virtual and not meeting.video_link and not link_added_before
+    our_link_is_there = virtual and link_added_before and bool(meeting.video_link)
     context = {
         "virtual": virtual,
         "reasons": recommendation.invite_reasons[:MAX_INVITE_REASONS],
         "minutes": minutes,
-        "adding_video_link": add_video_link,
+        # Kept on later runs while our link is there, so the note does not change needlessly.
+        "adding_video_link": add_video_link or our_link_is_there,
         "organisation_name": organisation_name,
     }
     if meeting.description_is_html:
@@ -71,25 +82,53 @@ def plan_annotation(
     else:
         body = renderer.render("annotation.txt.j2", context)
         new_block = block.wrap_text(body, block.newline_of(meeting.description))
+    description = block.put_block(meeting.description, new_block, meeting.description_is_html)
     return AnnotationPlan(
-        description=block.put_block(meeting.description, new_block, meeting.description_is_html),
+        description=description,
         description_is_html=meeting.description_is_html,
         end=end,
         add_video_link=add_video_link,
+        mark=AssistantMark(
+            format=recommendation.format,
+            block_hash=note_digest(description, meeting.description_is_html) or "",
+            minutes_set=minutes,
+            minutes_before=minutes_before,
+            length_by_person=length_by_person,
+            video_link_added=add_video_link or (virtual and link_added_before),
+        ),
     )
 
 
-def _end_and_minutes(
-    meeting: Meeting, virtual: bool, virtual_minutes: int, original_end: datetime | None
-) -> tuple[datetime | None, int | None]:
-    """The new end (None: keep it) and, when shortened, the minutes the meeting now lasts."""
+def applied(meeting: Meeting, plan: AnnotationPlan) -> Meeting:
+    """The meeting as it reads once plan is written (the provider's own additions aside)."""
+    return replace(
+        meeting,
+        description=plan.description,
+        end=plan.end or meeting.end,
+        mark=plan.mark,
+    )
+
+
+def _length(
+    meeting: Meeting, virtual: bool, virtual_minutes: int, length_by_person: bool
+) -> tuple[datetime | None, int | None, int | None]:
+    """The new end (None: keep it), the minutes it now lasts if shortened, and the length before.
+
+    The length before is what the meeting had when the assistant first shortened it; it is
+    carried in the mark so the rule is always applied to the organiser's own length.
+    """
     span = meeting.timed_span
-    if span is None:
-        return None, None  # all-day events keep their dates
+    if span is None or length_by_person:
+        return None, None, None  # all-day events keep their dates; a person's length is kept
     start, current_end = span
-    full_end = original_end or current_end
+    mark = meeting.mark
+    before = mark.minutes_before if mark and mark.minutes_set is not None else None
+    full_end = start + timedelta(minutes=before) if before else current_end
     target = full_end
     if virtual:
         target = start + virtual_duration(full_end - start, virtual_minutes)
-    minutes = int((target - start).total_seconds() // 60) if target < full_end else None
-    return (target if target != current_end else None), minutes
+    if target >= full_end:
+        return (full_end if full_end != current_end else None), None, None
+    minutes = int((target - start).total_seconds() // 60)
+    full_minutes = int((full_end - start).total_seconds() // 60)
+    return (target if target != current_end else None), minutes, full_minutes

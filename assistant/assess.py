@@ -46,9 +46,12 @@ class Assessor:
         history: Sequence[Meeting] | None = None,
         organiser_answers: Mapping[str, RowAnswer] | None = None,
         organiser_facts: HardFacts = HardFacts(),
-        original_end: datetime | None = None,
     ) -> Assessment:
-        """Assess meeting; the organiser's answers and facts win over anything inferred."""
+        """Assess meeting; the organiser's answers and facts win over anything inferred.
+
+        The plan is None for a meeting that is not a customer meeting, and for one whose
+        note a person removed or edited after the assistant wrote it.
+        """
         detection = self.detector.detect(meeting)
         if not detection.is_customer_meeting:
             return Assessment(meeting, detection)
@@ -67,7 +70,6 @@ class Assessor:
             self.renderer,
             organisation_name=self.config.organisation.name,
             virtual_minutes=self.config.policy.virtual_minutes,
-            original_end=original_end,
         )
         questions = tuple(
             number

@@ -75,6 +75,22 @@ class Attendee:
 
 
 @dataclass(frozen=True)
+class AssistantMark:
+    """What the assistant last wrote to an event, kept on the event itself.
+
+    Providers store it next to the event (Google: extendedProperties.private; Microsoft: an
+    extended property), so that a later run can tell its own change from a person's undo.
+    """
+
+    format: Format
+    block_hash: str  # digest of the block's visible text as written (see assistant.edits)
+    minutes_set: int | None = None  # the length the assistant gave the meeting, if it changed it
+    minutes_before: int | None = None  # the length before the assistant shortened it
+    length_by_person: bool = False  # a person chose the length after us: never change it again
+    video_link_added: bool = False
+
+
+@dataclass(frozen=True)
 class Meeting:
     """One calendar event, as far as the assistant needs to know it."""
 
@@ -94,6 +110,8 @@ class Meeting:
     cancelled: bool = False
     series_id: str = ""  # the recurring series this event is part of, or is the master of
     etag: str = ""
+    organizer_is_owner: bool = False  # the calendar it was read from belongs to the organiser
+    mark: AssistantMark | None = None
 
     @property
     def all_day(self) -> bool:

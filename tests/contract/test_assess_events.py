@@ -9,6 +9,7 @@ from datetime import UTC, datetime, timedelta
 import pytest
 
 from assistant import block
+from assistant.annotate import applied
 from assistant.assess import Assessor
 from assistant.config import config_for_domains
 from assistant.event_files import read_event
@@ -57,14 +58,8 @@ def test_fixture_through_the_pipeline(assessor, name, customer, row_1, format_):
         assert result.recommendation.format is format_
     plan = result.plan
     assert block.remove_block(plan.description, meeting.description_is_html) == meeting.description
-    again = assessor.assess(
-        _with(meeting, plan.description, plan.end), now=NOW, original_end=meeting.end
-    )
+    again = assessor.assess(applied(meeting, plan), now=NOW)
     assert again.plan.description == plan.description and again.plan.end is None
-
-
-def _with(meeting: Meeting, description: str, end) -> Meeting:
-    return replace(meeting, description=description, end=end or meeting.end)
 
 
 def test_outlook_html_body_keeps_the_teams_block_and_gets_ours_first(assessor):

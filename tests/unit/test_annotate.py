@@ -10,7 +10,7 @@ from hypothesis import assume, given
 from hypothesis import strategies as st
 
 from assistant import block
-from assistant.annotate import plan_annotation
+from assistant.annotate import applied, plan_annotation
 from assistant.models import DecidedBy, Format, Recommendation, Totals
 from tests.factories import make_meeting
 
@@ -25,9 +25,9 @@ VIRTUAL = recommendation(Format.VIRTUAL)
 IN_PERSON = recommendation(Format.IN_PERSON, ("we would like to get to know each other",))
 
 
-def plan(renderer, meeting, rec=VIRTUAL, minutes=50, original_end=None):
+def plan(renderer, meeting, rec=VIRTUAL, minutes=50):
     return plan_annotation(meeting, rec, renderer, organisation_name="Example Ltd",
-                           virtual_minutes=minutes, original_end=original_end)
+                           virtual_minutes=minutes)
 
 
 def annotated(renderer, meeting, rec=VIRTUAL):
@@ -77,15 +77,59 @@ def test_second_run_on_a_shortened_meeting_does_not_shorten_again(renderer):
     meeting = make_meeting(minutes=90)
     first = plan(renderer, meeting)
     assert first.end == meeting.start + timedelta(minutes=80)
-    shortened = replace(meeting, end=first.end, description=first.description)
-    again = plan(renderer, shortened, original_end=meeting.end)
+    again = plan(renderer, replace(applied(meeting, first), video_link="https://meet.example/x"))
     assert again.end is None and again.description == first.description
+    assert again.mark == first.mark
 
 
 def test_turning_in_person_gives_the_hour_back(renderer):
     meeting = make_meeting(minutes=60)
-    shortened = replace(meeting, end=meeting.start + timedelta(minutes=50))
-    assert plan(renderer, shortened, IN_PERSON, original_end=meeting.end).end == meeting.end
+    shortened = applied(meeting, plan(renderer, meeting))
+    assert plan(renderer, shortened, IN_PERSON).end == meeting.end
+
+
+def test_a_moved_meeting_keeps_its_shortened_length(renderer):
+    meeting = make_meeting(minutes=60)
+    shortened = applied(meeting, plan(renderer, meeting))
+    moved = replace(shortened, start=meeting.start + timedelta(days=1),
+                    end=shortened.end + timedelta(days=1))
+    again = plan(renderer, moved)
+    assert again.end is None and again.mark.minutes_set == 50
+
+
+def test_a_length_a_person_set_back_is_kept_from_then_on(renderer):
+    meeting = make_meeting(minutes=60)
+    undone = replace(applied(meeting, plan(renderer, meeting)), end=meeting.end)
+    again = plan(renderer, undone)
+    assert again.end is None and again.mark.length_by_person
+    assert "50 minutes" not in again.description
+    later = plan(renderer, applied(undone, again), IN_PERSON)
+    assert later.end is None and plan(renderer, applied(undone, later)).end is None
+
+
+@pytest.mark.parametrize("edit", [
+    lambda text: block.remove_block(text),
+    lambda text: text.replace("cameras on", "cameras off"),
+])
+def test_a_note_a_person_removed_or_edited_is_left_alone(renderer, edit):
+    meeting = replace(make_meeting(), description="Agenda")
+    written = applied(meeting, plan(renderer, meeting))
+    assert plan(renderer, replace(written, description=edit(written.description))) is None
+
+
+def test_whitespace_a_provider_changes_is_not_a_persons_edit(renderer):
+    meeting = replace(make_meeting(), description="<p>Agenda</p>", description_is_html=True)
+    written = applied(meeting, plan(renderer, meeting))
+    reserialised = written.description.replace("><", ">\n<").replace("\"", "'")
+    assert plan(renderer, replace(written, description=reserialised)) is not None
+
+
+def test_a_video_link_a_person_removed_is_not_added_back(renderer):
+    meeting = make_meeting()
+    first = plan(renderer, meeting)
+    assert first.add_video_link and first.mark.video_link_added
+    again = plan(renderer, applied(meeting, first))  # the provider's link was deleted since
+    assert not again.add_video_link and again.mark.video_link_added
 
 
 def test_changed_recommendation_replaces_the_block(renderer):
