@@ -21,6 +21,8 @@ from datetime import date, datetime
 from typing import Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
+from assistant.annotate import AnnotationPlan
+from assistant.edits import mark_from_properties, mark_to_properties
 from assistant.errors import UnreadableEvent
 from assistant.models import Attendee, EventRemoved, Meeting, Person, Provider, Response
 from integrations.event_json import (
@@ -77,7 +79,36 @@ def read_google_event(resource: Mapping[str, Any]) -> Meeting | EventRemoved:
         cancelled=cancelled,
         series_id=series_id,
         etag=text(resource, "etag"),
+        organizer_is_owner=flag(mapping(resource, "organizer"), "self"),
+        mark=mark_from_properties(mapping(mapping(resource, "extendedProperties"), "private")),
     )
+
+
+def patch_for(resource: Mapping[str, Any], plan: AnnotationPlan) -> dict[str, Any]:
+    """The events.patch body that makes resource read as planned; {} when it already does.
+
+    Only what changes is sent. The end keeps the event's own time zone; the mark goes in
+    extendedProperties.private, whose keys a patch merges rather than replaces. The Meet
+    request id is derived from the event, so a retried write cannot create a second meeting.
+    """
+    body: dict[str, Any] = {}
+    if plan.description != text(resource, "description"):
+        body["description"] = plan.description
+    if plan.end is not None:
+        end = dict(mapping(resource, "end"))
+        zone = text(end, "timeZone")
+        moment = plan.end.astimezone(ZoneInfo(zone)) if zone else plan.end
+        body["end"] = {"dateTime": moment.isoformat(), **({"timeZone": zone} if zone else {})}
+    if plan.add_video_link:
+        body["conferenceData"] = {"createRequest": {
+            "requestId": "meeting-format-" + required_text(resource, "id")[:40],
+            "conferenceSolutionKey": {"type": "hangoutsMeet"},
+        }}
+    stored = mapping(mapping(resource, "extendedProperties"), "private")
+    wanted = mark_to_properties(plan.mark)
+    if any(stored.get(key) != value for key, value in wanted.items()):
+        body["extendedProperties"] = {"private": wanted}
+    return body
 
 
 def _read_time(when: Mapping[str, Any], field: str) -> tuple[datetime | date, str]:

@@ -1,0 +1,116 @@
+"""The contracts between the core and the outside systems it reads and writes.
+
+The core only speaks to these Protocols; integrations/ implements them, one module per
+provider, and no provider type crosses this line.
+"""
+
+from __future__ import annotations
+
+import enum
+from collections.abc import Callable, Iterator, Mapping
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import Protocol
+
+from assistant.annotate import AnnotationPlan
+from assistant.errors import ProviderError
+from assistant.models import EventRemoved, Meeting, Provider
+
+
+@dataclass(frozen=True)
+class CalendarChanges:
+    """What changed in one calendar since its cursor, every page of it.
+
+    Store `cursor` only once every change has been handled: a crash before that repeats the
+    changes, it never skips one. After a full sync (`full_sync`: there was no cursor, or it had
+    expired) `changes` lists every live event of the sync window, including ones already seen;
+    the caller tells those apart by event id and ETag.
+    """
+
+    calendar: str
+    changes: tuple[Meeting | EventRemoved, ...]
+    cursor: str
+    full_sync: bool
+
+
+@dataclass(frozen=True)
+class SyncFailed:
+    """One calendar could not be synced this time; its cursor stays where it was."""
+
+    calendar: str
+    error: ProviderError
+
+
+class WriteResult(enum.StrEnum):
+    WRITTEN = "written"
+    UNCHANGED = "unchanged"  # the event already reads as planned (maybe by our own lost answer)
+    LEFT_ALONE = "left_alone"  # the planner declined: a person edited the assistant's note
+    NOT_ORGANISER = "not_organiser"  # only the organiser's own events are ever written
+    GONE = "gone"  # deleted or cancelled meanwhile
+
+
+@dataclass(frozen=True)
+class WriteOutcome:
+    result: str  # one of WriteResult
+    meeting: Meeting | None  # the event as it now reads (None when it is gone)
+    attempts: int = 1  # reads-and-writes it took; more than one means someone edited meanwhile
+
+
+# Given the event as it reads now, the change to make, or None to leave it alone. Called again
+# with the fresh event whenever someone else changed it between our read and our write.
+Planner = Callable[[Meeting], AnnotationPlan | None]
+
+
+@dataclass(frozen=True)
+class Channel:
+    """A push subscription: the provider calls `address` when the calendar changes."""
+
+    provider: Provider
+    calendar: str
+    channel_id: str
+    resource_id: str
+    token: str  # the secret the provider sends back with every notification
+    expires: datetime
+
+    def expires_within(self, now: datetime, margin: timedelta) -> bool:
+        return self.expires - now <= margin
+
+
+class CalendarPort(Protocol):
+    """One provider's calendars, for the users an admin asked the assistant to watch.
+
+    Every method raises a ProviderError subclass (never a library's own error) naming the
+    calendar and event; transient failures have already been retried by then.
+    """
+
+    provider: Provider
+
+    def sync(self, cursors: Mapping[str, str | None]) -> Iterator[CalendarChanges | SyncFailed]:
+        """Changes per calendar since its cursor (None: never synced), one item per calendar.
+
+        Calendars are synced together (batched, concurrently); a calendar that fails yields
+        SyncFailed and does not hold up the others. An expired cursor is recovered from here,
+        with a full sync, so callers never see CursorExpired.
+        """
+        ...
+
+    def read(self, calendar: str, event_id: str) -> Meeting | EventRemoved:
+        """One event as it reads now. Raises NotFound if the provider never heard of it."""
+        ...
+
+    def update(self, calendar: str, event_id: str, planner: Planner) -> WriteOutcome:
+        """Write planner's change to the event, guarded by its ETag.
+
+        If the event changed between read and write, it is read again and planner called again
+        with the fresh event, a bounded number of times; then Conflict is raised. Events that
+        the calendar's owner does not organise are never written (NOT_ORGANISER).
+        """
+        ...
+
+    def watch(self, calendar: str, address: str, token: str, ttl: timedelta) -> Channel:
+        """Ask the provider to notify address of changes until the channel expires."""
+        ...
+
+    def unwatch(self, channel: Channel) -> None:
+        """Stop a channel; a channel that already expired or is unknown is not an error."""
+        ...

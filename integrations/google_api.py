@@ -1,0 +1,235 @@
+"""The Calendar API client: one discovery-built service, per-thread connections, typed errors.
+
+google-api-python-client builds requests from its bundled discovery document, so paths and
+parameters are checked against Google's own description of the API. We build the service once
+(building costs milliseconds, too much per user at ten thousand users), set each request's
+Authorization from the TokenSource, and send it over a keep-alive connection owned by the
+calling thread (httplib2 connections are not thread-safe). Batches go to /batch/calendar/v3,
+whose URL the library does not derive from api_endpoint by itself.
+
+HTTP statuses become the assistant's error tree once, here, after Google's error guide
+(https://developers.google.com/calendar/api/guides/errors): 403 rate-limit reasons and 429 are
+RateLimited, 5xx and dropped connections ProviderUnavailable, 410 fullSyncRequired
+CursorExpired, 412 Conflict; a 401 refreshes the token once before it counts as AuthFailed.
+"""
+
+from __future__ import annotations
+
+import http.client
+import json
+import threading
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import httplib2
+from googleapiclient.discovery import Resource, build
+from googleapiclient.errors import HttpError
+from googleapiclient.http import BatchHttpRequest, HttpRequest
+
+from assistant.errors import (
+    AuthFailed,
+    Conflict,
+    CursorExpired,
+    NotFound,
+    PermissionDenied,
+    ProviderError,
+    ProviderRejected,
+    ProviderUnavailable,
+    RateLimited,
+)
+from assistant.retry import RetryPolicy
+from integrations.google_auth import TokenSource
+
+GOOGLE_ROOT = "https://www.googleapis.com/"
+_RATE_LIMIT_REASONS = {"rateLimitExceeded", "userRateLimitExceeded"}
+_TRANSPORT_ERRORS = (httplib2.HttpLib2Error, http.client.HTTPException, OSError)
+
+
+@dataclass(frozen=True)
+class Call:
+    """One API call for one user; `build` makes the request from the service."""
+
+    user: str
+    build: Callable[[Collections], HttpRequest]
+    event_id: str = ""
+
+
+@dataclass(frozen=True)
+class Collections:
+    """The API's collections, built once: each `service.events()` costs a millisecond."""
+
+    events: Resource
+    channels: Resource
+
+
+class GoogleApi:
+    def __init__(
+        self,
+        tokens: TokenSource,
+        *,
+        root_url: str | None = None,
+        retry: RetryPolicy = RetryPolicy(),
+        timeout_seconds: float = 30.0,
+    ) -> None:
+        root = (root_url or GOOGLE_ROOT).rstrip("/") + "/"
+        self.tokens = tokens
+        self.retry = retry
+        self.batch_uri = root + "batch/calendar/v3"
+        self._timeout = timeout_seconds
+        self._local = threading.local()
+        self._connections: list[httplib2.Http] = []  # every thread's, to close them all
+        self._connections_lock = threading.Lock()
+        service = build(
+            "calendar", "v3", http=httplib2.Http(), static_discovery=True, cache_discovery=False,
+            client_options={"api_endpoint": root + "calendar/v3/"},
+        )
+        self.collections = Collections(service.events(), service.channels())
+
+    def execute(self, call: Call) -> Any:
+        """The call's JSON response, retried while transient; a ProviderError otherwise."""
+        return self.retry.call(lambda: self._execute_once(call), describe=_describe(call))
+
+    def execute_batch(self, calls: Sequence[Call]) -> list[Any | ProviderError]:
+        """All calls in one HTTP round trip; per call, its JSON response or its error.
+
+        The round trip itself is retried while transient; failures of single calls are
+        returned for the caller to retry in a later batch, together with other work.
+        A call refused with 401 gets a fresh token and one more try within this batch.
+        """
+        results: list[Any | ProviderError] = self.retry.call(
+            lambda: self._batch_once(calls), describe=f"batch of {len(calls)} calls"
+        )
+        stale = [i for i, result in enumerate(results) if isinstance(result, _Unauthorized)]
+        if stale:
+            for i in stale:
+                self.tokens.refresh(calls[i].user, results[i].authorization)
+            retried = self.retry.call(lambda: self._batch_once([calls[i] for i in stale]))
+            for i, result in zip(stale, retried, strict=True):
+                results[i] = _final(result)
+        return results
+
+    def _execute_once(self, call: Call, refreshed: bool = False) -> Any:
+        request, authorization = self._request(call)
+        try:
+            return request.execute(http=self._http())
+        except HttpError as err:
+            if err.status_code == 401 and not refreshed:
+                self.tokens.refresh(call.user, authorization)
+                return self._execute_once(call, refreshed=True)
+            raise error_from(err, call) from err
+        except _TRANSPORT_ERRORS as err:
+            self._reset_http()
+            raise ProviderUnavailable(f"connection to Google failed: {err!r}",
+                                      calendar=call.user, event_id=call.event_id) from err
+
+    def _batch_once(self, calls: Sequence[Call]) -> list[Any | ProviderError]:
+        results: list[Any | ProviderError] = [None] * len(calls)
+        authorizations: dict[int, str] = {}
+
+        def store(request_id: str, response: Any, err: HttpError | None) -> None:
+            i = int(request_id)
+            if err is None:
+                results[i] = response
+            elif err.status_code == 401:
+                results[i] = _Unauthorized(authorizations[i], error_from(err, calls[i]))
+            else:
+                results[i] = error_from(err, calls[i])
+
+        batch = BatchHttpRequest(callback=store, batch_uri=self.batch_uri)
+        for i, call in enumerate(calls):
+            try:
+                request, authorizations[i] = self._request(call)
+            except ProviderError as err:  # this user cannot sign in: the others still can
+                results[i] = err
+                continue
+            batch.add(request, request_id=str(i))
+        if not authorizations:
+            return results
+        try:
+            batch.execute(http=self._http())
+        except HttpError as err:
+            raise error_from(err) from err
+        except _TRANSPORT_ERRORS as err:
+            self._reset_http()
+            raise ProviderUnavailable(f"batch to Google failed: {err!r}") from err
+        return results
+
+    def _request(self, call: Call) -> tuple[HttpRequest, str]:
+        request = call.build(self.collections)
+        authorization = self.tokens.authorization(call.user)
+        request.headers["authorization"] = authorization
+        return request, authorization
+
+    def close(self) -> None:
+        """Close every kept-alive connection, whichever thread opened it."""
+        with self._connections_lock:
+            for connections in self._connections:
+                connections.close()
+            self._connections.clear()
+        self.tokens.close()
+
+    def _http(self) -> httplib2.Http:
+        if getattr(self._local, "http", None) is None:
+            self._local.http = httplib2.Http(timeout=self._timeout)
+            with self._connections_lock:
+                self._connections.append(self._local.http)
+        return self._local.http
+
+    def _reset_http(self) -> None:
+        """Drop this thread's connections: after a broken one, start clean."""
+        if getattr(self._local, "http", None) is not None:
+            self._local.http.close()
+        self._local.http = None
+
+
+@dataclass
+class _Unauthorized:
+    authorization: str  # the header that was refused, so only a stale token is refreshed
+    error: ProviderError
+
+
+def _final(result: Any) -> Any:
+    return result.error if isinstance(result, _Unauthorized) else result
+
+
+def error_from(err: HttpError, call: Call | None = None) -> ProviderError:
+    """The assistant's error for a Google HTTP error."""
+    status, reason = err.status_code, _reason(err)
+    where = {"calendar": call.user, "event_id": call.event_id} if call else {}
+    message = f"Google answered {status} {reason}: {err.reason}".rstrip(": ")
+    if status == 429 or (status == 403 and reason in _RATE_LIMIT_REASONS):
+        return RateLimited(message, retry_after=_retry_after(err), **where)
+    if status >= 500:
+        return ProviderUnavailable(message, retry_after=_retry_after(err), **where)
+    if status == 401:
+        return AuthFailed(message, **where)
+    if status == 403:
+        return PermissionDenied(message, **where)
+    if status == 404 or (status == 410 and reason == "deleted"):
+        return NotFound(message, **where)
+    if status == 410:
+        return CursorExpired(message, **where)
+    if status == 412:
+        return Conflict(message, **where)
+    return ProviderRejected(message, **where)
+
+
+def _reason(err: HttpError) -> str:
+    try:
+        errors = json.loads(err.content)["error"]["errors"]
+        return str(errors[0]["reason"])
+    except (ValueError, KeyError, IndexError, TypeError):
+        return ""
+
+
+def _retry_after(err: HttpError) -> float | None:
+    value = err.resp.get("retry-after") if err.resp is not None else None
+    try:
+        return float(value) if value is not None else None
+    except ValueError:
+        return None  # an HTTP date: rare from Google; the backoff covers it
+
+
+def _describe(call: Call) -> str:
+    return f"Google call for {call.user}" + (f" event {call.event_id}" if call.event_id else "")

@@ -1,0 +1,245 @@
+"""The HTTP plumbing every emulator shares: a threaded localhost server, routing, faults, counts.
+
+Emulators answer real HTTP on 127.0.0.1 (a free port), so the real client libraries run
+unchanged against them. Keep-alive is on, as with the real services, because connection reuse
+is part of what the adapters must get right. Faults and latency are knobs, seeded, so a test
+that injects them is repeatable.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import random
+import re
+import threading
+import time
+from collections import Counter
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from email.message import Message
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import Any
+from urllib.parse import parse_qs, urlsplit
+
+log = logging.getLogger(__name__)
+
+DROP = "drop"  # close the connection without an answer, before doing anything
+DROP_AFTER = "drop_after"  # do the work, then close the connection without an answer
+
+
+@dataclass
+class Request:
+    method: str
+    path: str
+    query: dict[str, list[str]]
+    headers: Mapping[str, str]  # see headers_of: names are matched case-insensitively
+    body: bytes = b""
+
+    def param(self, name: str, default: str | None = None) -> str | None:
+        values = self.query.get(name)
+        return values[-1] if values else default
+
+    def header(self, name: str) -> str | None:
+        return self.headers.get(name)
+
+
+@dataclass
+class Response:
+    status: int
+    body: bytes = b""
+    headers: dict[str, str] = field(default_factory=dict)
+
+
+def json_response(status: int, payload: Any, headers: Mapping[str, str] | None = None) -> Response:
+    body = json.dumps(payload, indent=1).encode()
+    return Response(status, body, {"Content-Type": "application/json; charset=UTF-8", **(headers or {})})
+
+
+class HttpProblem(Exception):
+    """Raised by a handler to answer with an error response."""
+
+    def __init__(self, response: Response) -> None:
+        super().__init__(response.status)
+        self.response = response
+
+
+@dataclass
+class Faults:
+    """Injected trouble: a share of requests answered with an error or dropped, and latency.
+
+    `kinds` are HTTP statuses as strings ("429", "500", "503"), DROP or DROP_AFTER; each
+    emulator decides what body an injected status carries, in its provider's shape.
+    """
+
+    rate: float = 0.0
+    kinds: tuple[str, ...] = ("429", "500", "503", DROP, DROP_AFTER)
+    latency_seconds: float = 0.0
+    seed: int = 0
+    _random: random.Random = field(init=False, repr=False)
+    _lock: threading.Lock = field(default_factory=threading.Lock, init=False, repr=False)
+
+    def __post_init__(self) -> None:
+        self._random = random.Random(self.seed)
+
+    def pick(self) -> str | None:
+        """The fault to inject into the next request, or None."""
+        if self.rate <= 0:
+            return None
+        with self._lock:
+            if self._random.random() >= self.rate:
+                return None
+            return self._random.choice(self.kinds)
+
+
+Handler = Callable[[Request, re.Match[str]], Response]
+
+
+@dataclass(frozen=True)
+class Route:
+    method: str
+    pattern: re.Pattern[str]
+    handler: Handler
+    faults: bool = True  # False for endpoints of another service, e.g. a sign-in server
+
+
+class SandboxServer:
+    """A provider emulator's HTTP server; subclasses add routes and provider-shaped errors."""
+
+    def __init__(self, faults: Faults | None = None) -> None:
+        self.faults = faults or Faults()
+        self.routes: list[Route] = []
+        self.round_trips = 0  # HTTP requests received; a batch counts once
+        self.calls: Counter[str] = Counter()  # API calls by "METHOD route", batch parts included
+        self.injected: Counter[str] = Counter()  # faults injected, by kind
+        self._count_lock = threading.Lock()
+        self._httpd: ThreadingHTTPServer | None = None
+        self._thread: threading.Thread | None = None
+
+    # -- lifecycle ---------------------------------------------------------------------------
+
+    def start(self) -> SandboxServer:
+        self._httpd = ThreadingHTTPServer(("127.0.0.1", 0), _handler_class(self))
+        self._httpd.daemon_threads = True
+        self._thread = threading.Thread(
+            target=self._httpd.serve_forever, args=(0.05,), name=type(self).__name__, daemon=True
+        )
+        self._thread.start()
+        return self
+
+    def stop(self) -> None:
+        if self._httpd is not None:
+            self._httpd.shutdown()
+            self._httpd.server_close()
+            self._httpd = None
+
+    def __enter__(self) -> SandboxServer:
+        return self.start()
+
+    def __exit__(self, *exc_info: object) -> None:
+        self.stop()
+
+    @property
+    def url(self) -> str:
+        """The base URL, ending in '/'."""
+        if self._httpd is None:
+            raise RuntimeError("the emulator is not running")
+        host, port = self._httpd.server_address[:2]
+        return f"http://{host}:{port}/"
+
+    def reset_counts(self) -> None:
+        with self._count_lock:
+            self.round_trips = 0
+            self.calls.clear()
+            self.injected.clear()
+
+    # -- request handling --------------------------------------------------------------------
+
+    def route(self, method: str, pattern: str, handler: Handler, *, faults: bool = True) -> None:
+        self.routes.append(Route(method, re.compile(pattern + r"\Z"), handler, faults))
+
+    def dispatch(self, request: Request) -> Response | None:
+        """The response to one API call, faults included; None means drop the connection."""
+        for route in self.routes:
+            match = route.pattern.match(request.path)
+            if match and route.method == request.method:
+                fault = self.faults.pick() if route.faults else None
+                with self._count_lock:
+                    self.calls[f"{route.method} {route.pattern.pattern[:-2]}"] += 1
+                    if fault is not None:
+                        self.injected[fault] += 1
+                if fault == DROP:
+                    return None
+                if fault not in (None, DROP_AFTER):
+                    return self.fault_response(int(fault))
+                try:
+                    response = route.handler(request, match)
+                except HttpProblem as problem:
+                    response = problem.response
+                return None if fault == DROP_AFTER else response
+        return self.not_found(request)
+
+    def fault_response(self, status: int) -> Response:
+        """An injected error; subclasses give it their provider's body and headers."""
+        return json_response(status, {"error": {"code": status}})
+
+    def not_found(self, request: Request) -> Response:
+        return json_response(404, {"error": {"code": 404, "message": "Not Found"}})
+
+    def _count_round_trip(self) -> None:
+        with self._count_lock:
+            self.round_trips += 1
+
+
+def _handler_class(server: SandboxServer) -> type[BaseHTTPRequestHandler]:
+    class _Handler(BaseHTTPRequestHandler):
+        protocol_version = "HTTP/1.1"  # keep-alive, like the real services
+        disable_nagle_algorithm = True  # headers and body go out in separate writes
+
+        def _serve(self) -> None:
+            server._count_round_trip()
+            if server.faults.latency_seconds:
+                time.sleep(server.faults.latency_seconds)
+            length = int(self.headers.get("Content-Length") or 0)
+            body = self.rfile.read(length) if length else b""
+            parts = urlsplit(self.path)
+            request = Request(
+                self.command, parts.path, parse_qs(parts.query), headers_of(self.headers), body
+            )
+            response = server.dispatch(request)
+            if response is None:
+                self.close_connection = True
+                return
+            self.send_response(response.status)
+            for name, value in response.headers.items():
+                self.send_header(name, value)
+            self.send_header("Content-Length", str(len(response.body)))
+            self.end_headers()
+            self.wfile.write(response.body)
+
+        do_GET = do_POST = do_PUT = do_PATCH = do_DELETE = _serve
+
+        def log_message(self, format: str, *args: Any) -> None:
+            log.debug("%s " + format, type(server).__name__, *args)
+
+    return _Handler
+
+
+class _Headers(Mapping[str, str]):
+    """Request headers with case-insensitive lookup, whatever produced them."""
+
+    def __init__(self, source: Message | Mapping[str, str]) -> None:
+        self._by_name = {name.lower(): value for name, value in source.items()}
+
+    def __getitem__(self, name: str) -> str:
+        return self._by_name[name.lower()]
+
+    def __iter__(self):  # type: ignore[no-untyped-def]
+        return iter(self._by_name)
+
+    def __len__(self) -> int:
+        return len(self._by_name)
+
+
+def headers_of(source: Message | Mapping[str, str]) -> Mapping[str, str]:
+    return _Headers(source)

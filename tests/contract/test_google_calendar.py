@@ -1,0 +1,302 @@
+"""The Google adapter through the real google-api-python-client against the Calendar emulator."""
+
+from __future__ import annotations
+
+import json
+from contextlib import closing
+from datetime import UTC, datetime, timedelta
+from zoneinfo import ZoneInfo
+
+import pytest
+
+from assistant import block
+from assistant.errors import AuthFailed, Conflict
+from assistant.models import EventRemoved, Format, Meeting
+from assistant.ports import CalendarChanges, SyncFailed, WriteResult
+from integrations import google_calendar as google_module
+from integrations.sandbox.server import Faults
+from tests.contract.conftest import ALICE, BOB, SERVICE_ACCOUNT, google_adapter
+
+BERLIN = ZoneInfo("Europe/Berlin")
+CUSTOMER = "erin@acme.com"
+
+
+def book(google, title="Acme pitch", *, start=datetime(2026, 12, 3, 10, 0, tzinfo=BERLIN),
+         minutes=60, organiser=ALICE, guests=(CUSTOMER,), zone="Europe/Berlin", **fields):
+    """A person books a meeting in Google Calendar."""
+    end = start + timedelta(minutes=minutes)
+    return google.create_event(
+        organiser, summary=title,
+        start={"dateTime": start.isoformat(), "timeZone": zone},
+        end={"dateTime": end.isoformat(), "timeZone": zone},
+        attendees=[{"email": organiser}, *({"email": guest} for guest in guests)],
+        **fields,
+    )
+
+
+def synced(adapter, cursors) -> dict[str, CalendarChanges]:
+    results = {result.calendar: result for result in adapter.sync(cursors)}
+    failures = [r for r in results.values() if isinstance(r, SyncFailed)]
+    assert not failures, failures
+    return results
+
+
+def ids(changes: CalendarChanges) -> set[str]:
+    return {change.event_id for change in changes.changes}
+
+
+# -- reading -------------------------------------------------------------------------------------
+
+
+def test_first_sync_lists_the_window_and_hands_out_a_cursor(google, google_calendar):
+    inside = book(google)
+    book(google, "Long ago", start=datetime(2026, 9, 1, 10, 0, tzinfo=BERLIN))
+    book(google, "Far ahead", start=datetime(2027, 9, 1, 10, 0, tzinfo=BERLIN))
+    result = synced(google_calendar, {ALICE: None})[ALICE]
+    assert result.full_sync and result.cursor
+    assert ids(result) == {inside["id"]}
+    meeting = result.changes[0]
+    assert isinstance(meeting, Meeting) and meeting.organizer_is_owner
+    assert meeting.start == datetime(2026, 12, 3, 10, 0, tzinfo=BERLIN)
+
+
+def test_incremental_sync_returns_only_changes_and_deletions(google, google_calendar):
+    kept, edited, cancelled = book(google, "Kept"), book(google, "Edited"), book(google, "Gone")
+    cursor = synced(google_calendar, {ALICE: None})[ALICE].cursor
+    assert ids(synced(google_calendar, {ALICE: cursor})[ALICE]) == set()
+    google.edit_event(ALICE, edited["id"], summary="Edited again")
+    google.cancel_event(ALICE, cancelled["id"])
+    new = book(google, "New")
+    result = synced(google_calendar, {ALICE: cursor})[ALICE]
+    assert not result.full_sync
+    assert ids(result) == {edited["id"], cancelled["id"], new["id"]}
+    by_id = {change.event_id: change for change in result.changes}
+    assert isinstance(by_id[cancelled["id"]], EventRemoved)
+    assert by_id[edited["id"]].title == "Edited again"
+    assert kept["id"] not in by_id
+
+
+def test_pages_are_followed_and_nothing_is_listed_twice(google, google_calendar, monkeypatch):
+    monkeypatch.setattr(google_module, "PAGE_SIZE", 7)
+    booked = {book(google, f"Meeting {i}", start=datetime(2026, 12, 1 + i % 20, 9, 0,
+                                                            tzinfo=BERLIN))["id"]
+              for i in range(30)}
+    google.reset_counts()
+    result = synced(google_calendar, {ALICE: None})[ALICE]
+    assert ids(result) == booked and len(result.changes) == 30
+    assert google.calls["GET /calendar/v3/calendars/(?P<cal>[^/]+)/events"] == 5  # 30 / 7
+
+
+def test_an_expired_cursor_means_one_clean_full_sync_with_nothing_processed_twice(
+    google, google_calendar
+):
+    first, second = book(google, "First"), book(google, "Second")
+    processed: dict[str, str] = {}  # event id -> ETag handled, as the service's store keeps it
+
+    def handle(result):
+        fresh = [c for c in result.changes if processed.get(c.event_id) != getattr(c, "etag", "")]
+        processed.update({c.event_id: getattr(c, "etag", "") for c in fresh})
+        return {c.event_id for c in fresh}
+
+    cursor = synced(google_calendar, {ALICE: None})[ALICE]
+    assert handle(cursor) == {first["id"], second["id"]}
+    google.edit_event(ALICE, second["id"], summary="Second, renamed")
+    google.store.expire_sync_tokens(ALICE)
+    result = synced(google_calendar, {ALICE: cursor.cursor})[ALICE]
+    assert result.full_sync
+    assert handle(result) == {second["id"]}  # the first was handled already: same ETag
+    after = synced(google_calendar, {ALICE: result.cursor})[ALICE]
+    assert not after.full_sync and handle(after) == set()
+
+
+def test_a_recurring_series_comes_once_as_its_master(google, google_calendar):
+    series = book(google, "Acme weekly check-in", recurrence=["RRULE:FREQ=WEEKLY;COUNT=20"])
+    [change] = synced(google_calendar, {ALICE: None})[ALICE].changes
+    assert change.event_id == series["id"] and change.series_id == series["id"]
+
+
+def test_a_calendar_that_fails_does_not_hold_up_the_others(google, tmp_path):
+    google.add_user("dana@other.example")  # a domain the key is not delegated for
+    key = tmp_path / "key.json"
+    key.write_text(json.dumps(google.service_account_key(SERVICE_ACCOUNT, "example.com")))
+    book(google)
+    with closing(google_adapter(google, key)) as adapter:
+        results = {r.calendar: r for r in adapter.sync({ALICE: None, "dana@other.example": None})}
+    assert isinstance(results[ALICE], CalendarChanges)
+    failed = results["dana@other.example"]
+    assert isinstance(failed, SyncFailed) and isinstance(failed.error, AuthFailed)
+    assert "domain-wide delegation" in str(failed.error)
+
+
+def test_an_expired_access_token_is_refreshed_once(google, google_calendar):
+    book(google)
+    cursor = synced(google_calendar, {ALICE: None})[ALICE].cursor
+    google.oauth.revoke_access_tokens(ALICE)
+    requests_before = google.oauth.token_requests
+    assert ids(synced(google_calendar, {ALICE: cursor})[ALICE]) == set()
+    assert google.oauth.token_requests == requests_before + 1
+    google.oauth.revoke_access_tokens(ALICE)
+    assert google_calendar.read(ALICE, book(google, "Later")["id"]).title == "Later"
+
+
+def test_syncing_a_thousand_idle_calendars_takes_one_round_trip_per_fifty(google, google_key):
+    users = [f"user{i:04d}@example.com" for i in range(1000)]
+    for user in users:
+        google.add_user(user)
+    with closing(google_adapter(google, google_key)) as adapter:
+        cursors = {r.calendar: r.cursor for r in adapter.sync(dict.fromkeys(users))}
+        google.reset_counts()
+        results = list(adapter.sync(cursors))
+    assert len(results) == 1000 and all(isinstance(r, CalendarChanges) for r in results)
+    assert google.round_trips == 20
+    assert sum(google.calls.values()) == 1000 + 20  # one list call per calendar, 20 batches
+
+
+# -- writing -------------------------------------------------------------------------------------
+
+
+def test_a_virtual_meeting_is_shortened_linked_and_marked(google, google_calendar, planner):
+    event = book(google, "Acme weekly status", description="Agenda: numbers")
+    outcome = google_calendar.update(ALICE, event["id"], planner)
+    assert outcome.result is WriteResult.WRITTEN and outcome.attempts == 1
+    stored = google.event(ALICE, event["id"])
+    assert stored["end"] == {"dateTime": "2026-12-03T10:50:00+01:00", "timeZone": "Europe/Berlin"}
+    assert stored["description"].endswith("\n\nAgenda: numbers")
+    assert "cameras on" in stored["description"]
+    assert stored["hangoutLink"].startswith("https://meet.google.com/")
+    assert stored["extendedProperties"]["private"]["meetingFormat.format"] == "virtual"
+    assert (event["id"], "patch", "all") in google.store.sent_updates
+    assert outcome.meeting.video_link == stored["hangoutLink"]
+
+
+def test_a_second_run_writes_nothing_and_creates_no_second_meet(google, google_calendar, planner):
+    event = book(google, "Acme weekly status")
+    google_calendar.update(ALICE, event["id"], planner)
+    written = google.event(ALICE, event["id"])
+    assert google_calendar.update(ALICE, event["id"], planner).result is WriteResult.UNCHANGED
+    assert google.event(ALICE, event["id"]) == written
+
+
+def test_a_concurrent_human_edit_survives_the_412(google, google_calendar, planner):
+    event = book(google, "Acme weekly status", description="Agenda")
+    calls = []
+
+    def racing_planner(meeting):
+        calls.append(meeting.etag)
+        if len(calls) == 1:  # a person saves their edit between our read and our write
+            google.edit_event(ALICE, event["id"], description="Agenda\nBring the figures")
+        return planner(meeting)
+
+    outcome = google_calendar.update(ALICE, event["id"], racing_planner)
+    assert outcome.result is WriteResult.WRITTEN and outcome.attempts == 2
+    description = google.event(ALICE, event["id"])["description"]
+    assert description.endswith("Agenda\nBring the figures")
+    assert description.count(block.TEXT_START) == 1
+
+
+def test_an_event_that_never_stops_changing_is_a_conflict(google, google_calendar, planner):
+    event = book(google, "Acme weekly status")
+
+    def always_racing(meeting):
+        google.edit_event(ALICE, event["id"], summary=f"Acme weekly status {meeting.etag}")
+        return planner(meeting)
+
+    with pytest.raises(Conflict, match=event["id"]):
+        google_calendar.update(ALICE, event["id"], always_racing)
+
+
+def test_a_length_a_person_set_back_is_respected(google, google_calendar, planner):
+    event = book(google, "Acme weekly status")
+    google_calendar.update(ALICE, event["id"], planner)
+    google.edit_event(ALICE, event["id"], end=event["end"])  # back to the full hour
+    outcome = google_calendar.update(ALICE, event["id"], planner)
+    stored = google.event(ALICE, event["id"])
+    assert outcome.result is WriteResult.WRITTEN  # the note drops its "50 minutes" line
+    assert stored["end"]["dateTime"] == "2026-12-03T11:00:00+01:00"
+    assert stored["extendedProperties"]["private"]["meetingFormat.lengthByPerson"] == "1"
+    assert google_calendar.update(ALICE, event["id"], planner).result is WriteResult.UNCHANGED
+
+
+def test_a_note_a_person_deleted_stays_deleted(google, google_calendar, planner):
+    event = book(google, "Acme weekly status", description="Agenda")
+    google_calendar.update(ALICE, event["id"], planner)
+    google.edit_event(ALICE, event["id"], description="Agenda")
+    assert google_calendar.update(ALICE, event["id"], planner).result is WriteResult.LEFT_ALONE
+    assert google.event(ALICE, event["id"])["description"] == "Agenda"
+
+
+def test_only_the_organisers_own_event_is_written(google, google_calendar, planner):
+    event = book(google, "Acme weekly status", guests=(CUSTOMER, BOB))
+    before = google.event(BOB, event["id"])
+    outcome = google_calendar.update(BOB, event["id"], planner)
+    assert outcome.result is WriteResult.NOT_ORGANISER
+    assert google.event(BOB, event["id"]) == before
+
+
+def test_a_cancelled_event_is_gone(google, google_calendar, planner):
+    event = book(google)
+    google.cancel_event(ALICE, event["id"])
+    assert google_calendar.update(ALICE, event["id"], planner).result is WriteResult.GONE
+
+
+def test_html_descriptions_keep_every_character(google, google_calendar, planner):
+    html = 'Agenda:<br><ul><li><b>Roadmap</b></li></ul><a href="https://acme.com/x">deck</a>'
+    event = book(google, "Acme weekly status", description=html)
+    google_calendar.update(ALICE, event["id"], planner)
+    stored = google.event(ALICE, event["id"])["description"]
+    assert stored.startswith(block.HTML_START) and stored.endswith(html)
+    assert block.remove_block(stored, is_html=True) == html
+
+
+def test_times_keep_their_zone_across_a_dst_change(google, google_calendar, planner):
+    new_york = ZoneInfo("America/New_York")
+    event = book(google, "Acme weekly status", start=datetime(2027, 3, 14, 10, 0, tzinfo=new_york),
+                 zone="America/New_York")  # the first morning of summer time in New York
+    cursor_window = google_module.SyncWindow(future=timedelta(days=200))
+    adapter = google_calendar
+    adapter.window = cursor_window
+    [meeting] = synced(adapter, {ALICE: None})[ALICE].changes
+    assert meeting.start.utcoffset() == timedelta(hours=-4)
+    adapter.update(ALICE, event["id"], planner)
+    end = google.event(ALICE, event["id"])["end"]
+    assert end == {"dateTime": "2027-03-14T10:50:00-04:00", "timeZone": "America/New_York"}
+
+
+# -- trouble -------------------------------------------------------------------------------------
+
+
+def test_faults_are_retried_until_everything_is_synced_and_written(google_key, planner, closing_later):
+    from integrations.sandbox.google_calendar import GoogleCalendarEmulator
+
+    with GoogleCalendarEmulator(Faults(rate=0.25, seed=7)) as google:
+        users = [ALICE, BOB, *(f"user{i}@example.com" for i in range(30))]
+        for user in users:
+            google.add_user(user)
+        google.faults.rate, booked = 0.0, {u: book(google, organiser=u)["id"] for u in users}
+        key = google_key.parent / "faulty-key.json"
+        key.write_text(json.dumps(google.service_account_key(SERVICE_ACCOUNT, "example.com")))
+        adapter = closing_later(google_adapter(google, key, batch_size=7))
+        google.faults.rate = 0.25
+        results = {r.calendar: r for r in adapter.sync(dict.fromkeys(users))}
+        assert all(ids(results[u]) == {booked[u]} for u in users)
+        for user in users:
+            outcome = adapter.update(user, booked[user], planner)
+            # UNCHANGED: our write went through but its answer was lost (a dropped connection);
+            # the retry then found the event already reading as planned.
+            assert outcome.result in (WriteResult.WRITTEN, WriteResult.UNCHANGED)
+        google.faults.rate = 0.0
+        assert set(google.injected) == {"429", "500", "503", "drop", "drop_after"}
+        for user in users:
+            assert google.event(user, booked[user])["description"].count(block.TEXT_START) == 1
+
+
+def test_format_of_written_mark_reads_back(google, google_calendar, planner):
+    event = book(google, "Acme weekly status")
+    google_calendar.update(ALICE, event["id"], planner)
+    meeting = google_calendar.read(ALICE, event["id"])
+    assert meeting.mark is not None and meeting.mark.format is Format.VIRTUAL
+    assert meeting.mark.minutes_set == 50 and meeting.mark.minutes_before == 60
+
+
+def _utc(text: str) -> datetime:
+    return datetime.fromisoformat(text).astimezone(UTC)
