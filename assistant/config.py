@@ -98,10 +98,34 @@ class Customer(_Section):
     travel: Literal["allowed", "not_allowed"] = "allowed"  # the customer's own travel policy
 
 
+class Sync(_Section):
+    """The window of meetings the assistant looks at, around today."""
+
+    past_days: int = Field(default=30, ge=0, le=365)
+    future_days: int = Field(default=180, ge=1, le=730)
+
+
 class Google(_Section):
     calendars: list[Email] = []
     api_endpoint: Endpoint | None = None  # local emulator; unset means Google's own endpoint
     send_updates: Literal["all", "externalOnly", "none"] = "all"
+    # Sign-in, one of the two; files outside the repository, relative to the config file.
+    service_account_key_file: Path | None = None  # a key with domain-wide delegation
+    token_file: Path | None = None  # one user's stored sign-in (`assistant auth google`)
+    batch_size: int = Field(default=50, ge=1, le=1000)  # calls per batch request
+    max_connections: int = Field(default=4, ge=1, le=32)
+
+    @model_validator(mode="after")
+    def _one_sign_in(self) -> Google:
+        if self.service_account_key_file and self.token_file:
+            raise ValueError("set service_account_key_file or token_file, not both")
+        if self.calendars and not (self.service_account_key_file or self.token_file):
+            raise ValueError(
+                "calendars are set but Google has no sign-in: set service_account_key_file "
+                "(a service-account key with domain-wide delegation) or token_file (one "
+                "user's sign-in, written by `assistant auth google`)"
+            )
+        return self
 
 
 class Microsoft(_Section):
@@ -140,6 +164,7 @@ class Config(_Section):
     detection: Detection = Detection()
     policy: Policy = Policy()
     customers: dict[Domain, Customer] = {}
+    sync: Sync = Sync()
     google: Google = Google()
     microsoft: Microsoft = Microsoft()
     mail: Mail | None = None
@@ -192,9 +217,23 @@ def load_config(path: Path) -> Config:
         config = Config.model_validate(data)
     except ValidationError as err:
         raise ConfigError(str(path), describe_validation_error(err, Config)) from err
-    if config.checklist is not None and not config.checklist.is_absolute():
-        config = config.model_copy(update={"checklist": path.parent / config.checklist})
-    return config
+    return _paths_relative_to(config, path.parent)
+
+
+def _paths_relative_to(config: Config, folder: Path) -> Config:
+    """Config with every file it names made absolute: '~' expanded, relative to the file."""
+
+    def resolve(value: Path | None) -> Path | None:
+        if value is None:
+            return None
+        value = value.expanduser()
+        return value if value.is_absolute() else folder / value
+
+    google = config.google.model_copy(update={
+        "service_account_key_file": resolve(config.google.service_account_key_file),
+        "token_file": resolve(config.google.token_file),
+    })
+    return config.model_copy(update={"checklist": resolve(config.checklist), "google": google})
 
 
 def config_for_domains(domains: list[str]) -> Config:

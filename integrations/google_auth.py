@@ -29,6 +29,7 @@ from google.oauth2.credentials import Credentials as UserCredentials
 from assistant.errors import AuthFailed, ConfigError, ProviderUnavailable
 
 SCOPES = ("https://www.googleapis.com/auth/calendar.events",)
+GOOGLE_TOKEN_URI = "https://oauth2.googleapis.com/token"
 
 
 class SignIn(Protocol):
@@ -56,10 +57,20 @@ class InstalledAppSignIn:
 
     def __init__(self, token_file: Path) -> None:
         try:
-            self._credentials = UserCredentials.from_authorized_user_file(str(token_file), SCOPES)
-        except (OSError, ValueError) as err:
-            raise ConfigError(str(token_file), [f"not an authorized-user token file: {err}"]) from err
-        self.user = _user_of(Path(token_file))
+            info = json.loads(Path(token_file).read_text(encoding="utf-8"))
+            # Built here rather than by from_authorized_user_file, which always sends refreshes
+            # to Google's own token URI: the file's token_uri is what the user signed in with.
+            self._credentials = UserCredentials(
+                token=info.get("token"),
+                refresh_token=info["refresh_token"],
+                token_uri=info.get("token_uri") or GOOGLE_TOKEN_URI,
+                client_id=info["client_id"],
+                client_secret=info["client_secret"],
+                scopes=SCOPES,
+            )
+        except (OSError, ValueError, KeyError, TypeError) as err:
+            raise ConfigError(str(token_file), [f"not a stored Google sign-in: {err!r}"]) from err
+        self.user = str(info.get("assistant_user", ""))
 
     def credentials_for(self, user: str) -> Credentials:
         if self.user and user.lower() != self.user.lower():
@@ -150,10 +161,3 @@ def _reason(err: RefreshError) -> str:
     if "invalid_grant" in text:
         return text + " (the key was deleted or the sign-in revoked: create a new key, or sign in again)"
     return text
-
-
-def _user_of(token_file: Path) -> str:
-    try:
-        return str(json.loads(token_file.read_text(encoding="utf-8")).get("assistant_user", ""))
-    except (OSError, ValueError):
-        return ""

@@ -26,7 +26,9 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
+from assistant.config import Config
 from assistant.errors import (
+    ConfigError,
     Conflict,
     CursorExpired,
     NotFound,
@@ -36,7 +38,9 @@ from assistant.errors import (
 )
 from assistant.models import EventRemoved, Meeting, Provider
 from assistant.ports import CalendarChanges, Channel, Planner, SyncFailed, WriteOutcome, WriteResult
+from assistant.retry import RetryPolicy
 from integrations.google_api import Call, Collections, GoogleApi
+from integrations.google_auth import InstalledAppSignIn, ServiceAccountSignIn, SignIn, TokenSource
 from integrations.google_event import patch_for, read_google_event
 
 log = logging.getLogger(__name__)
@@ -238,6 +242,22 @@ class GoogleCalendar:
             self.api.execute(Call(channel.calendar, lambda api: api.channels.stop(body=body)))
         except NotFound:
             log.info("channel %s for %s was already gone", channel.channel_id, channel.calendar)
+
+
+def google_calendar_from_config(config: Config, retry: RetryPolicy = RetryPolicy()) -> GoogleCalendar:
+    """The adapter the config describes; raises ConfigError if its sign-in file is unusable."""
+    google = config.google
+    if google.service_account_key_file is not None:
+        sign_in: SignIn = ServiceAccountSignIn(google.service_account_key_file)
+    elif google.token_file is not None:
+        sign_in = InstalledAppSignIn(google.token_file)
+    else:
+        raise ConfigError("google", ["no sign-in: set service_account_key_file or token_file"])
+    api = GoogleApi(TokenSource(sign_in), root_url=google.api_endpoint, retry=retry)
+    window = SyncWindow(timedelta(days=config.sync.past_days),
+                        timedelta(days=config.sync.future_days))
+    return GoogleCalendar(api, window=window, send_updates=google.send_updates,
+                          batch_size=google.batch_size, max_connections=google.max_connections)
 
 
 def calendar_to_sync(headers: Mapping[str, str], channels: Mapping[str, Channel]) -> str | None:

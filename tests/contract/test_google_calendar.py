@@ -3,6 +3,10 @@
 from __future__ import annotations
 
 import json
+import stat
+import threading
+import urllib.request
+import webbrowser
 from contextlib import closing
 from datetime import UTC, datetime, timedelta
 from zoneinfo import ZoneInfo
@@ -10,12 +14,15 @@ from zoneinfo import ZoneInfo
 import pytest
 
 from assistant import block
-from assistant.errors import AuthFailed, Conflict
-from assistant.models import EventRemoved, Format, Meeting
-from assistant.ports import CalendarChanges, SyncFailed, WriteResult
+from assistant.config import Config
+from assistant.errors import AuthFailed, ConfigError, Conflict
+from assistant.models import EventRemoved, Format, Meeting, Provider
+from assistant.ports import CalendarChanges, Channel, SyncFailed, WriteResult
 from integrations import google_calendar as google_module
+from integrations.google_auth import authorize_installed_app
+from integrations.google_calendar import calendar_to_sync, google_calendar_from_config
 from integrations.sandbox.server import Faults
-from tests.contract.conftest import ALICE, BOB, SERVICE_ACCOUNT, google_adapter
+from tests.contract.conftest import ALICE, BOB, NO_WAIT, SERVICE_ACCOUNT, google_adapter
 
 BERLIN = ZoneInfo("Europe/Berlin")
 CUSTOMER = "erin@acme.com"
@@ -298,5 +305,108 @@ def test_format_of_written_mark_reads_back(google, google_calendar, planner):
     assert meeting.mark.minutes_set == 50 and meeting.mark.minutes_before == 60
 
 
-def _utc(text: str) -> datetime:
-    return datetime.fromisoformat(text).astimezone(UTC)
+
+
+# -- push ----------------------------------------------------------------------------------------
+
+
+def test_a_push_notification_names_the_calendar_to_sync(google, google_calendar, receiver):
+    cursor = synced(google_calendar, {ALICE: None})[ALICE].cursor
+    channel = google_calendar.watch(ALICE, receiver.url, "s3cret-token", timedelta(hours=6))
+    assert channel.calendar == ALICE and timedelta(hours=5) < channel.expires - _now() <= timedelta(hours=6)
+    [sync_message] = receiver.wait_for(1)
+    assert sync_message["X-Goog-Resource-State"] == "sync"
+    event = book(google)
+    exists = receiver.wait_for(2)[1]
+    assert exists["X-Goog-Resource-State"] == "exists" and exists["X-Goog-Message-Number"] == "2"
+    assert exists["X-Goog-Channel-Token"] == "s3cret-token"
+    channels = {channel.channel_id: channel}
+    calendar = calendar_to_sync(exists, channels)
+    assert calendar == ALICE
+    assert ids(synced(google_calendar, {calendar: cursor})[ALICE]) == {event["id"]}
+
+
+@pytest.mark.parametrize("forged", [
+    {"X-Goog-Channel-Token": "guess"},
+    {"X-Goog-Channel-ID": "someone-elses-channel"},
+    {"X-Goog-Resource-ID": "another-resource"},
+])
+def test_a_notification_without_our_channel_and_token_is_ignored(forged):
+    channel = Channel(Provider.GOOGLE, ALICE, "ch-1", "res-1", "s3cret", _now())
+    genuine = {"X-Goog-Channel-ID": "ch-1", "X-Goog-Channel-Token": "s3cret",
+               "X-Goog-Resource-ID": "res-1", "X-Goog-Resource-State": "exists"}
+    assert calendar_to_sync({k.lower(): v for k, v in genuine.items()}, {"ch-1": channel}) == ALICE
+    assert calendar_to_sync(genuine | forged, {"ch-1": channel}) is None
+
+
+def test_a_stopped_channel_sends_nothing_more(google, google_calendar, receiver):
+    channel = google_calendar.watch(ALICE, receiver.url, "token", timedelta(hours=1))
+    receiver.wait_for(1)
+    google_calendar.unwatch(channel)
+    google_calendar.unwatch(channel)  # stopping twice is harmless
+    book(google)
+    google.notifier.wait_idle()
+    assert len(receiver.received) == 1 and not google.channels
+
+
+def _now() -> datetime:
+    return datetime.now(UTC)
+
+
+# -- sign-in -------------------------------------------------------------------------------------
+
+
+class _Browser:
+    """Stands in for the user's browser: follows the consent redirect back to the app."""
+
+    def open(self, url: str, new: int = 0, autoraise: bool = True) -> bool:
+        threading.Thread(target=lambda: urllib.request.urlopen(url, timeout=5).read()).start()
+        return True
+
+
+def test_one_user_signs_in_once_and_the_refresh_token_is_kept_owner_only(
+    google, tmp_path, monkeypatch, closing_later
+):
+    client = tmp_path / "client_secret.json"
+    client.write_text(json.dumps(google.installed_app_client(consenting_user=ALICE)))
+    monkeypatch.setenv("OAUTHLIB_INSECURE_TRANSPORT", "1")  # the emulator speaks plain HTTP
+    monkeypatch.setattr(webbrowser, "get", lambda name=None: _Browser())
+    token_file = tmp_path / "private" / "google-token.json"
+    authorize_installed_app(client, token_file, ALICE)
+    assert stat.S_IMODE(token_file.stat().st_mode) == 0o600
+    assert "refresh_token" in json.loads(token_file.read_text())
+
+    config = Config.model_validate({
+        "organisation": {"domains": ["example.com"]},
+        "google": {"calendars": [ALICE], "token_file": str(token_file), "api_endpoint": google.url},
+    })
+    adapter = closing_later(google_calendar_from_config(config, retry=NO_WAIT))
+    event = book(google)
+    assert ids(synced(adapter, {ALICE: None})[ALICE]) == {event["id"]}
+    with pytest.raises(AuthFailed, match="for alice@example.com only"):
+        adapter.read(BOB, event["id"])
+
+
+def test_a_revoked_sign_in_is_an_auth_failure_that_says_what_to_do(google, tmp_path, closing_later):
+    client = google.installed_app_client(consenting_user=ALICE)["installed"]
+    token_file = tmp_path / "token.json"
+    token_file.write_text(json.dumps({
+        "client_id": client["client_id"], "client_secret": client["client_secret"],
+        "refresh_token": "1//revoked", "token_uri": client["token_uri"], "type": "authorized_user",
+    }))
+    config = Config.model_validate({
+        "organisation": {"domains": ["example.com"]},
+        "google": {"calendars": [ALICE], "token_file": str(token_file), "api_endpoint": google.url},
+    })
+    adapter = closing_later(google_calendar_from_config(config, retry=NO_WAIT))
+    [failed] = adapter.sync({ALICE: None})
+    assert isinstance(failed, SyncFailed) and "sign in again" in str(failed.error)
+
+
+def test_a_missing_key_file_is_a_config_error_naming_it(tmp_path):
+    config = Config.model_validate({
+        "organisation": {"domains": ["example.com"]},
+        "google": {"calendars": [ALICE], "service_account_key_file": str(tmp_path / "nope.json")},
+    })
+    with pytest.raises(ConfigError, match="nope.json"):
+        google_calendar_from_config(config)

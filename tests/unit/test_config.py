@@ -42,7 +42,7 @@ def test_typo_in_a_section_name_suggests_the_right_one(tmp_path):
     found = problems(tmp_path, '[organisation]\ndomains = ["example.com"]\n[polcy]\n')
     assert found == [
         "polcy: unknown key (did you mean 'policy'?); allowed here: organisation, detection, "
-        "policy, customers, google, microsoft, mail, checklist"
+        "policy, customers, sync, google, microsoft, mail, checklist"
     ]
 
 
@@ -75,7 +75,8 @@ def test_missing_domains_are_reported(tmp_path):
 
 
 def test_watched_calendar_outside_the_organisation_is_refused(tmp_path):
-    text = '[organisation]\ndomains = ["example.com"]\n[google]\ncalendars = ["eve@acme.com"]\n'
+    text = ('[organisation]\ndomains = ["example.com"]\n[google]\ncalendars = ["eve@acme.com"]\n'
+            'token_file = "t.json"\n')
     (found,) = problems(tmp_path, text)
     assert found.startswith("google.calendars: eve@acme.com is outside organisation.domains")
 
@@ -102,3 +103,25 @@ def test_own_checklist_is_relative_to_the_config_file(tmp_path):
     config = load_config(write(tmp_path, 'checklist = "mine.toml"\n[organisation]\n'
                                          'domains = ["example.com"]\n'))
     assert config.checklist == tmp_path / "mine.toml"
+
+
+def test_google_calendars_need_a_sign_in(tmp_path):
+    text = '[organisation]\ndomains = ["example.com"]\n[google]\ncalendars = ["a@example.com"]\n'
+    [problem] = problems(tmp_path, text)
+    assert problem.startswith("google: calendars are set but Google has no sign-in")
+    assert "service_account_key_file" in problem and "assistant auth google" in problem
+
+
+def test_google_takes_one_sign_in_not_two(tmp_path):
+    text = ('[organisation]\ndomains = ["example.com"]\n[google]\n'
+            'service_account_key_file = "k.json"\ntoken_file = "t.json"\n')
+    assert problems(tmp_path, text) == [
+        "google: set service_account_key_file or token_file, not both"
+    ]
+
+
+def test_secret_files_are_found_relative_to_the_config_file(tmp_path):
+    text = ('[organisation]\ndomains = ["example.com"]\n[google]\ncalendars = ["a@example.com"]\n'
+            'service_account_key_file = "secrets/key.json"\n')
+    config = load_config(write(tmp_path, text))
+    assert config.google.service_account_key_file == tmp_path / "secrets" / "key.json"
