@@ -100,10 +100,10 @@ class GoogleApi:
         results: list[Any | ProviderError] = self.retry.call(
             lambda: self._batch_once(calls), describe=f"batch of {len(calls)} calls"
         )
-        stale = [i for i, result in enumerate(results) if isinstance(result, _Unauthorized)]
+        stale = {i: r for i, r in enumerate(results) if isinstance(r, _Unauthorized)}
         if stale:
-            for i in stale:
-                self.tokens.refresh(calls[i].user, results[i].authorization)
+            for i, refused in stale.items():
+                self.tokens.refresh(calls[i].user, refused.authorization)
             retried = self.retry.call(lambda: self._batch_once([calls[i] for i in stale]))
             for i, result in zip(stale, retried, strict=True):
                 results[i] = _final(result)

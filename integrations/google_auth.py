@@ -159,5 +159,6 @@ def _reason(err: RefreshError) -> str:
         return (text + " (is domain-wide delegation granted to this service account for the "
                 "calendar.events scope, in the Admin console under Security > API controls?)")
     if "invalid_grant" in text:
-        return text + " (the key was deleted or the sign-in revoked: create a new key, or sign in again)"
+        return text + (" (the key was deleted or the sign-in revoked: create a new key, "
+                       "or sign in again)")
     return text

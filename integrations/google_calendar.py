@@ -109,7 +109,8 @@ class GoogleCalendar:
                 batches = [pending[i : i + self.batch_size]
                            for i in range(0, len(pending), self.batch_size)]
                 still_pending: list[_Listing] = []
-                for batch, results in zip(batches, pool.map(self._list_pages, batches), strict=True):
+                answers = pool.map(self._list_pages, batches)
+                for batch, results in zip(batches, answers, strict=True):
                     for listing, result in zip(batch, results, strict=True):
                         outcome = self._advance(listing, result)
                         if outcome is None:
@@ -244,7 +245,9 @@ class GoogleCalendar:
             log.info("channel %s for %s was already gone", channel.channel_id, channel.calendar)
 
 
-def google_calendar_from_config(config: Config, retry: RetryPolicy = RetryPolicy()) -> GoogleCalendar:
+def google_calendar_from_config(
+    config: Config, retry: RetryPolicy = RetryPolicy()
+) -> GoogleCalendar:
     """The adapter the config describes; raises ConfigError if its sign-in file is unusable."""
     google = config.google
     if google.service_account_key_file is not None:

@@ -20,6 +20,7 @@ web UI would, and read back exactly what the adapter wrote.
 
 from __future__ import annotations
 
+import email.message
 import email.parser
 import email.policy
 import json
@@ -54,7 +55,8 @@ _SCOPE = "https://www.googleapis.com/auth/"
 READ_SCOPES = frozenset(_SCOPE + s for s in (
     "calendar", "calendar.readonly", "calendar.events", "calendar.events.readonly",
     "calendar.events.owned", "calendar.events.owned.readonly"))
-WRITE_SCOPES = frozenset(_SCOPE + s for s in ("calendar", "calendar.events", "calendar.events.owned"))
+WRITE_SCOPES = frozenset(
+    _SCOPE + s for s in ("calendar", "calendar.events", "calendar.events.owned"))
 MAX_BATCH = 1000
 DEFAULT_CHANNEL_TTL = 604_800  # seconds, Google's documented default
 
@@ -168,7 +170,7 @@ class GoogleCalendarEmulator(SandboxServer):
     def _list(self, request: Request, match: Any) -> Response:
         calendar = self._calendar_for(request, match, READ_SCOPES)
         params = {key: values[-1] for key, values in request.query.items()}
-        return json_response(200, self.store.list(calendar, params))
+        return json_response(200, self.store.list_events(calendar, params))
 
     def _get(self, request: Request, match: Any) -> Response:
         calendar = self._calendar_for(request, match, READ_SCOPES)
@@ -200,7 +202,8 @@ class GoogleCalendarEmulator(SandboxServer):
 
     def _record_updates(self, event_id: str, method: str, request: Request) -> None:
         with self.store.lock:
-            self.store.sent_updates.append((event_id, method, request.param("sendUpdates", "false")))
+            sent = request.param("sendUpdates", "false") or "false"
+            self.store.sent_updates.append((event_id, method, sent))
 
     # -- push --------------------------------------------------------------------------------
 
@@ -213,7 +216,8 @@ class GoogleCalendarEmulator(SandboxServer):
         if not channel_id or len(channel_id) > 64 or len(body.get("token", "")) > 256:
             raise bad_request("invalid", "Invalid channel id or token.")
         if not address or (self.require_https and not address.startswith("https://")):
-            raise bad_request("push.webhookUrlNotHttps", "WebHook callback must be HTTPS: " + address)
+            raise bad_request("push.webhookUrlNotHttps",
+                              "WebHook callback must be HTTPS: " + address)
         ttl = int((body.get("params") or {}).get("ttl", DEFAULT_CHANNEL_TTL))
         channel = {
             "kind": "api#channel",
@@ -239,7 +243,8 @@ class GoogleCalendarEmulator(SandboxServer):
         with self._channel_lock:
             channel = self.channels.get(body.get("id", ""))
             if channel is None or channel["resourceId"] != body.get("resourceId"):
-                raise google_error(404, "notFound", f"Channel '{body.get('id')}' not found for project '0'")
+                raise google_error(404, "notFound",
+                                   f"Channel '{body.get('id')}' not found for project '0'")
             del self.channels[body["id"]]
         return Response(204)
 
@@ -278,17 +283,18 @@ class GoogleCalendarEmulator(SandboxServer):
         )
         if not envelope.is_multipart():
             raise bad_request("invalid", "Batch requests must be multipart/mixed.")
-        parts = envelope.get_payload()
+        parts = [part for part in envelope.get_payload() if isinstance(part, email.message.Message)]
         if len(parts) > MAX_BATCH:
             raise bad_request("invalid", f"A batch may hold at most {MAX_BATCH} calls.")
         boundary = "batch_" + secrets.token_hex(12)
         out = []
         for part in parts:
             content_id = (part["Content-ID"] or "").strip("<>")
-            inner = self.dispatch(_inner_request(part.get_payload(), request)) or injected(503)
+            inner = self.dispatch(_inner_request(str(part.get_payload()), request)) or injected(503)
             out.append(_response_part(boundary, content_id, inner))
         body = "".join(out) + f"--{boundary}--\r\n"
-        return Response(200, body.encode(), {"Content-Type": f"multipart/mixed; boundary={boundary}"})
+        content_type = f"multipart/mixed; boundary={boundary}"
+        return Response(200, body.encode(), {"Content-Type": content_type})
 
     # -- access ------------------------------------------------------------------------------
 

@@ -29,8 +29,11 @@ def error_response(
     return json_response(code, {"error": error}, headers)
 
 
-def google_error(code: int, reason: str, message: str, **details: str) -> HttpProblem:
-    return HttpProblem(error_response(code, reason, message, **details))
+def google_error(
+    code: int, reason: str, message: str, *, location: str = "", location_type: str = ""
+) -> HttpProblem:
+    return HttpProblem(error_response(code, reason, message, location=location,
+                                      location_type=location_type))
 
 
 def not_found() -> HttpProblem:

@@ -127,11 +127,13 @@ class OAuthServer:
             key = self.service_accounts.get(unverified.get("iss", ""))
             if key is None:
                 return _oauth_error(400, "invalid_grant", "Invalid JWT Signature.")
-            claims = jwt.decode(assertion, certs=key, audience=[GOOGLE_TOKEN_AUDIENCE, self.token_url])
+            audiences = [GOOGLE_TOKEN_AUDIENCE, self.token_url]
+            claims = jwt.decode(assertion, certs=key, audience=audiences)
         except (GoogleAuthError, ValueError):
             return _oauth_error(400, "invalid_grant", "Invalid JWT Signature.")
         if claims["exp"] - claims["iat"] > 3600:
-            return _oauth_error(400, "invalid_grant", "Invalid JWT: Token must be a short-lived token (60 minutes).")
+            return _oauth_error(400, "invalid_grant",
+                                "Invalid JWT: Token must be a short-lived token (60 minutes).")
         user = claims.get("sub") or claims["iss"]
         domain = user.rpartition("@")[2]
         if claims.get("sub") and domain not in self.delegated_domains.get(claims["iss"], set()):
@@ -162,7 +164,8 @@ class OAuthServer:
     def _access_response(self, grant: Grant, **extra: str) -> Response:
         token = "ya29." + secrets.token_urlsafe(40)
         with self._lock:
-            self._access[token] = Grant(grant.user, grant.scopes, time.time() + ACCESS_TOKEN_SECONDS)
+            expires = time.time() + ACCESS_TOKEN_SECONDS
+            self._access[token] = Grant(grant.user, grant.scopes, expires)
         body: dict[str, Any] = {"access_token": token, "expires_in": ACCESS_TOKEN_SECONDS,
                                 "token_type": "Bearer", **extra}
         if grant.scopes:

@@ -18,9 +18,9 @@ Behaviour follows Google's documentation of Calendar API v3:
 - a meeting with guests appears, under the same id, in each guest's own calendar; only the
   organiser's copy can be edited, and guests' copies follow it.
 
-Simplification: a recurring master is listed when its first occurrence starts before timeMax;
-RRULE end dates are not evaluated (the adapter lists with singleEvents=false, as Google's sync
-guide does).
+With singleEvents=true a series is listed as its instances (see google_recurrence); without
+it, as its master, listed when its first occurrence starts before timeMax (the master's own
+RRULE end is not evaluated for that).
 """
 
 from __future__ import annotations
@@ -33,13 +33,15 @@ import secrets
 import threading
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from datetime import UTC, date, datetime
+from datetime import UTC, date, datetime, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
 
+from integrations.sandbox import google_recurrence as recurrence
 from integrations.sandbox.google_errors import bad_request, gone_full_sync, google_error, not_found
 
 DEFAULT_PAGE = 250
+SERIES_HORIZON = timedelta(days=730)  # how far a series is expanded without a timeMax
 MAX_PAGE = 2500
 _ID_ALPHABET = "abcdefghijklmnopqrstuv0123456789"  # base32hex, as Google's event ids
 _READ_ONLY = {"kind", "etag", "id", "htmlLink", "created", "updated", "creator", "organizer",
@@ -83,12 +85,24 @@ class CalendarStore:
 
     def get(self, calendar_id: str, event_id: str) -> dict[str, Any]:
         with self.lock:
-            event = self.calendar(calendar_id).events.get(event_id)
+            calendar = self.calendar(calendar_id)
+            event = calendar.events.get(event_id) or self._generated_instance(calendar, event_id)
             if event is None:
                 raise not_found()
             return copy.deepcopy(event)
 
-    def list(self, calendar_id: str, params: dict[str, str]) -> dict[str, Any]:
+    def _generated_instance(self, calendar: Calendar, event_id: str) -> dict[str, Any] | None:
+        """An instance of a series that has no exception stored for it (yet)."""
+        master_id, _, suffix = event_id.rpartition("_")
+        master = calendar.events.get(master_id)
+        if not suffix or master is None or not master.get("recurrence"):
+            return None
+        start = _instant(master["start"], calendar.time_zone)
+        candidates = recurrence.instances(master, [], calendar.time_zone, start,
+                                          start + SERIES_HORIZON)
+        return next((c for c in candidates if c["id"] == event_id), None)
+
+    def list_events(self, calendar_id: str, params: dict[str, str]) -> dict[str, Any]:
         """One page of events.list, with nextPageToken or, on the last page, nextSyncToken."""
         with self.lock:
             calendar = self.calendar(calendar_id)
@@ -96,16 +110,17 @@ class CalendarStore:
             if params.get("pageToken"):
                 page = _decode(params["pageToken"], "pageToken")
                 query, since, snapshot = page["q"], page["since"], page["snapshot"]
-                after = page["after"]
+                after = tuple(page["after"])
                 if query != _query_key(params):
                     raise bad_request("invalid", "Invalid page token value.")
             else:
                 since = self._since(calendar, params)
-                snapshot, after, query = self._last_change_number, -1, _query_key(params)
+                snapshot, after, query = self._last_change_number, (-1, -1), _query_key(params)
             selected = self._select(calendar, params, since, snapshot)
             remaining = [(i, event) for i, event in selected if i > after]
             body = _events_envelope(calendar)
-            body["items"] = [_as_listed(event, since is not None) for _, event in remaining[:page_size]]
+            incremental = since is not None
+            body["items"] = [_as_listed(event, incremental) for _, event in remaining[:page_size]]
             if len(remaining) > page_size:
                 body["nextPageToken"] = _encode(
                     {"q": query, "since": since, "snapshot": snapshot,
@@ -137,19 +152,42 @@ class CalendarStore:
 
     def _select(
         self, calendar: Calendar, params: dict[str, str], since: int | None, snapshot: int
-    ) -> list[tuple[int, dict[str, Any]]]:
-        """(position, event) of every event the query covers, in the calendar's stable order."""
-        selected = []
+    ) -> list[tuple[tuple[int, int], dict[str, Any]]]:
+        """((position, instance), event) of every event the query covers, in a stable order.
+
+        With singleEvents=true a series is listed as its instances, in the master's place.
+        """
+        single = params.get("singleEvents") == "true"
+        selected: list[tuple[tuple[int, int], dict[str, Any]]] = []
         for position, (event_id, event) in enumerate(calendar.events.items()):
             changed = calendar.changed_at[event_id]
-            if changed > snapshot:
-                continue  # changed after this listing began: the next sync reports it
-            if since is not None:
-                if changed > since:
-                    selected.append((position, event))
-            elif _in_full_listing(event, params, calendar.time_zone):
-                selected.append((position, event))
+            if changed > snapshot or (since is not None and changed <= since):
+                continue  # changed after this listing began (the next sync has it), or old
+            if single and event.get("recurrence"):
+                listed = [(k, instance) for k, instance
+                          in enumerate(self._instances(calendar, event, params, since))]
+            elif single and event.get("recurringEventId") and since is None:
+                continue  # an exception: listed with its series, in its instance's place
+            else:
+                listed = [(0, event)]
+            for k, item in listed:
+                if since is not None or _in_full_listing(item, params, calendar.time_zone):
+                    selected.append(((position, k), item))
         return selected
+
+    def _instances(
+        self, calendar: Calendar, master: dict[str, Any], params: dict[str, str],
+        since: int | None,
+    ) -> list[dict[str, Any]]:
+        start = _instant(master["start"], calendar.time_zone)
+        if since is None and params.get("timeMin"):
+            start = _parse_bound(params["timeMin"], "timeMin")
+        end = start + SERIES_HORIZON
+        if since is None and params.get("timeMax"):
+            end = _parse_bound(params["timeMax"], "timeMax")
+        exceptions = [e for e in calendar.events.values()
+                      if e.get("recurringEventId") == master["id"]]
+        return recurrence.instances(master, exceptions, calendar.time_zone, start, end)
 
     # -- writing -----------------------------------------------------------------------------
 
@@ -186,7 +224,8 @@ class CalendarStore:
     ) -> dict[str, Any]:
         with self.lock:
             calendar = self.calendar(calendar_id)
-            current = calendar.events.get(event_id)
+            # Patching one instance of a series stores it as an exception, as Google does.
+            current = calendar.events.get(event_id) or self._generated_instance(calendar, event_id)
             if current is None:
                 raise not_found()
             if if_match is not None and if_match not in ("*", current["etag"]):
@@ -194,7 +233,8 @@ class CalendarStore:
                                    location="If-Match", location_type="header")
             if not current.get("organizer", {}).get("self"):
                 raise google_error(403, "forbiddenForNonOrganizer",
-                                   "Shared properties can only be changed by the organizer of the event.")
+                                   "Shared properties can only be changed by the organizer "
+                                   "of the event.")
             event = copy.deepcopy(current)
             if replace:
                 for key in [k for k in event if k not in _READ_ONLY | {"conferenceData"}]:
@@ -211,7 +251,7 @@ class CalendarStore:
     def delete(self, calendar_id: str, event_id: str) -> None:
         with self.lock:
             calendar = self.calendar(calendar_id)
-            current = calendar.events.get(event_id)
+            current = calendar.events.get(event_id) or self._generated_instance(calendar, event_id)
             if current is None:
                 raise not_found()
             if current.get("status") == "cancelled":
@@ -297,9 +337,14 @@ def _events_envelope(calendar: Calendar) -> dict[str, Any]:
 
 
 def _as_listed(event: dict[str, Any], incremental: bool) -> dict[str, Any]:
-    """A deleted event in a sync listing carries little more than its id, as with Google."""
-    if incremental and event.get("status") == "cancelled" and "recurringEventId" not in event:
-        return {key: event[key] for key in ("kind", "etag", "id", "status")}
+    """A deleted event in a sync listing carries little more than its id, as with Google.
+
+    A cancelled instance of a series keeps recurringEventId and originalStartTime, the fields
+    Google guarantees for it.
+    """
+    if incremental and event.get("status") == "cancelled":
+        kept = ("kind", "etag", "id", "status", "recurringEventId", "originalStartTime")
+        return {key: copy.deepcopy(event[key]) for key in kept if key in event}
     return copy.deepcopy(event)
 
 
@@ -328,7 +373,8 @@ def _parse_bound(text: str, name: str) -> datetime:
     except ValueError:
         bound = None
     if bound is None or bound.tzinfo is None:
-        raise bad_request("invalid", f"Bad Request: {name} must be an RFC3339 timestamp with offset.")
+        raise bad_request("invalid", f"Bad Request: {name} must be an RFC3339 timestamp "
+                                     "with offset.")
     return bound
 
 
@@ -337,7 +383,7 @@ def _check_times(event: dict[str, Any], calendar_zone: str) -> None:
     for name in ("start", "end"):
         when = event.get(name)
         if not isinstance(when, dict) or not ({"date", "dateTime"} & set(when)):
-            raise bad_request("required", "Missing end time." if name == "end" else "Missing start time.")
+            raise bad_request("required", f"Missing {name} time.")
         if "dateTime" in when:
             when.pop("date", None)
             try:
@@ -347,7 +393,8 @@ def _check_times(event: dict[str, Any], calendar_zone: str) -> None:
             zone = when.get("timeZone")
             if moment.tzinfo is None:
                 if not zone:
-                    raise bad_request("badRequest", f"Missing time zone definition for {name} time.")
+                    raise bad_request("badRequest",
+                                      f"Missing time zone definition for {name} time.")
                 moment = moment.replace(tzinfo=ZoneInfo(zone))
             when["dateTime"] = moment.astimezone(ZoneInfo(zone or calendar_zone)).isoformat()
     if _instant(event["end"], calendar_zone) < _instant(event["start"], calendar_zone):

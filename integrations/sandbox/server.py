@@ -53,7 +53,8 @@ class Response:
 
 def json_response(status: int, payload: Any, headers: Mapping[str, str] | None = None) -> Response:
     body = json.dumps(payload, indent=1).encode()
-    return Response(status, body, {"Content-Type": "application/json; charset=UTF-8", **(headers or {})})
+    content_type = {"Content-Type": "application/json; charset=UTF-8"}
+    return Response(status, body, {**content_type, **(headers or {})})
 
 
 class HttpProblem(Exception):
@@ -144,8 +145,7 @@ class SandboxServer:
         """The base URL, ending in '/'."""
         if self._httpd is None:
             raise RuntimeError("the emulator is not running")
-        host, port = self._httpd.server_address[:2]
-        return f"http://{host}:{port}/"
+        return f"http://127.0.0.1:{self._httpd.server_address[1]}/"
 
     def reset_counts(self) -> None:
         with self._count_lock:

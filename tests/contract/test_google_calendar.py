@@ -15,10 +15,11 @@ import pytest
 
 from assistant import block
 from assistant.config import Config
-from assistant.errors import AuthFailed, ConfigError, Conflict
+from assistant.errors import AuthFailed, ConfigError, Conflict, ProviderRejected
 from assistant.models import EventRemoved, Format, Meeting, Provider
 from assistant.ports import CalendarChanges, Channel, SyncFailed, WriteResult
 from integrations import google_calendar as google_module
+from integrations.google_api import Call
 from integrations.google_auth import authorize_installed_app
 from integrations.google_calendar import calendar_to_sync, google_calendar_from_config
 from integrations.sandbox.server import Faults
@@ -272,7 +273,9 @@ def test_times_keep_their_zone_across_a_dst_change(google, google_calendar, plan
 # -- trouble -------------------------------------------------------------------------------------
 
 
-def test_faults_are_retried_until_everything_is_synced_and_written(google_key, planner, closing_later):
+def test_faults_are_retried_until_everything_is_synced_and_written(
+    google_key, planner, closing_later
+):
     from integrations.sandbox.google_calendar import GoogleCalendarEmulator
 
     with GoogleCalendarEmulator(Faults(rate=0.25, seed=7)) as google:
@@ -313,7 +316,8 @@ def test_format_of_written_mark_reads_back(google, google_calendar, planner):
 def test_a_push_notification_names_the_calendar_to_sync(google, google_calendar, receiver):
     cursor = synced(google_calendar, {ALICE: None})[ALICE].cursor
     channel = google_calendar.watch(ALICE, receiver.url, "s3cret-token", timedelta(hours=6))
-    assert channel.calendar == ALICE and timedelta(hours=5) < channel.expires - _now() <= timedelta(hours=6)
+    assert channel.calendar == ALICE
+    assert timedelta(hours=5) < channel.expires - _now() <= timedelta(hours=6)
     [sync_message] = receiver.wait_for(1)
     assert sync_message["X-Goog-Resource-State"] == "sync"
     event = book(google)
@@ -410,3 +414,58 @@ def test_a_missing_key_file_is_a_config_error_naming_it(tmp_path):
     })
     with pytest.raises(ConfigError, match="nope.json"):
         google_calendar_from_config(config)
+
+
+# -- the emulator itself, where the adapter does not reach ---------------------------------------
+
+
+def test_single_events_lists_instances_with_exceptions_in_place(google, google_calendar):
+    series = book(google, "Acme weekly check-in", start=datetime(2027, 3, 9, 10, 0, tzinfo=BERLIN),
+                  recurrence=["RRULE:FREQ=WEEKLY;COUNT=4"])
+    api = google_calendar.api
+    moved_id = f"{series['id']}_20270323T090000Z"  # the third, 10:00 Berlin in winter time
+    google.edit_event(ALICE, moved_id, start={"dateTime": "2027-03-23T15:00:00+01:00"},
+                      end={"dateTime": "2027-03-23T16:00:00+01:00"})
+    google.cancel_event(ALICE, f"{series['id']}_20270316T090000Z")
+    listing = api.execute(Call(ALICE, lambda c: c.events.list(
+        calendarId="primary", singleEvents=True, timeMin="2027-03-01T00:00:00Z",
+        timeMax="2027-04-30T00:00:00Z")))
+    starts = [(item["id"], item["start"]["dateTime"]) for item in listing["items"]]
+    assert starts == [
+        (f"{series['id']}_20270309T090000Z", "2027-03-09T10:00:00+01:00"),
+        (moved_id, "2027-03-23T15:00:00+01:00"),
+        # Summer time from 28 March: still 10:00 on the wall clock, an hour earlier in UTC.
+        (f"{series['id']}_20270330T080000Z", "2027-03-30T10:00:00+02:00"),
+    ]
+    assert all(item["recurringEventId"] == series["id"] for item in listing["items"])
+
+
+@pytest.mark.parametrize(("params", "status"), [
+    ({"syncToken": "x", "timeMin": "2026-01-01T00:00:00Z"}, 400),
+    ({"syncToken": "not-a-token"}, 400),
+    ({"maxResults": 0}, 400),
+    ({"pageToken": "garbage"}, 400),
+])
+def test_bad_list_requests_are_refused_as_google_refuses_them(google, google_calendar, params,
+                                                              status):
+    with pytest.raises(ProviderRejected, match=f"Google answered {status}"):
+        google_calendar.api.execute(Call(ALICE, lambda c: c.events.list(
+            calendarId="primary", **params)))
+
+
+def test_a_moved_meeting_keeps_its_shortened_length_and_its_note(google, google_calendar, planner):
+    event = book(google, "Acme weekly status")
+    google_calendar.update(ALICE, event["id"], planner)
+    google.move_event(ALICE, event["id"], timedelta(days=1))
+    assert google_calendar.update(ALICE, event["id"], planner).result is WriteResult.UNCHANGED
+    stored = google.event(ALICE, event["id"])
+    assert (stored["start"]["dateTime"], stored["end"]["dateTime"]) == (
+        "2026-12-04T10:00:00+01:00", "2026-12-04T10:50:00+01:00")
+
+
+def test_a_cancelled_instance_arrives_as_a_removal_within_its_series(google, google_calendar):
+    series = book(google, "Acme weekly check-in", recurrence=["RRULE:FREQ=WEEKLY;COUNT=4"])
+    cursor = synced(google_calendar, {ALICE: None})[ALICE].cursor
+    google.cancel_event(ALICE, f"{series['id']}_20261210T090000Z")
+    [removed] = synced(google_calendar, {ALICE: cursor})[ALICE].changes
+    assert isinstance(removed, EventRemoved) and removed.series_id == series["id"]
