@@ -67,9 +67,10 @@ def _model_at(model: type[BaseModel], path: tuple) -> type[BaseModel] | None:
     for part in path:
         current = _unwrap(current)
         if isinstance(current, type) and issubclass(current, BaseModel):
-            if not isinstance(part, str) or part not in current.model_fields:
+            model_fields = typing.cast(type[BaseModel], current).model_fields
+            if not isinstance(part, str) or part not in model_fields:
                 return None
-            current = current.model_fields[part].annotation
+            current = model_fields[part].annotation
             continue
         origin = typing.get_origin(current)
         if origin in (list, tuple, dict):

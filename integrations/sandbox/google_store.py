@@ -25,27 +25,21 @@ RRULE end is not evaluated for that).
 
 from __future__ import annotations
 
-import base64
 import copy
 import itertools
-import json
 import secrets
 import threading
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from datetime import UTC, date, datetime, timedelta
+from datetime import timedelta
 from typing import Any
-from zoneinfo import ZoneInfo
 
+from integrations.sandbox import google_fields as fields
 from integrations.sandbox import google_recurrence as recurrence
 from integrations.sandbox.google_errors import bad_request, gone_full_sync, google_error, not_found
 
-DEFAULT_PAGE = 250
 SERIES_HORIZON = timedelta(days=730)  # how far a series is expanded without a timeMax
-MAX_PAGE = 2500
 _ID_ALPHABET = "abcdefghijklmnopqrstuv0123456789"  # base32hex, as Google's event ids
-_READ_ONLY = {"kind", "etag", "id", "htmlLink", "created", "updated", "creator", "organizer",
-              "iCalUID", "hangoutLink", "sequence", "recurringEventId", "originalStartTime"}
 
 
 @dataclass
@@ -97,7 +91,7 @@ class CalendarStore:
         master = calendar.events.get(master_id)
         if not suffix or master is None or not master.get("recurrence"):
             return None
-        start = _instant(master["start"], calendar.time_zone)
+        start = fields.instant(master["start"], calendar.time_zone)
         candidates = recurrence.instances(master, [], calendar.time_zone, start,
                                           start + SERIES_HORIZON)
         return next((c for c in candidates if c["id"] == event_id), None)
@@ -106,28 +100,29 @@ class CalendarStore:
         """One page of events.list, with nextPageToken or, on the last page, nextSyncToken."""
         with self.lock:
             calendar = self.calendar(calendar_id)
-            page_size = _page_size(params.get("maxResults"))
+            page_size = fields.page_size(params.get("maxResults"))
             if params.get("pageToken"):
-                page = _decode(params["pageToken"], "pageToken")
+                page = fields.decode(params["pageToken"], "pageToken")
                 query, since, snapshot = page["q"], page["since"], page["snapshot"]
                 after = tuple(page["after"])
-                if query != _query_key(params):
+                if query != fields.query_key(params):
                     raise bad_request("invalid", "Invalid page token value.")
             else:
                 since = self._since(calendar, params)
-                snapshot, after, query = self._last_change_number, (-1, -1), _query_key(params)
+                snapshot, after = self._last_change_number, (-1, -1)
+                query = fields.query_key(params)
             selected = self._select(calendar, params, since, snapshot)
             remaining = [(i, event) for i, event in selected if i > after]
             body = _events_envelope(calendar)
             incremental = since is not None
             body["items"] = [_as_listed(event, incremental) for _, event in remaining[:page_size]]
             if len(remaining) > page_size:
-                body["nextPageToken"] = _encode(
+                body["nextPageToken"] = fields.encode(
                     {"q": query, "since": since, "snapshot": snapshot,
                      "after": remaining[page_size - 1][0]}
                 )
             else:
-                body["nextSyncToken"] = _encode(
+                body["nextSyncToken"] = fields.encode(
                     {"cal": calendar.calendar_id, "at": snapshot, "gen": calendar.token_generation}
                 )
             return body
@@ -143,7 +138,7 @@ class CalendarStore:
             raise bad_request("invalid", f"Sync token cannot be used with {sorted(forbidden)[0]}.")
         if params.get("showDeleted") == "false":
             raise bad_request("invalid", "showDeleted cannot be false with a sync token.")
-        decoded = _decode(token, "syncToken")
+        decoded = fields.decode(token, "syncToken")
         if decoded.get("cal") != calendar.calendar_id:
             raise bad_request("invalid", "Invalid sync token value.")
         if decoded.get("gen") != calendar.token_generation:
@@ -171,7 +166,7 @@ class CalendarStore:
             else:
                 listed = [(0, event)]
             for k, item in listed:
-                if since is not None or _in_full_listing(item, params, calendar.time_zone):
+                if since is not None or fields.in_full_listing(item, params, calendar.time_zone):
                     selected.append(((position, k), item))
         return selected
 
@@ -179,12 +174,12 @@ class CalendarStore:
         self, calendar: Calendar, master: dict[str, Any], params: dict[str, str],
         since: int | None,
     ) -> list[dict[str, Any]]:
-        start = _instant(master["start"], calendar.time_zone)
+        start = fields.instant(master["start"], calendar.time_zone)
         if since is None and params.get("timeMin"):
-            start = _parse_bound(params["timeMin"], "timeMin")
+            start = fields.parse_bound(params["timeMin"], "timeMin")
         end = start + SERIES_HORIZON
         if since is None and params.get("timeMax"):
-            end = _parse_bound(params["timeMax"], "timeMax")
+            end = fields.parse_bound(params["timeMax"], "timeMax")
         exceptions = [e for e in calendar.events.values()
                       if e.get("recurringEventId") == master["id"]]
         return recurrence.instances(master, exceptions, calendar.time_zone, start, end)
@@ -197,7 +192,7 @@ class CalendarStore:
             event_id = body.get("id") or "".join(secrets.choice(_ID_ALPHABET) for _ in range(26))
             if event_id in calendar.events:
                 raise google_error(409, "duplicate", "The requested identifier already exists.")
-            now = _now_text()
+            now = fields.now_text()
             event = {
                 "kind": "calendar#event",
                 "id": event_id,
@@ -211,10 +206,10 @@ class CalendarStore:
                 "reminders": {"useDefault": True},
                 "eventType": "default",
             }
-            _merge(event, _writable(body))
+            fields.merge(event, fields.writable(body))
             self._apply_conference(event, body, conference)
-            _check_times(event, calendar.time_zone)
-            _fill_attendees(event)
+            fields.check_times(event, calendar.time_zone)
+            fields.fill_attendees(event)
             self._save(calendar, event)
             return copy.deepcopy(event)
 
@@ -237,12 +232,12 @@ class CalendarStore:
                                    "of the event.")
             event = copy.deepcopy(current)
             if replace:
-                for key in [k for k in event if k not in _READ_ONLY | {"conferenceData"}]:
+                for key in [k for k in event if k not in fields.READ_ONLY | {"conferenceData"}]:
                     del event[key]
-            _merge(event, _writable(body))
+            fields.merge(event, fields.writable(body))
             self._apply_conference(event, body, conference)
-            _check_times(event, calendar.time_zone)
-            _fill_attendees(event)
+            fields.check_times(event, calendar.time_zone)
+            fields.fill_attendees(event)
             if (event.get("start"), event.get("end")) != (current.get("start"), current.get("end")):
                 event["sequence"] = current.get("sequence", 0) + 1
             self._save(calendar, event)
@@ -267,7 +262,7 @@ class CalendarStore:
 
     def _save(self, calendar: Calendar, event: dict[str, Any]) -> None:
         event["etag"] = f'"{next(self._etag)}"'
-        event["updated"] = _now_text()
+        event["updated"] = fields.now_text()
         calendar.events[event["id"]] = event
         calendar.changed_at[event["id"]] = self._next_change()
         self.on_change(calendar.calendar_id)
@@ -328,7 +323,7 @@ def _events_envelope(calendar: Calendar) -> dict[str, Any]:
         "etag": f'"p3{calendar.token_generation:02d}{len(calendar.events):014d}"',
         "summary": calendar.calendar_id,
         "description": "",
-        "updated": _now_text(),
+        "updated": fields.now_text(),
         "timeZone": calendar.time_zone,
         "accessRole": "owner",
         "defaultReminders": [{"method": "popup", "minutes": 10}],
@@ -346,119 +341,3 @@ def _as_listed(event: dict[str, Any], incremental: bool) -> dict[str, Any]:
         kept = ("kind", "etag", "id", "status", "recurringEventId", "originalStartTime")
         return {key: copy.deepcopy(event[key]) for key in kept if key in event}
     return copy.deepcopy(event)
-
-
-def _in_full_listing(event: dict[str, Any], params: dict[str, str], zone: str) -> bool:
-    if event.get("status") == "cancelled" and params.get("showDeleted") != "true":
-        return False
-    start, end = _instant(event["start"], zone), _instant(event["end"], zone)
-    time_min, time_max = params.get("timeMin"), params.get("timeMax")
-    if time_max and start >= _parse_bound(time_max, "timeMax"):
-        return False
-    if event.get("recurrence"):
-        return True  # a series may have occurrences after its first one's end
-    return not (time_min and end <= _parse_bound(time_min, "timeMin"))
-
-
-def _instant(when: dict[str, Any], zone: str) -> datetime:
-    if "date" in when:
-        day = date.fromisoformat(when["date"])
-        return datetime(day.year, day.month, day.day, tzinfo=ZoneInfo(when.get("timeZone") or zone))
-    return datetime.fromisoformat(when["dateTime"])
-
-
-def _parse_bound(text: str, name: str) -> datetime:
-    try:
-        bound = datetime.fromisoformat(text)
-    except ValueError:
-        bound = None
-    if bound is None or bound.tzinfo is None:
-        raise bad_request("invalid", f"Bad Request: {name} must be an RFC3339 timestamp "
-                                     "with offset.")
-    return bound
-
-
-def _check_times(event: dict[str, Any], calendar_zone: str) -> None:
-    """Validate start/end as Google does and write dateTimes in the event's own zone."""
-    for name in ("start", "end"):
-        when = event.get(name)
-        if not isinstance(when, dict) or not ({"date", "dateTime"} & set(when)):
-            raise bad_request("required", f"Missing {name} time.")
-        if "dateTime" in when:
-            when.pop("date", None)
-            try:
-                moment = datetime.fromisoformat(when["dateTime"])
-            except (TypeError, ValueError):
-                raise bad_request("invalid", f"Invalid {name} time.") from None
-            zone = when.get("timeZone")
-            if moment.tzinfo is None:
-                if not zone:
-                    raise bad_request("badRequest",
-                                      f"Missing time zone definition for {name} time.")
-                moment = moment.replace(tzinfo=ZoneInfo(zone))
-            when["dateTime"] = moment.astimezone(ZoneInfo(zone or calendar_zone)).isoformat()
-    if _instant(event["end"], calendar_zone) < _instant(event["start"], calendar_zone):
-        raise bad_request("timeRangeEmpty", "The specified time range is empty.")
-
-
-def _fill_attendees(event: dict[str, Any]) -> None:
-    """Guests get a responseStatus and the organiser's own entry its flags, as Google does."""
-    organiser = event.get("organizer", {}).get("email")
-    for attendee in event.get("attendees", []):
-        if attendee.get("email") == organiser:
-            attendee.setdefault("organizer", True)
-            attendee.setdefault("self", True)
-            attendee.setdefault("responseStatus", "accepted")
-        attendee.setdefault("responseStatus", "needsAction")
-
-
-def _writable(body: dict[str, Any]) -> dict[str, Any]:
-    return {key: value for key, value in body.items()
-            if key not in _READ_ONLY and key != "conferenceData"}
-
-
-def _merge(target: dict[str, Any], patch: dict[str, Any]) -> None:
-    """Google's patch: objects merge key by key, null removes, anything else replaces."""
-    for key, value in patch.items():
-        if value is None:
-            target.pop(key, None)
-        elif isinstance(value, dict) and isinstance(target.get(key), dict):
-            _merge(target[key], value)
-        else:
-            target[key] = copy.deepcopy(value)
-
-
-def _page_size(text: str | None) -> int:
-    if text is None:
-        return DEFAULT_PAGE
-    try:
-        size = int(text)
-    except ValueError:
-        raise bad_request("invalid", "Invalid value for maxResults.") from None
-    if size < 1:
-        raise bad_request("invalid", "Invalid value for maxResults.")
-    return min(size, MAX_PAGE)
-
-
-def _query_key(params: dict[str, str]) -> str:
-    ignored = {"pageToken", "maxResults", "alt", "prettyPrint", "fields"}
-    return json.dumps(sorted((k, v) for k, v in params.items() if k not in ignored))
-
-
-def _encode(payload: dict[str, Any]) -> str:
-    return base64.urlsafe_b64encode(json.dumps(payload).encode()).decode().rstrip("=")
-
-
-def _decode(token: str, name: str) -> dict[str, Any]:
-    try:
-        decoded = json.loads(base64.urlsafe_b64decode(token + "=" * (-len(token) % 4)))
-    except ValueError:
-        raise bad_request("invalid", f"Invalid {name} value.") from None
-    if not isinstance(decoded, dict):
-        raise bad_request("invalid", f"Invalid {name} value.")
-    return decoded
-
-
-def _now_text() -> str:
-    return datetime.now(UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
-
