@@ -20,7 +20,7 @@ from __future__ import annotations
 import hmac
 import logging
 import uuid
-from collections.abc import Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
@@ -83,7 +83,7 @@ class GoogleCalendar:
         batch_size: int = 50,
         max_connections: int = 4,
         write_attempts: int = 4,
-        now: Any = None,
+        now: Callable[[], datetime] | None = None,  # the clock for the sync window
     ) -> None:
         self.api = api
         self.window = window
