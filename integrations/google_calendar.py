@@ -21,23 +21,21 @@ import hmac
 import logging
 import uuid
 from collections.abc import Callable, Iterator, Mapping
-from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from assistant.config import Config
-from assistant.errors import (
-    ConfigError,
-    Conflict,
-    CursorExpired,
-    NotFound,
-    ProviderError,
-    TransientProviderError,
-    UnreadableEvent,
+from assistant.calendar_sync import (
+    Listing,
+    Page,
+    Snapshot,
+    SyncWindow,
+    sync_calendars,
+    write_guarded,
 )
+from assistant.config import Config
+from assistant.errors import ConfigError, NotFound, ProviderError, UnreadableEvent
 from assistant.models import EventRemoved, Meeting, Provider
-from assistant.ports import CalendarChanges, Channel, Planner, SyncFailed, WriteOutcome, WriteResult
+from assistant.ports import CalendarChanges, Channel, Planner, SyncFailed, WriteOutcome
 from assistant.retry import RetryPolicy
 from integrations.google_api import Call, Collections, GoogleApi
 from integrations.google_auth import InstalledAppSignIn, ServiceAccountSignIn, SignIn, TokenSource
@@ -46,29 +44,6 @@ from integrations.google_event import patch_for, read_google_event
 log = logging.getLogger(__name__)
 
 PAGE_SIZE = 250  # Google's default; a full sync of a busy calendar takes a few pages
-
-
-@dataclass(frozen=True)
-class SyncWindow:
-    past: timedelta = timedelta(days=30)
-    future: timedelta = timedelta(days=180)
-
-
-@dataclass
-class _Listing:
-    """One calendar's sync in progress: where it is, and what it has gathered so far."""
-
-    calendar: str
-    sync_token: str | None
-    page_token: str | None = None
-    full_sync: bool = False
-    changes: dict[str, Meeting | EventRemoved] = field(default_factory=dict)
-    failures: int = 0
-    retry_after: float | None = None
-
-    def restart_full(self) -> None:
-        self.sync_token, self.page_token, self.full_sync = None, None, True
-        self.changes.clear()
 
 
 class GoogleCalendar:
@@ -100,114 +75,49 @@ class GoogleCalendar:
 
     def sync(self, cursors: Mapping[str, str | None]) -> Iterator[CalendarChanges | SyncFailed]:
         """Changes per calendar; see CalendarPort.sync."""
-        pending = [_Listing(calendar, token, full_sync=token is None)
-                   for calendar, token in cursors.items()]
-        with ThreadPoolExecutor(self.max_connections, thread_name_prefix="google-sync") as pool:
-            while pending:
-                if any(listing.failures for listing in pending):
-                    self.api.retry.sleep(self._pause(pending))
-                batches = [pending[i : i + self.batch_size]
-                           for i in range(0, len(pending), self.batch_size)]
-                still_pending: list[_Listing] = []
-                answers = pool.map(self._list_pages, batches)
-                for batch, results in zip(batches, answers, strict=True):
-                    for listing, result in zip(batch, results, strict=True):
-                        outcome = self._advance(listing, result)
-                        if outcome is None:
-                            still_pending.append(listing)
-                        else:
-                            yield outcome
-                pending = still_pending
+        return sync_calendars(cursors, self._fetch_pages, batch_size=self.batch_size,
+                              max_connections=self.max_connections, retry=self.api.retry)
 
     def read(self, calendar: str, event_id: str) -> Meeting | EventRemoved:
-        return self._read(calendar, event_id)[0]
+        return self._snapshot(calendar, event_id).meeting
 
-    def _list_pages(self, batch: list[_Listing]) -> list[Any | ProviderError]:
-        try:
-            return self.api.execute_batch([self._list_call(listing) for listing in batch])
-        except TransientProviderError as err:
-            return [err] * len(batch)  # the whole round trip failed: each calendar tries again
+    def _fetch_pages(self, batch: list[Listing]) -> list[Page | ProviderError]:
+        results = self.api.execute_batch([self._list_call(listing) for listing in batch])
+        return [result if isinstance(result, ProviderError) else _page(listing.calendar, result)
+                for listing, result in zip(batch, results, strict=True)]
 
-    def _list_call(self, listing: _Listing) -> Call:
+    def _list_call(self, listing: Listing) -> Call:
         params: dict[str, Any] = {"calendarId": "primary", "maxResults": PAGE_SIZE,
                                   "singleEvents": False}
-        if listing.sync_token:
-            params["syncToken"] = listing.sync_token
+        if listing.cursor:
+            params["syncToken"] = listing.cursor
         else:
             now = self._now()
             params["timeMin"] = (now - self.window.past).isoformat()
             params["timeMax"] = (now + self.window.future).isoformat()
-        if listing.page_token:
-            params["pageToken"] = listing.page_token
+        if listing.page:
+            params["pageToken"] = listing.page
         return Call(listing.calendar, lambda api: api.events.list(**params))
-
-    def _advance(
-        self, listing: _Listing, result: Any | ProviderError
-    ) -> CalendarChanges | SyncFailed | None:
-        """Take in one page; the finished result, or None while more requests are needed."""
-        if isinstance(result, CursorExpired):
-            log.info("sync token of %s expired: full sync", listing.calendar)
-            listing.restart_full()
-            return None
-        if isinstance(result, TransientProviderError):
-            listing.failures += 1
-            listing.retry_after = result.retry_after
-            if listing.failures >= self.api.retry.attempts:
-                return SyncFailed(listing.calendar, result)
-            return None
-        if isinstance(result, ProviderError):
-            return SyncFailed(listing.calendar, result)
-        listing.failures = 0
-        for item in result.get("items", []):
-            change = _read_item(listing.calendar, item)
-            if change is not None:
-                listing.changes[change.event_id] = change
-        listing.page_token = result.get("nextPageToken")
-        if listing.page_token:
-            return None
-        return CalendarChanges(listing.calendar, tuple(listing.changes.values()),
-                               result.get("nextSyncToken", ""), listing.full_sync)
-
-    def _pause(self, pending: list[_Listing]) -> float:
-        failed = [listing for listing in pending if listing.failures]
-        attempt = min(listing.failures for listing in failed)
-        retry_after = max((listing.retry_after or 0.0 for listing in failed), default=0.0)
-        return self.api.retry.delay(attempt, retry_after)
 
     # -- writing -----------------------------------------------------------------------------
 
     def update(self, calendar: str, event_id: str, planner: Planner) -> WriteOutcome:
         """Write planner's change guarded by the ETag; see CalendarPort.update."""
-        for attempt in range(1, self.write_attempts + 1):
-            try:
-                current, resource = self._read(calendar, event_id)
-            except NotFound:
-                return WriteOutcome(WriteResult.GONE, None, attempt)
-            if isinstance(current, EventRemoved) or current.cancelled:
-                return WriteOutcome(WriteResult.GONE, None, attempt)
-            if not current.organizer_is_owner:
-                return WriteOutcome(WriteResult.NOT_ORGANISER, current, attempt)
-            plan = planner(current)
-            if plan is None:
-                return WriteOutcome(WriteResult.LEFT_ALONE, current, attempt)
-            body = patch_for(resource, plan)
-            if not body:
-                return WriteOutcome(WriteResult.UNCHANGED, current, attempt)
-            try:
-                written = self.api.execute(self._patch_call(calendar, resource, body))
-            except Conflict:
-                log.info("event %s changed while we wrote it; reading it again", event_id)
-                continue
-            return WriteOutcome(WriteResult.WRITTEN, _meeting(calendar, written), attempt)
-        raise Conflict(f"the event kept changing over {self.write_attempts} attempts",
-                       calendar=calendar, event_id=event_id)
+        return write_guarded(
+            calendar, event_id, planner,
+            read=lambda: self._snapshot(calendar, event_id),
+            patch_body=patch_for,
+            send=lambda resource, body: _meeting(
+                calendar, self.api.execute(self._patch_call(calendar, resource, body))),
+            attempts=self.write_attempts,
+        )
 
-    def _read(self, calendar: str, event_id: str) -> tuple[Meeting | EventRemoved, dict[str, Any]]:
+    def _snapshot(self, calendar: str, event_id: str) -> Snapshot:
         resource = self.api.execute(Call(
             calendar, lambda api: api.events.get(calendarId="primary", eventId=event_id), event_id
         ))
         try:
-            return read_google_event(resource), resource
+            return Snapshot(read_google_event(resource), resource)
         except UnreadableEvent as err:
             raise NotFound(f"Google sent an event we cannot read: {err}",
                            calendar=calendar, event_id=event_id) from err
@@ -280,6 +190,12 @@ def calendar_to_sync(headers: Mapping[str, str], channels: Mapping[str, Channel]
     if lower.get("x-goog-resource-id") != channel.resource_id:
         return None
     return channel.calendar
+
+
+def _page(calendar: str, listing: Mapping[str, Any]) -> Page:
+    changes = [change for item in listing.get("items", [])
+               if (change := _read_item(calendar, item)) is not None]
+    return Page(changes, listing.get("nextPageToken"), listing.get("nextSyncToken", ""))
 
 
 def _read_item(calendar: str, item: Mapping[str, Any]) -> Meeting | EventRemoved | None:

@@ -14,6 +14,7 @@ from zoneinfo import ZoneInfo
 import pytest
 
 from assistant import block
+from assistant.calendar_sync import SyncWindow
 from assistant.config import Config
 from assistant.errors import AuthFailed, ConfigError, Conflict, ProviderRejected
 from assistant.models import EventRemoved, Format, Meeting, Provider
@@ -260,7 +261,7 @@ def test_times_keep_their_zone_across_a_dst_change(google, google_calendar, plan
     new_york = ZoneInfo("America/New_York")
     event = book(google, "Acme weekly status", start=datetime(2027, 3, 14, 10, 0, tzinfo=new_york),
                  zone="America/New_York")  # the first morning of summer time in New York
-    cursor_window = google_module.SyncWindow(future=timedelta(days=200))
+    cursor_window = SyncWindow(future=timedelta(days=200))
     adapter = google_calendar
     adapter.window = cursor_window
     [meeting] = synced(adapter, {ALICE: None})[ALICE].changes
