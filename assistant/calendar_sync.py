@@ -101,8 +101,10 @@ def sync_calendars(
 def _fetch_safely(fetch: FetchPages, batch: list[Listing]) -> list[Page | ProviderError]:
     try:
         return fetch(batch)
-    except TransientProviderError as err:
-        return [err] * len(batch)  # the whole round trip failed: each calendar tries again
+    except ProviderError as err:
+        # The whole round trip failed (or its one sign-in did): it counts for each calendar,
+        # which tries again next round if the failure may pass.
+        return [err] * len(batch)
 
 
 def _advance(

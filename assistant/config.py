@@ -128,11 +128,42 @@ class Google(_Section):
         return self
 
 
+class Categories(_Section):
+    """Outlook categories the assistant puts on an annotated meeting, per format."""
+
+    in_person: str = Field(default="In person", min_length=1, max_length=255)
+    virtual: str = Field(default="Virtual", min_length=1, max_length=255)
+
+
 class Microsoft(_Section):
     calendars: list[Email] = []
     tenant: str = ""
     authority: Endpoint = "https://login.microsoftonline.com"  # sovereign clouds differ
     graph_endpoint: Endpoint = "https://graph.microsoft.com/v1.0"
+    client_id: str = ""  # the app registration's application (client) id
+    # Sign-in, one of three: app-only with a secret (named by its environment variable) or a
+    # certificate (a PEM file with the private key and the certificate), for many mailboxes;
+    # or one user's device-code sign-in, whose msal token cache lives in this file.
+    client_secret_env: EnvVarName | None = None
+    certificate_file: Path | None = None
+    token_cache_file: Path | None = None
+    batch_size: int = Field(default=20, ge=1, le=20)  # Graph's $batch takes at most 20
+    max_connections: int = Field(default=4, ge=1, le=32)
+    categories: Categories | None = None  # unset: the assistant adds no categories
+
+    @model_validator(mode="after")
+    def _one_sign_in(self) -> Microsoft:
+        chosen = [name for name in ("client_secret_env", "certificate_file", "token_cache_file")
+                  if getattr(self, name) is not None]
+        if len(chosen) > 1:
+            raise ValueError(f"set one sign-in, not {' and '.join(chosen)}")
+        if self.calendars and not (chosen and self.client_id and self.tenant):
+            raise ValueError(
+                "calendars are set but Microsoft has no sign-in: set tenant, client_id and one "
+                "of client_secret_env (app-only, a secret), certificate_file (app-only, a "
+                "certificate) or token_cache_file (one user, `assistant auth microsoft`)"
+            )
+        return self
 
 
 class Smtp(_Section):
@@ -233,7 +264,12 @@ def _paths_relative_to(config: Config, folder: Path) -> Config:
         "service_account_key_file": resolve(config.google.service_account_key_file),
         "token_file": resolve(config.google.token_file),
     })
-    return config.model_copy(update={"checklist": resolve(config.checklist), "google": google})
+    microsoft = config.microsoft.model_copy(update={
+        "certificate_file": resolve(config.microsoft.certificate_file),
+        "token_cache_file": resolve(config.microsoft.token_cache_file),
+    })
+    return config.model_copy(update={"checklist": resolve(config.checklist), "google": google,
+                                     "microsoft": microsoft})
 
 
 def config_for_domains(domains: list[str]) -> Config:

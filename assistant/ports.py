@@ -71,6 +71,7 @@ class Channel:
     resource_id: str
     token: str  # the secret the provider sends back with every notification
     expires: datetime
+    address: str = ""  # the webhook URL the provider calls
 
     def expires_within(self, now: datetime, margin: timedelta) -> bool:
         return self.expires - now <= margin
@@ -109,6 +110,10 @@ class CalendarPort(Protocol):
 
     def watch(self, calendar: str, address: str, token: str, ttl: timedelta) -> Channel:
         """Ask the provider to notify address of changes until the channel expires."""
+        ...
+
+    def renew(self, channel: Channel, ttl: timedelta) -> Channel:
+        """The channel extended (or replaced by a new one, where a provider cannot extend)."""
         ...
 
     def unwatch(self, channel: Channel) -> None:

@@ -145,7 +145,14 @@ class GoogleCalendar:
             calendar, lambda api: api.events.watch(calendarId="primary", body=body)
         ))
         expires = datetime.fromtimestamp(int(made["expiration"]) / 1000, UTC)
-        return Channel(Provider.GOOGLE, calendar, made["id"], made["resourceId"], token, expires)
+        return Channel(Provider.GOOGLE, calendar, made["id"], made["resourceId"], token, expires,
+                       address)
+
+    def renew(self, channel: Channel, ttl: timedelta) -> Channel:
+        """Google channels cannot be extended: open a new one, then stop the old one."""
+        fresh = self.watch(channel.calendar, channel.address, channel.token, ttl)
+        self.unwatch(channel)
+        return fresh
 
     def unwatch(self, channel: Channel) -> None:
         body = {"id": channel.channel_id, "resourceId": channel.resource_id}

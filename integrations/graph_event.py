@@ -17,15 +17,27 @@ Follows https://learn.microsoft.com/en-us/graph/api/resources/event:
 
 from __future__ import annotations
 
+import json
 from collections.abc import Mapping
-from datetime import datetime, tzinfo
+from datetime import UTC, datetime, tzinfo
 from typing import Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from tzlocal.windows_tz import win_tz
 
+from assistant.annotate import AnnotationPlan
+from assistant.edits import mark_from_properties, mark_to_properties
 from assistant.errors import UnreadableEvent
-from assistant.models import Attendee, EventRemoved, Meeting, Person, Provider, Response
+from assistant.models import (
+    AssistantMark,
+    Attendee,
+    EventRemoved,
+    Format,
+    Meeting,
+    Person,
+    Provider,
+    Response,
+)
 from integrations.event_json import (
     flag,
     items,
@@ -41,6 +53,9 @@ _RESPONSES = {
     "tentativelyAccepted": Response.TENTATIVE,
     "declined": Response.DECLINED,
 }
+# The assistant's mark, one string property in a property set of its own (a fixed GUID), read
+# with $expand=singleValueExtendedProperties($filter=id eq '<MARK_PROPERTY>').
+MARK_PROPERTY = "String {6f1c2a57-3b8e-4d1a-9c47-2e5b8d0a7f13} Name MeetingFormatMark"
 _ADDRESS_TYPES = {"streetAddress", "businessAddress", "homeAddress", "hotel", "restaurant"}
 _ADDRESS_PARTS = ("street", "city", "postalCode", "state", "countryOrRegion")
 
@@ -80,7 +95,60 @@ def read_graph_event(resource: Mapping[str, Any]) -> Meeting | EventRemoved:
         cancelled=flag(resource, "isCancelled"),
         series_id=series_id,
         etag=text(resource, "@odata.etag"),
+        organizer_is_owner=flag(resource, "isOrganizer"),
+        mark=_mark(resource),
     )
+
+
+def patch_for(
+    resource: Mapping[str, Any], plan: AnnotationPlan, categories: Mapping[Format, str] | None
+) -> dict[str, Any]:
+    """The PATCH body that makes resource read as planned; {} when it already does.
+
+    Only what changes is sent: the body keeps its content type; the end is sent in UTC (Graph
+    keeps the event's own zone in originalEndTimeZone); a Teams meeting is asked for with
+    isOnlineMeeting; the mark travels as one single-value extended property; our category for
+    the format replaces our other one and leaves the organiser's own categories alone.
+    """
+    body: dict[str, Any] = {}
+    current = mapping(resource, "body")
+    if plan.description != text(current, "content"):
+        body["body"] = {"contentType": text(current, "contentType") or "text",
+                        "content": plan.description}
+    if plan.end is not None:
+        moment = plan.end.astimezone(UTC).replace(tzinfo=None)
+        body["end"] = {"dateTime": moment.isoformat(timespec="seconds"), "timeZone": "UTC"}
+    if plan.add_video_link:
+        body["isOnlineMeeting"] = True
+        body["onlineMeetingProvider"] = "teamsForBusiness"
+    mark = json.dumps(mark_to_properties(plan.mark), sort_keys=True)
+    if _mark_value(resource) != mark:
+        body["singleValueExtendedProperties"] = [{"id": MARK_PROPERTY, "value": mark}]
+    if categories:
+        present = [c for c in resource.get("categories") or [] if isinstance(c, str)]
+        wanted = [c for c in present if c not in categories.values()]
+        wanted.append(categories[plan.mark.format])
+        if sorted(wanted) != sorted(present):
+            body["categories"] = wanted
+    return body
+
+
+def _mark(resource: Mapping[str, Any]) -> AssistantMark | None:
+    value = _mark_value(resource)
+    if not value:
+        return None
+    try:
+        properties = json.loads(value)
+    except ValueError:
+        return None
+    return mark_from_properties(properties) if isinstance(properties, dict) else None
+
+
+def _mark_value(resource: Mapping[str, Any]) -> str:
+    for item in items(resource, "singleValueExtendedProperties"):
+        if text(item, "id").lower() == MARK_PROPERTY.lower():
+            return text(item, "value")
+    return ""
 
 
 def _read_time(when: Mapping[str, Any], field: str) -> tuple[datetime, str]:

@@ -103,6 +103,13 @@ class Route:
     handler: Handler
     faults: bool = True  # False for endpoints of another service, e.g. a sign-in server
 
+    @property
+    def name(self) -> str:
+        """The route as a person writes it: "GET /v1.0/users/{user}/events/{event}"."""
+        path = re.sub(r"\(\?P<(\w+)>[^)]*\)", r"{\1}", self.pattern.pattern.removesuffix(r"\Z"))
+        path = re.sub(r"\(\?:[^)]*\)", "{…}", path)
+        return f"{self.method} {path.replace(chr(92), '')}"
+
 
 class SandboxServer:
     """A provider emulator's HTTP server; subclasses add routes and provider-shaped errors."""
@@ -111,7 +118,7 @@ class SandboxServer:
         self.faults = faults or Faults()
         self.routes: list[Route] = []
         self.round_trips = 0  # HTTP requests received; a batch counts once
-        self.calls: Counter[str] = Counter()  # API calls by "METHOD route", batch parts included
+        self.calls: Counter[str] = Counter()  # API calls by Route.name, batch parts included
         self.injected: Counter[str] = Counter()  # faults injected, by kind
         self._count_lock = threading.Lock()
         self._httpd: ThreadingHTTPServer | None = None
@@ -165,7 +172,7 @@ class SandboxServer:
             if match and route.method == request.method:
                 fault = self.faults.pick() if route.faults else None
                 with self._count_lock:
-                    self.calls[f"{route.method} {route.pattern.pattern[:-2]}"] += 1
+                    self.calls[route.name] += 1
                     if fault is not None:
                         self.injected[fault] += 1
                 if fault == DROP:
@@ -176,6 +183,10 @@ class SandboxServer:
                     response = route.handler(request, match)
                 except HttpProblem as problem:
                     response = problem.response
+                except Exception:  # an emulator bug: answer 500 and say so loudly
+                    log.exception("%s failed on %s %s", type(self).__name__, request.method,
+                                  request.path)
+                    response = json_response(500, {"error": {"code": "EmulatorBug"}})
                 return None if fault == DROP_AFTER else response
         return self.not_found(request)
 

@@ -7,15 +7,20 @@ import threading
 from collections.abc import Iterator
 from contextlib import closing
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from urllib.parse import parse_qs, urlsplit
 
 import pytest
 
 from assistant.assess import Assessor
+from assistant.config import Config
 from assistant.retry import RetryPolicy
 from integrations.google_api import GoogleApi
 from integrations.google_auth import ServiceAccountSignIn, TokenSource
 from integrations.google_calendar import GoogleCalendar
+from integrations.microsoft_graph import MicrosoftCalendar, microsoft_calendar_from_config
 from integrations.sandbox.google_calendar import GoogleCalendarEmulator
+from integrations.sandbox.microsoft_graph import GraphEmulator
+from integrations.sandbox.microsoft_identity import AppRegistration, LoginRedirect
 from tests.factories import NOW
 
 ALICE, BOB = "alice@example.com", "bob@example.com"
@@ -70,7 +75,11 @@ def closing_later() -> Iterator:
 
 
 class Receiver:
-    """A webhook endpoint on localhost that records what it is sent, as a push target."""
+    """A webhook endpoint on localhost that records what it is sent, as a push target.
+
+    It answers Graph's validation handshake (echo validationToken as text/plain) and
+    accepts everything else with 202, as the service's endpoint will.
+    """
 
     def __init__(self) -> None:
         self.received: list[dict[str, str]] = []
@@ -79,25 +88,40 @@ class Receiver:
 
         class Handler(BaseHTTPRequestHandler):
             def do_POST(self) -> None:
-                self.rfile.read(int(self.headers.get("Content-Length") or 0))
+                body = self.rfile.read(int(self.headers.get("Content-Length") or 0))
                 with receiver.arrived:
-                    receiver.received.append(dict(self.headers.items()))
+                    receiver.received.append({**self.headers, "path": self.path,
+                                              "body": body.decode()})
                     receiver.arrived.notify_all()
-                self.send_response(200)
-                self.send_header("Content-Length", "0")
+                token = parse_qs(urlsplit(self.path).query).get("validationToken")
+                answer = token[0].encode() if token else b""
+                self.send_response(200 if token else 202)
+                self.send_header("Content-Type", "text/plain")
+                self.send_header("Content-Length", str(len(answer)))
                 self.end_headers()
+                self.wfile.write(answer)
 
             def log_message(self, *args) -> None:
                 pass
 
         self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self.url = f"http://127.0.0.1:{self.server.server_address[1]}/push/google"
+        self.url = f"http://127.0.0.1:{self.server.server_address[1]}/push"
         threading.Thread(target=self.server.serve_forever, args=(0.05,), daemon=True).start()
 
     def wait_for(self, count: int, timeout: float = 5.0) -> list[dict[str, str]]:
         with self.arrived:
             self.arrived.wait_for(lambda: len(self.received) >= count, timeout)
         return list(self.received)
+
+    def wait_for_notifications(self, count: int, timeout: float = 5.0) -> list[dict]:
+        """The JSON bodies of what arrived, Graph's validation handshakes left out."""
+        def notifications() -> list[dict]:
+            return [json.loads(r["body"]) for r in self.received
+                    if "validationToken=" not in r["path"]]
+
+        with self.arrived:
+            self.arrived.wait_for(lambda: len(notifications()) >= count, timeout)
+            return notifications()
 
     def close(self) -> None:
         self.server.shutdown()
@@ -108,3 +132,45 @@ class Receiver:
 def receiver() -> Iterator[Receiver]:
     with closing(Receiver()) as receiving:
         yield receiving
+
+
+@pytest.fixture()
+def graph() -> Iterator[GraphEmulator]:
+    emulator = GraphEmulator(now=lambda: NOW).start()
+    for user in (ALICE, BOB):
+        emulator.add_user(user)
+    yield emulator
+    emulator.stop()
+
+
+@pytest.fixture()
+def graph_app(graph) -> AppRegistration:
+    """An app registration with a client secret, consented by an admin."""
+    return graph.identity.register_app("example.com", secret="s3cret~value")
+
+
+def graph_config(graph, app, **microsoft) -> Config:
+    settings = {"calendars": [ALICE, BOB], "tenant": "example.com", "client_id": app.client_id,
+                "client_secret_env": "TEST_GRAPH_SECRET", "graph_endpoint": graph.graph_url}
+    return Config.model_validate({"organisation": {"domains": ["example.com"]},
+                                  "microsoft": settings | microsoft})
+
+
+@pytest.fixture()
+def outlook_factory(graph, graph_app, monkeypatch, closing_later):
+    """Builds adapters from config the way the service will, msal's calls sent to the emulator."""
+    monkeypatch.setenv("TEST_GRAPH_SECRET", graph_app.secret)
+
+    def build(**microsoft) -> MicrosoftCalendar:
+        login = closing_later(LoginRedirect(graph.url))
+        config = graph_config(graph, graph_app, **microsoft)
+        adapter = microsoft_calendar_from_config(config, retry=NO_WAIT, login_http=login)
+        adapter._now = lambda: NOW  # the sync window around the tests' fixed now
+        return closing_later(adapter)
+
+    return build
+
+
+@pytest.fixture()
+def outlook(outlook_factory) -> MicrosoftCalendar:
+    return outlook_factory()

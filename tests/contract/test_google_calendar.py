@@ -93,7 +93,7 @@ def test_pages_are_followed_and_nothing_is_listed_twice(google, google_calendar,
     google.reset_counts()
     result = synced(google_calendar, {ALICE: None})[ALICE]
     assert ids(result) == booked and len(result.changes) == 30
-    assert google.calls["GET /calendar/v3/calendars/(?P<cal>[^/]+)/events"] == 5  # 30 / 7
+    assert google.calls["GET /calendar/v3/calendars/{cal}/events"] == 5  # 30 / 7
 
 
 def test_an_expired_cursor_means_one_clean_full_sync_with_nothing_processed_twice(
@@ -470,3 +470,10 @@ def test_a_cancelled_instance_arrives_as_a_removal_within_its_series(google, goo
     google.cancel_event(ALICE, f"{series['id']}_20261210T090000Z")
     [removed] = synced(google_calendar, {ALICE: cursor})[ALICE].changes
     assert isinstance(removed, EventRemoved) and removed.series_id == series["id"]
+
+
+def test_renewing_a_channel_opens_a_new_one_and_stops_the_old(google, google_calendar, receiver):
+    old = google_calendar.watch(ALICE, receiver.url, "token", timedelta(hours=1))
+    new = google_calendar.renew(old, timedelta(days=7))
+    assert new.channel_id != old.channel_id and new.expires > old.expires
+    assert set(google.channels) == {new.channel_id} and new.address == receiver.url

@@ -1,0 +1,198 @@
+"""Signing in to Microsoft Graph with msal: app-only for many mailboxes, or one user's device code.
+
+- App-only (client credentials), the admin's way: ConfidentialClientApplication with a client
+  secret or a certificate; scope `{graph resource}/.default`, i.e. the application permissions an
+  admin granted (Calendars.ReadWrite):
+  https://learn.microsoft.com/en-us/entra/identity-platform/v2-oauth2-client-creds-grant-flow
+- One user, the device-code flow: PublicClientApplication, delegated Calendars.ReadWrite; msal's
+  token cache is kept in a file only its owner can read:
+  https://learn.microsoft.com/en-us/entra/msal/python/advanced/msal-python-token-cache-serialization
+msal caches tokens and refreshes them itself; after a 401 we drop the cached access token once
+and ask again. Tokens and secrets are never logged.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import threading
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any, Protocol
+from urllib.parse import urlsplit
+
+import msal
+import requests
+
+from assistant.errors import AuthFailed, ConfigError, ProviderUnavailable
+
+DELEGATED_SCOPES = ["Calendars.ReadWrite"]
+# Graph's resource per cloud, for the app-only scope; anything else (an emulator) is global.
+_GRAPH_RESOURCES = ("graph.microsoft.com", "graph.microsoft.us", "dod-graph.microsoft.us",
+                    "microsoftgraph.chinacloudapi.cn")
+_HINTS = {
+    "AADSTS7000215": "the client secret is wrong or expired: create a new one for the app",
+    "AADSTS700016": "no app with this client id in the tenant: check tenant and client_id",
+    "AADSTS65001": "an admin has not consented to the app's Graph permissions",
+    "AADSTS90002": "the tenant does not exist: check the tenant setting",
+    "AADSTS1002012": "the scope is wrong for app-only sign-in",
+    "invalid_grant": "the stored sign-in expired or was revoked: run `assistant auth microsoft`",
+}
+
+
+class GraphSignIn(Protocol):
+    def authorization(self) -> str:
+        """'Bearer …' for Graph; raises AuthFailed or ProviderUnavailable."""
+        ...
+
+    def refresh(self, rejected: str) -> None:
+        """Graph refused `rejected`: get another token next time (unless already replaced)."""
+        ...
+
+
+def graph_scope(graph_endpoint: str) -> str:
+    host = urlsplit(graph_endpoint).hostname or ""
+    resource = host if host in _GRAPH_RESOURCES else "graph.microsoft.com"
+    return f"https://{resource}/.default"
+
+
+class AppSignIn:
+    """App-only tokens (client credentials); one token covers every mailbox of the tenant."""
+
+    def __init__(self, app: msal.ConfidentialClientApplication, scope: str) -> None:
+        self._app = app
+        self._scopes = [scope]
+        self._lock = threading.Lock()
+
+    def authorization(self) -> str:
+        with self._lock:
+            return _bearer(_acquire(lambda: self._app.acquire_token_for_client(self._scopes)))
+
+    def refresh(self, rejected: str) -> None:
+        with self._lock:
+            cache = self._app.token_cache
+            for token in list(cache.search(msal.TokenCache.CredentialType.ACCESS_TOKEN)):
+                if f"Bearer {token.get('secret')}" == rejected:
+                    cache.remove_at(token)
+
+
+class DeviceCodeSignIn:
+    """One user's delegated tokens from a cache file written by the device-code sign-in."""
+
+    def __init__(self, app: msal.PublicClientApplication, cache_file: Path) -> None:
+        self._app = app
+        self._cache_file = cache_file
+        self._force_refresh = False
+        self._lock = threading.Lock()
+
+    def authorization(self) -> str:
+        with self._lock:
+            accounts = self._app.get_accounts()
+            if not accounts:
+                raise AuthFailed("no Microsoft sign-in is stored: run `assistant auth microsoft`")
+            result = _acquire(lambda: self._app.acquire_token_silent_with_error(
+                DELEGATED_SCOPES, account=accounts[0], force_refresh=self._force_refresh))
+            self._force_refresh = False
+            save_cache(self._app.token_cache, self._cache_file)
+            return _bearer(result)
+
+    def refresh(self, rejected: str) -> None:
+        with self._lock:
+            self._force_refresh = True
+
+
+def app_sign_in(tenant: str, client_id: str, *, authority: str, graph_endpoint: str,
+                secret: str | None = None, certificate_file: Path | None = None,
+                http_client: requests.Session | None = None) -> AppSignIn:
+    credential: str | dict[str, str]
+    if certificate_file is not None:
+        credential = _certificate_credential(certificate_file)
+    elif secret:
+        credential = secret
+    else:
+        raise ConfigError("microsoft", ["app-only sign-in needs a client secret or a certificate"])
+    app = msal.ConfidentialClientApplication(
+        client_id, client_credential=credential, authority=f"{authority.rstrip('/')}/{tenant}",
+        http_client=http_client,
+    )
+    return AppSignIn(app, graph_scope(graph_endpoint))
+
+
+def device_code_app(tenant: str, client_id: str, cache_file: Path, *, authority: str,
+                    http_client: requests.Session | None = None) -> msal.PublicClientApplication:
+    cache = msal.SerializableTokenCache()
+    if cache_file.exists():
+        try:
+            cache.deserialize(cache_file.read_text(encoding="utf-8"))
+        except (OSError, ValueError) as err:
+            raise ConfigError(str(cache_file), [f"not an msal token cache: {err}"]) from err
+    return msal.PublicClientApplication(
+        client_id, authority=f"{authority.rstrip('/')}/{tenant}", token_cache=cache,
+        http_client=http_client,
+    )
+
+
+def sign_in_with_device_code(app: msal.PublicClientApplication, cache_file: Path,
+                             show: Callable[[str], None]) -> str:
+    """Run the device-code flow: show what to do, wait, keep the cache; the signed-in user."""
+    flow = app.initiate_device_flow(scopes=DELEGATED_SCOPES)
+    if "user_code" not in flow:
+        raise AuthFailed(f"Microsoft refused to start a sign-in: {_describe(flow)}")
+    show(flow["message"])
+    result = app.acquire_token_by_device_flow(flow)
+    if "access_token" not in result:
+        raise AuthFailed(f"the sign-in did not complete: {_describe(result)}")
+    save_cache(app.token_cache, cache_file)
+    return str(result.get("id_token_claims", {}).get("preferred_username", ""))
+
+
+def save_cache(cache: msal.SerializableTokenCache, cache_file: Path) -> None:
+    """Write msal's cache owner-only, and only when it changed."""
+    if not cache.has_state_changed:
+        return
+    cache_file.parent.mkdir(parents=True, exist_ok=True)
+    descriptor = os.open(cache_file, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    with os.fdopen(descriptor, "w", encoding="utf-8") as handle:
+        handle.write(cache.serialize())
+    os.chmod(cache_file, 0o600)
+
+
+def _acquire(call: Callable[[], dict[str, Any] | None]) -> dict[str, Any]:
+    try:
+        result = call()
+    except requests.RequestException as err:
+        raise ProviderUnavailable(f"could not reach Microsoft's sign-in: {err!r}") from err
+    if not result or "access_token" not in result:
+        raise AuthFailed(f"Microsoft refused the sign-in: {_describe(result or {})}")
+    return result
+
+
+def _bearer(result: dict[str, Any]) -> str:
+    return f"Bearer {result['access_token']}"
+
+
+def _describe(result: dict[str, Any]) -> str:
+    """Microsoft's own words (first line) and, for errors admins make, what to do about it."""
+    error = str(result.get("error", "no token"))
+    description = str(result.get("error_description", "")).splitlines()
+    words = f"{error}: {description[0]}" if description else error
+    hint = next((h for code, h in _HINTS.items() if code in words), "")
+    return f"{words} ({hint})" if hint else words
+
+
+def _certificate_credential(path: Path) -> dict[str, str]:
+    """msal's certificate credential from a PEM holding the private key and the certificate."""
+    from cryptography import x509
+    from cryptography.hazmat.primitives import serialization
+
+    try:
+        pem = path.read_bytes()
+        certificate = x509.load_pem_x509_certificate(pem)
+        serialization.load_pem_private_key(pem, password=None)
+    except (OSError, ValueError) as err:
+        raise ConfigError(str(path), [f"needs a PEM private key and certificate: {err}"]) from err
+    # The certificate's SHA-1 thumbprint is how the token endpoint knows the key (x5t).
+    thumbprint = hashlib.sha1(certificate.public_bytes(serialization.Encoding.DER)).hexdigest()
+    return {"private_key": pem.decode(), "thumbprint": thumbprint,
+            "public_certificate": certificate.public_bytes(serialization.Encoding.PEM).decode()}
+

@@ -1,0 +1,270 @@
+"""Microsoft 365 calendars as the assistant sees them: the CalendarPort over Microsoft Graph v1.0.
+
+- Sync is a delta query on each mailbox's calendar view over the sync window
+  (https://learn.microsoft.com/en-us/graph/delta-query-events): pages follow @odata.nextLink to
+  the @odata.deltaLink, which is the cursor; deleted events arrive with "@removed"; an expired
+  delta link means a clean full sync. Mailboxes are synced 20 to a JSON $batch, one request per
+  mailbox at a time, well inside Outlook's limit of four concurrent requests per mailbox
+  (https://learn.microsoft.com/en-us/graph/throttling-limits#outlook-service-limits).
+- Writes are PATCH with If-Match on @odata.etag; a 412 means someone changed the event, so it
+  is read and planned again (https://learn.microsoft.com/en-us/graph/api/event-update). The mark
+  is a single-value extended property; a Teams link is asked for with isOnlineMeeting.
+- Change notifications: subscriptions on /users/{id}/events with a clientState secret, renewed
+  before Outlook's maximum lifetime, lifecycle events handled
+  (https://learn.microsoft.com/en-us/graph/change-notifications-delivery-webhooks,
+  https://learn.microsoft.com/en-us/graph/change-notifications-lifecycle-events). A
+  notification only says which mailbox to sync.
+"""
+
+from __future__ import annotations
+
+import hmac
+import logging
+import os
+from collections.abc import Callable, Iterator, Mapping
+from dataclasses import dataclass, field, replace
+from datetime import UTC, datetime, timedelta
+from typing import Any
+from urllib.parse import quote
+
+import requests
+
+from assistant.calendar_sync import (
+    Listing,
+    Page,
+    Snapshot,
+    SyncWindow,
+    sync_calendars,
+    write_guarded,
+)
+from assistant.config import Config
+from assistant.errors import ConfigError, NotFound, ProviderError, UnreadableEvent
+from assistant.models import EventRemoved, Format, Meeting, Provider
+from assistant.ports import CalendarChanges, Channel, Planner, SyncFailed, WriteOutcome
+from assistant.retry import RetryPolicy
+from integrations.graph_api import GraphApi, GraphRequest
+from integrations.graph_event import MARK_PROPERTY, patch_for, read_graph_event
+from integrations.microsoft_auth import (
+    DeviceCodeSignIn,
+    GraphSignIn,
+    app_sign_in,
+    device_code_app,
+)
+
+log = logging.getLogger(__name__)
+
+PAGE_SIZE = 50  # events per delta page (Prefer: odata.maxpagesize)
+MAX_SUBSCRIPTION = timedelta(minutes=10_080 - 10)  # Outlook's limit, with a little room
+_EXPAND_MARK = f"singleValueExtendedProperties($filter=id eq '{MARK_PROPERTY}')"
+
+
+class MicrosoftCalendar:
+    provider = Provider.MICROSOFT
+
+    def __init__(
+        self,
+        api: GraphApi,
+        *,
+        window: SyncWindow = SyncWindow(),
+        batch_size: int = 20,
+        max_connections: int = 4,
+        write_attempts: int = 4,
+        categories: Mapping[Format, str] | None = None,
+        now: Callable[[], datetime] | None = None,
+    ) -> None:
+        self.api = api
+        self.window = window
+        self.batch_size = batch_size
+        self.max_connections = max_connections
+        self.write_attempts = write_attempts
+        self.categories = categories
+        self._now = now or (lambda: datetime.now(UTC))
+
+    def close(self) -> None:
+        self.api.close()
+
+    # -- reading -----------------------------------------------------------------------------
+
+    def sync(self, cursors: Mapping[str, str | None]) -> Iterator[CalendarChanges | SyncFailed]:
+        """Changes per mailbox; see CalendarPort.sync."""
+        return sync_calendars(cursors, self._fetch_pages, batch_size=self.batch_size,
+                              max_connections=self.max_connections, retry=self.api.retry)
+
+    def read(self, calendar: str, event_id: str) -> Meeting | EventRemoved:
+        return self._snapshot(calendar, event_id).meeting
+
+    def _fetch_pages(self, batch: list[Listing]) -> list[Page | ProviderError]:
+        results = self.api.batch([self._delta_request(listing) for listing in batch])
+        return [result if isinstance(result, ProviderError) else _page(listing.calendar, result)
+                for listing, result in zip(batch, results, strict=True)]
+
+    def _delta_request(self, listing: Listing) -> GraphRequest:
+        url = listing.page or listing.cursor
+        if not url:
+            now = self._now().astimezone(UTC)
+            start, end = now - self.window.past, now + self.window.future
+            url = (f"/users/{quote(listing.calendar)}/calendarView/delta"
+                   f"?startDateTime={_iso(start)}&endDateTime={_iso(end)}")
+        return GraphRequest("GET", url, listing.calendar,
+                            headers={"Prefer": f"odata.maxpagesize={PAGE_SIZE}"})
+
+    # -- writing -----------------------------------------------------------------------------
+
+    def update(self, calendar: str, event_id: str, planner: Planner) -> WriteOutcome:
+        """Write planner's change guarded by the ETag; see CalendarPort.update."""
+        return write_guarded(
+            calendar, event_id, planner,
+            read=lambda: self._snapshot(calendar, event_id),
+            patch_body=lambda resource, plan: patch_for(resource, plan, self.categories),
+            send=lambda resource, body: self._patch(calendar, resource, body),
+            attempts=self.write_attempts,
+        )
+
+    def _snapshot(self, calendar: str, event_id: str) -> Snapshot:
+        resource = self.api.call(GraphRequest("GET", _event_url(calendar, event_id), calendar,
+                                              event_id))
+        try:
+            return Snapshot(read_graph_event(resource), resource)
+        except UnreadableEvent as err:
+            raise NotFound(f"Graph sent an event we cannot read: {err}",
+                           calendar=calendar, event_id=event_id) from err
+
+    def _patch(self, calendar: str, resource: Mapping[str, Any], body: dict[str, Any]) -> Meeting:
+        event_id = str(resource["id"])
+        written = self.api.call(GraphRequest(
+            "PATCH", _event_url(calendar, event_id), calendar, event_id, body,
+            headers={"If-Match": str(resource.get("@odata.etag", "*"))},
+        ))
+        meeting = read_graph_event(written)
+        if not isinstance(meeting, Meeting):
+            raise NotFound("Graph answered a write with a removal", calendar=calendar,
+                           event_id=event_id)
+        return meeting
+
+    # -- change notifications ----------------------------------------------------------------
+
+    def watch(self, calendar: str, address: str, token: str, ttl: timedelta) -> Channel:
+        body = {
+            "changeType": "created,updated,deleted",
+            "notificationUrl": address,
+            "lifecycleNotificationUrl": address,
+            "resource": f"/users/{calendar}/events",
+            "expirationDateTime": _iso(self._expiry(ttl)),
+            "clientState": token,
+        }
+        made = self.api.call(GraphRequest("POST", "/subscriptions", calendar, body=body))
+        return Channel(Provider.MICROSOFT, calendar, made["id"], made["resource"], token,
+                       _parse_iso(made["expirationDateTime"]), address)
+
+    def renew(self, channel: Channel, ttl: timedelta) -> Channel:
+        """Extend a subscription; this also re-authorizes it after reauthorizationRequired."""
+        body = {"expirationDateTime": _iso(self._expiry(ttl))}
+        made = self.api.call(GraphRequest("PATCH", f"/subscriptions/{channel.channel_id}",
+                                          channel.calendar, body=body))
+        return replace(channel, expires=_parse_iso(made["expirationDateTime"]))
+
+    def unwatch(self, channel: Channel) -> None:
+        try:
+            self.api.call(GraphRequest("DELETE", f"/subscriptions/{channel.channel_id}",
+                                       channel.calendar))
+        except NotFound:
+            log.info("subscription %s for %s was already gone", channel.channel_id,
+                     channel.calendar)
+
+    def _expiry(self, ttl: timedelta) -> datetime:
+        return self._now().astimezone(UTC) + min(ttl, MAX_SUBSCRIPTION)
+
+
+@dataclass
+class Notices:
+    """What a batch of Graph notifications asks of us."""
+
+    sync: set[str] = field(default_factory=set)  # mailboxes to delta-sync now
+    renew: list[Channel] = field(default_factory=list)  # reauthorizationRequired
+    recreate: list[Channel] = field(default_factory=list)  # subscriptionRemoved
+    rejected: int = 0  # items without one of our subscriptions and its clientState
+
+
+def read_notifications(payload: Any, channels: Mapping[str, Channel]) -> Notices:
+    """Sort the items of a notification POST; items that fail the clientState check are dropped.
+
+    A "missed" lifecycle event, like any change, only asks for a delta sync: the delta query
+    catches up with whatever the missed notifications were about.
+    """
+    notices = Notices()
+    values = payload.get("value") if isinstance(payload, dict) else None
+    for item in values if isinstance(values, list) else []:
+        channel = channels.get(str(item.get("subscriptionId"))) if isinstance(item, dict) else None
+        sent = str(item.get("clientState") or "") if isinstance(item, dict) else ""
+        if channel is None or not hmac.compare_digest(sent.encode(), channel.token.encode()):
+            notices.rejected += 1
+            continue
+        event = item.get("lifecycleEvent")
+        if event == "reauthorizationRequired":
+            notices.renew.append(channel)
+        elif event == "subscriptionRemoved":
+            notices.recreate.append(channel)
+        notices.sync.add(channel.calendar)
+    return notices
+
+
+def validation_answer(query: Mapping[str, str]) -> str | None:
+    """The text to echo when Graph validates a notification URL, or None if it is not that."""
+    return query.get("validationToken")
+
+
+def microsoft_calendar_from_config(
+    config: Config, retry: RetryPolicy = RetryPolicy(),
+    login_http: requests.Session | None = None,
+) -> MicrosoftCalendar:
+    """The adapter the config describes; ConfigError if its sign-in is incomplete."""
+    settings = config.microsoft
+    sign_in: GraphSignIn
+    if settings.token_cache_file is not None:
+        app = device_code_app(settings.tenant, settings.client_id, settings.token_cache_file,
+                              authority=settings.authority, http_client=login_http)
+        sign_in = DeviceCodeSignIn(app, settings.token_cache_file)
+    else:
+        secret = None
+        if settings.client_secret_env is not None:
+            secret = os.environ.get(settings.client_secret_env)
+            if not secret:
+                raise ConfigError("microsoft.client_secret_env", [
+                    f"the environment variable {settings.client_secret_env} is not set; it "
+                    "should hold the app registration's client secret"])
+        sign_in = app_sign_in(settings.tenant, settings.client_id, authority=settings.authority,
+                              graph_endpoint=settings.graph_endpoint, secret=secret,
+                              certificate_file=settings.certificate_file, http_client=login_http)
+    api = GraphApi(sign_in, graph_endpoint=settings.graph_endpoint, retry=retry,
+                   max_connections=settings.max_connections)
+    categories = None
+    if settings.categories is not None:
+        categories = {Format.IN_PERSON: settings.categories.in_person,
+                      Format.VIRTUAL: settings.categories.virtual}
+    window = SyncWindow(timedelta(days=config.sync.past_days),
+                        timedelta(days=config.sync.future_days))
+    return MicrosoftCalendar(api, window=window, batch_size=settings.batch_size,
+                             max_connections=settings.max_connections, categories=categories)
+
+
+def _page(calendar: str, answer: Mapping[str, Any]) -> Page:
+    changes = []
+    for item in answer.get("value", []):
+        try:
+            changes.append(read_graph_event(item))
+        except UnreadableEvent as err:
+            log.error("skipping an unreadable event %s in %s: %s", item.get("id"), calendar, err)
+    return Page(changes, answer.get("@odata.nextLink"), answer.get("@odata.deltaLink", ""))
+
+
+def _event_url(calendar: str, event_id: str) -> str:
+    return f"/users/{quote(calendar)}/events/{quote(event_id, safe='')}?$expand={_EXPAND_MARK}"
+
+
+def _iso(moment: datetime) -> str:
+    return moment.astimezone(UTC).isoformat(timespec="seconds").replace("+00:00", "Z")
+
+
+def _parse_iso(text: str) -> datetime:
+    moment = datetime.fromisoformat(text.replace("Z", "+00:00"))
+    return moment if moment.tzinfo else moment.replace(tzinfo=UTC)

@@ -1,0 +1,258 @@
+"""The Microsoft identity platform, as far as msal uses it for the assistant's two sign-ins.
+
+Endpoints, after https://learn.microsoft.com/en-us/entra/identity-platform/v2-protocols:
+- GET /{tenant}/v2.0/.well-known/openid-configuration: the metadata msal reads first;
+- GET /common/discovery/instance: the instance metadata msal asks for before it trusts a cache;
+- POST /{tenant}/oauth2/v2.0/token with grant_type client_credentials (a client secret, or a
+  client_assertion JWT signed with the app's certificate; scope must be {resource}/.default)
+  https://learn.microsoft.com/en-us/entra/identity-platform/v2-oauth2-client-creds-grant-flow,
+  device_code (authorization_pending until the user approves) and refresh_token
+  https://learn.microsoft.com/en-us/entra/identity-platform/v2-oauth2-device-code;
+- POST /{tenant}/oauth2/v2.0/devicecode.
+Errors are OAuth bodies with AADSTS codes, e.g. AADSTS7000215 for a wrong secret and
+AADSTS65001 when an admin has not consented to the app's permissions.
+msal insists on an https authority, so clients reach this server through a session that
+rewrites https://login.microsoftonline.com to it (see LoginRedirect).
+"""
+
+from __future__ import annotations
+
+import base64
+import json
+import secrets
+import threading
+import time
+import uuid
+from dataclasses import dataclass, field
+from typing import Any
+from urllib.parse import parse_qs
+
+import jwt
+import requests
+
+from integrations.sandbox.server import Request, Response, json_response
+
+PUBLIC_LOGIN = "https://login.microsoftonline.com"
+ACCESS_TOKEN_SECONDS = 3599
+
+
+@dataclass
+class AppRegistration:
+    client_id: str
+    tenant: str
+    secret: str = ""
+    certificate_pem: str = ""  # public certificate for client assertions
+    consented: bool = True  # an admin granted the application permissions
+
+
+@dataclass
+class Grant:
+    tenant: str
+    client_id: str
+    user: str = ""  # '' for an app-only token, which may act on any mailbox of its tenant
+    expires: float = 0.0
+
+
+@dataclass
+class IdentityServer:
+    apps: dict[str, AppRegistration] = field(default_factory=dict)
+    pending_devices: dict[str, dict[str, Any]] = field(default_factory=dict)
+    token_requests: int = 0
+    _refresh: dict[str, Grant] = field(default_factory=dict)
+    _access: dict[str, Grant] = field(default_factory=dict)
+    _lock: threading.Lock = field(default_factory=threading.Lock)
+
+    # -- set-up, as an admin would in the Entra admin center -----------------------------------
+
+    def register_app(self, tenant: str, *, secret: str = "", certificate_pem: str = "",
+                     consented: bool = True) -> AppRegistration:
+        app = AppRegistration(str(uuid.uuid4()), tenant, secret, certificate_pem, consented)
+        self.apps[app.client_id] = app
+        return app
+
+    def approve_device(self, user_code: str, user: str) -> None:
+        """The user enters the code on the sign-in page and consents."""
+        for pending in self.pending_devices.values():
+            if pending["user_code"] == user_code:
+                pending["user"] = user
+
+    def revoke_access_tokens(self) -> None:
+        with self._lock:
+            self._access.clear()
+
+    def grant_for(self, authorization: str | None) -> Grant | None:
+        if not authorization or not authorization.startswith("Bearer "):
+            return None
+        with self._lock:
+            grant = self._access.get(authorization.removeprefix("Bearer "))
+        return grant if grant and grant.expires > time.time() else None
+
+    # -- HTTP ----------------------------------------------------------------------------------
+
+    def openid_configuration(self, tenant: str) -> Response:
+        base = f"{PUBLIC_LOGIN}/{tenant}"
+        return json_response(200, {
+            "token_endpoint": f"{base}/oauth2/v2.0/token",
+            "authorization_endpoint": f"{base}/oauth2/v2.0/authorize",
+            "device_authorization_endpoint": f"{base}/oauth2/v2.0/devicecode",
+            "issuer": f"{PUBLIC_LOGIN}/{tenant}/v2.0",
+            "token_endpoint_auth_methods_supported": ["client_secret_post", "private_key_jwt",
+                                                      "client_secret_basic"],
+            "response_types_supported": ["code", "id_token", "code id_token", "id_token token"],
+            "tenant_region_scope": "EU",
+        })
+
+    def instance_discovery(self) -> Response:
+        return json_response(200, {
+            "tenant_discovery_endpoint":
+                f"{PUBLIC_LOGIN}/common/v2.0/.well-known/openid-configuration",
+            "api-version": "1.1",
+            "metadata": [{"preferred_network": "login.microsoftonline.com",
+                          "preferred_cache": "login.windows.net",
+                          "aliases": ["login.microsoftonline.com", "login.windows.net",
+                                      "login.microsoft.com", "sts.windows.net"]}],
+        })
+
+    def device_code(self, tenant: str, request: Request) -> Response:
+        form = _form(request)
+        if form.get("client_id") not in self.apps:
+            return _error(400, "unauthorized_client", "AADSTS700016: Application not found.")
+        code = secrets.token_urlsafe(32)
+        user_code = "".join(secrets.choice("ABCDEFGHJKLMNPQRSTUVWXYZ23456789") for _ in range(9))
+        self.pending_devices[code] = {"user_code": user_code, "user": "", "tenant": tenant,
+                                      "client_id": form["client_id"]}
+        url = "https://microsoft.com/devicelogin"
+        return json_response(200, {
+            "device_code": code, "user_code": user_code, "verification_uri": url,
+            "expires_in": 900, "interval": 5,
+            "message": f"To sign in, use a web browser to open the page {url} and enter the "
+                       f"code {user_code} to authenticate.",
+        })
+
+    def token(self, tenant: str, request: Request) -> Response:
+        with self._lock:
+            self.token_requests += 1
+        form = _form(request)
+        grant_type = form.get("grant_type", "")
+        if grant_type == "client_credentials":
+            return self._client_credentials(tenant, form)
+        if grant_type == "urn:ietf:params:oauth:grant-type:device_code":
+            return self._device_grant(form)
+        if grant_type == "refresh_token":
+            grant = self._refresh.get(form.get("refresh_token", ""))
+            if grant is None:
+                return _error(400, "invalid_grant", "AADSTS70000: The provided value for the "
+                              "'refresh_token' is not valid; the user must sign in again.")
+            return self._user_tokens(grant)
+        return _error(400, "unsupported_grant_type", f"AADSTS70003: {grant_type!r} unsupported.")
+
+    def _client_credentials(self, tenant: str, form: dict[str, str]) -> Response:
+        app = self.apps.get(form.get("client_id", ""))
+        if app is None or app.tenant != tenant:
+            return _error(400, "unauthorized_client",
+                          f"AADSTS700016: Application with identifier '{form.get('client_id')}' "
+                          f"was not found in the directory '{tenant}'.")
+        if not self._authenticated(app, form):
+            return _error(401, "invalid_client",
+                          "AADSTS7000215: Invalid client secret provided.")
+        if not form.get("scope", "").endswith("/.default"):
+            return _error(400, "invalid_scope", "AADSTS1002012: The provided value for scope "
+                          f"{form.get('scope')} is not valid. Client credential flows must have "
+                          "a scope value with /.default suffixed to the resource identifier.")
+        if not app.consented:
+            return _error(400, "invalid_grant", "AADSTS65001: The user or administrator has not "
+                          "consented to use the application.")
+        token = self._issue(Grant(tenant, app.client_id))
+        return json_response(200, {"token_type": "Bearer", "expires_in": ACCESS_TOKEN_SECONDS,
+                                   "ext_expires_in": ACCESS_TOKEN_SECONDS, "access_token": token})
+
+    def _authenticated(self, app: AppRegistration, form: dict[str, str]) -> bool:
+        if app.secret and secrets.compare_digest(form.get("client_secret", ""), app.secret):
+            return True
+        assertion = form.get("client_assertion")
+        if not (app.certificate_pem and assertion):
+            return False
+        try:
+            claims = jwt.decode(assertion, _public_key(app.certificate_pem), algorithms=["RS256",
+                                "PS256"], options={"verify_aud": False})
+        except jwt.PyJWTError:
+            return False
+        return bool(claims.get("iss") == claims.get("sub") == app.client_id)
+
+    def _device_grant(self, form: dict[str, str]) -> Response:
+        pending = self.pending_devices.get(form.get("device_code", ""))
+        if pending is None:
+            return _error(400, "expired_token", "AADSTS70019: Verification code expired.")
+        if not pending["user"]:
+            return _error(400, "authorization_pending",
+                          "AADSTS70016: OAuth 2.0 device flow error. Authorization is pending.")
+        del self.pending_devices[form["device_code"]]
+        return self._user_tokens(Grant(pending["tenant"], pending["client_id"], pending["user"]))
+
+    def _user_tokens(self, grant: Grant) -> Response:
+        refresh = "0.A" + secrets.token_urlsafe(48)
+        self._refresh[refresh] = grant
+        oid = str(uuid.uuid5(uuid.NAMESPACE_URL, grant.user))
+        tenant_id = str(uuid.uuid5(uuid.NAMESPACE_DNS, grant.tenant))
+        claims = {"aud": grant.client_id, "iss": f"{PUBLIC_LOGIN}/{tenant_id}/v2.0",
+                  "iat": int(time.time()), "exp": int(time.time()) + 3600, "oid": oid,
+                  "preferred_username": grant.user, "sub": oid, "tid": tenant_id, "ver": "2.0"}
+        client_info = _b64(json.dumps({"uid": oid, "utid": tenant_id}))
+        return json_response(200, {
+            "token_type": "Bearer", "scope": "https://graph.microsoft.com/Calendars.ReadWrite "
+            "https://graph.microsoft.com/User.Read", "expires_in": ACCESS_TOKEN_SECONDS,
+            "ext_expires_in": ACCESS_TOKEN_SECONDS, "access_token": self._issue(grant),
+            "refresh_token": refresh, "id_token": _unsigned_jwt(claims),
+            "client_info": client_info,
+        })
+
+    def _issue(self, grant: Grant) -> str:
+        token = "eyJ0eXAiOiJKV1Qi." + secrets.token_urlsafe(48)
+        with self._lock:
+            self._access[token] = Grant(grant.tenant, grant.client_id, grant.user,
+                                        time.time() + ACCESS_TOKEN_SECONDS)
+        return token
+
+
+class LoginRedirect(requests.Session):
+    """A requests session that sends msal's calls for login.microsoftonline.com to a local URL."""
+
+    def __init__(self, local_base: str) -> None:
+        super().__init__()
+        self.local_base = local_base.rstrip("/")
+
+    def request(self, method: str | bytes, url: str | bytes, *args: Any,  # type: ignore[override]
+                **kwargs: Any) -> requests.Response:
+        text = url.decode() if isinstance(url, bytes) else url
+        return super().request(method, text.replace(PUBLIC_LOGIN, self.local_base, 1),
+                               *args, **kwargs)
+
+
+def _form(request: Request) -> dict[str, str]:
+    return {key: values[-1] for key, values in parse_qs(request.body.decode()).items()}
+
+
+def _error(status: int, error: str, description: str) -> Response:
+    now = time.strftime("%Y-%m-%d %H:%M:%SZ", time.gmtime())
+    return json_response(status, {
+        "error": error, "error_description": f"{description}\r\nTrace ID: {uuid.uuid4()}\r\n"
+        f"Correlation ID: {uuid.uuid4()}\r\nTimestamp: {now}",
+        "error_codes": [int(description[6:description.index(":")])] if description.startswith(
+            "AADSTS") else [], "timestamp": now, "trace_id": str(uuid.uuid4()),
+        "correlation_id": str(uuid.uuid4()),
+    })
+
+
+def _public_key(certificate_pem: str) -> Any:
+    from cryptography.x509 import load_pem_x509_certificate
+
+    return load_pem_x509_certificate(certificate_pem.encode()).public_key()
+
+
+def _unsigned_jwt(claims: dict[str, Any]) -> str:
+    header = _b64(json.dumps({"typ": "JWT", "alg": "none"}))
+    return f"{header}.{_b64(json.dumps(claims))}."
+
+
+def _b64(text: str) -> str:
+    return base64.urlsafe_b64encode(text.encode()).decode().rstrip("=")
