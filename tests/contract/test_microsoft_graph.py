@@ -87,6 +87,37 @@ def test_a_rejected_token_is_replaced_once(graph, outlook):
     assert graph.identity.token_requests == 2
 
 
+def test_a_certificate_signs_the_app_in(graph, tmp_path, closing_later):
+    pem, certificate = _self_signed_certificate()
+    app = graph.identity.register_app("example.com", certificate_pem=certificate)
+    (tmp_path / "app.pem").write_text(pem)
+    config = graph_config(graph, app, client_secret_env=None,
+                          certificate_file=str(tmp_path / "app.pem"))
+    adapter = closing_later(graph_module.microsoft_calendar_from_config(
+        config, retry=NO_WAIT, login_http=closing_later(LoginRedirect(graph.url))))
+    assert adapter.read(ALICE, book(graph)["id"]).title == "Acme pitch"
+
+
+def _self_signed_certificate() -> tuple[str, str]:
+    """(private key and certificate as one PEM, the certificate alone), as an admin makes them."""
+    from cryptography import x509
+    from cryptography.hazmat.primitives import hashes, serialization
+    from cryptography.hazmat.primitives.asymmetric import rsa
+    from cryptography.x509.oid import NameOID
+
+    key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
+    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "meeting-format-assistant")])
+    certificate = (x509.CertificateBuilder().subject_name(name).issuer_name(name)
+                   .public_key(key.public_key()).serial_number(x509.random_serial_number())
+                   .not_valid_before(datetime(2026, 1, 1, tzinfo=UTC))
+                   .not_valid_after(datetime(2028, 1, 1, tzinfo=UTC))
+                   .sign(key, hashes.SHA256()))
+    certificate_pem = certificate.public_bytes(serialization.Encoding.PEM).decode()
+    key_pem = key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
+                                serialization.NoEncryption()).decode()
+    return key_pem + certificate_pem, certificate_pem
+
+
 def test_device_code_sign_in_keeps_an_owner_only_cache(graph, tmp_path, closing_later):
     public_app = graph.identity.register_app("example.com")
     cache_file = tmp_path / "private" / "msal-cache.json"
@@ -175,15 +206,32 @@ def test_a_series_comes_as_occurrences_of_one_series(graph, outlook):
     assert [c.start.hour for c in changes] == [9, 9, 9]
 
 
-def test_idle_mailboxes_cost_one_batch_per_twenty(graph, outlook):
-    mailboxes = [f"user{i:03d}@example.com" for i in range(100)]
+def test_a_thousand_idle_mailboxes_cost_one_batch_per_twenty(graph, outlook):
+    mailboxes = [f"user{i:04d}@example.com" for i in range(1000)]
     for mailbox in mailboxes:
         graph.add_user(mailbox)
     cursors = {r.calendar: r.cursor for r in outlook.sync(dict.fromkeys(mailboxes))}
     graph.reset_counts()
     results = list(outlook.sync(cursors))
+    assert len(results) == 1000
     assert all(isinstance(r, CalendarChanges) and not r.changes for r in results)
-    assert graph.round_trips == 5 and graph.calls["POST /v1.0/$batch"] == 5
+    assert graph.round_trips == 50 and graph.calls["POST /v1.0/$batch"] == 50
+    assert graph.calls["GET /v1.0/{…}/calendarView/delta"] == 1000
+
+
+def test_windows_zones_and_dst_are_read_and_written_right(graph, outlook, planner):
+    # The first morning of US summer time: 10:00 in New York is 14:00 UTC, not 15:00.
+    event = book(graph, "Acme weekly status", start="2027-03-14T10:00:00",
+                 zone="Eastern Standard Time")
+    meeting = outlook.read(ALICE, event["id"])
+    assert meeting.start == datetime(2027, 3, 14, 14, tzinfo=UTC)
+    outlook.update(ALICE, event["id"], planner)
+    assert graph.event(ALICE, event["id"])["end"]["dateTime"] == "2027-03-14T14:50:00.0000000"
+    local = outlook.api.call(GraphRequest("GET", f"/users/{ALICE}/events/{event['id']}", ALICE,
+                                          headers={"Prefer": 'outlook.timezone="America/New_York"'}))
+    assert local["end"] == {"dateTime": "2027-03-14T10:50:00.0000000",
+                            "timeZone": "America/New_York"}
+    assert local["originalEndTimeZone"] == "Eastern Standard Time"
 
 
 # -- writing -------------------------------------------------------------------------------------
