@@ -227,8 +227,9 @@ def test_windows_zones_and_dst_are_read_and_written_right(graph, outlook, planne
     assert meeting.start == datetime(2027, 3, 14, 14, tzinfo=UTC)
     outlook.update(ALICE, event["id"], planner)
     assert graph.event(ALICE, event["id"])["end"]["dateTime"] == "2027-03-14T14:50:00.0000000"
+    in_new_york = {"Prefer": 'outlook.timezone="America/New_York"'}
     local = outlook.api.call(GraphRequest("GET", f"/users/{ALICE}/events/{event['id']}", ALICE,
-                                          headers={"Prefer": 'outlook.timezone="America/New_York"'}))
+                                          headers=in_new_york))
     assert local["end"] == {"dateTime": "2027-03-14T10:50:00.0000000",
                             "timeZone": "America/New_York"}
     assert local["originalEndTimeZone"] == "Eastern Standard Time"
