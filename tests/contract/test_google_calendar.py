@@ -16,7 +16,7 @@ import pytest
 from assistant import block
 from assistant.calendar_sync import SyncWindow
 from assistant.config import Config
-from assistant.errors import AuthFailed, ConfigError, Conflict, ProviderRejected
+from assistant.errors import AuthFailed, ConfigError, Conflict, NotFound, ProviderRejected
 from assistant.models import EventRemoved, Format, Meeting, Provider
 from assistant.ports import CalendarChanges, Channel, SyncFailed, WriteResult
 from integrations import google_calendar as google_module
@@ -477,3 +477,22 @@ def test_renewing_a_channel_opens_a_new_one_and_stops_the_old(google, google_cal
     new = google_calendar.renew(old, timedelta(days=7))
     assert new.channel_id != old.channel_id and new.expires > old.expires
     assert set(google.channels) == {new.channel_id} and new.address == receiver.url
+
+
+def test_insert_update_and_delete_through_the_real_client(google, google_calendar):
+    api = google_calendar.api
+    body = {"summary": "Created by API", "description": "to be dropped",
+            "start": {"dateTime": "2026-12-05T10:00:00", "timeZone": "Europe/Berlin"},
+            "end": {"dateTime": "2026-12-05T11:00:00", "timeZone": "Europe/Berlin"}}
+    made = api.execute(Call(ALICE, lambda c: c.events.insert(calendarId="primary", body=body)))
+    assert made["start"]["dateTime"] == "2026-12-05T10:00:00+01:00"
+    replaced = api.execute(Call(ALICE, lambda c: c.events.update(
+        calendarId="primary", eventId=made["id"],
+        body={"summary": "Replaced", "start": made["start"], "end": made["end"]})))
+    assert replaced["summary"] == "Replaced" and "description" not in replaced
+    assert replaced["etag"] != made["etag"]
+    api.execute(Call(ALICE, lambda c: c.events.delete(calendarId="primary", eventId=made["id"])))
+    assert google.event(ALICE, made["id"])["status"] == "cancelled"
+    with pytest.raises(NotFound):  # deleting twice: Google's 410 "deleted"
+        api.execute(Call(ALICE, lambda c: c.events.delete(calendarId="primary",
+                                                          eventId=made["id"])))
