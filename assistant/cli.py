@@ -25,6 +25,8 @@ from assistant.errors import AssistantError, ConfigError, InputError
 from assistant.event_files import load_history, load_meeting
 from assistant.models import HardFacts
 from assistant.rendering import Renderer
+from assistant.replies import Reading, read_answer
+from assistant.reply_mail import read_reply_email
 from assistant.scoring import recommend as score
 
 DEFAULT_CONFIG_NAME = "assistant.toml"
@@ -147,6 +149,27 @@ def _read_answers(answers_file, checklist: Checklist) -> AnswerDocument:
         return AnswerDocument(answers={}, hard=HardFacts())
     where = "stdin" if answers_file.name == "<stdin>" else answers_file.name
     return parse_answer_text(answers_file.read(), checklist, where=where)
+
+
+@cli.command("parse-reply")
+@click.argument("message_file", type=click.File("rb"), metavar="FILE.eml|-")
+@click.option("--config", "config_path", type=click.Path(path_type=Path, dir_okay=False),
+              help="Your config: the assistant's address and your checklist.")
+@click.option("--json", "as_json", is_flag=True, help="Print machine-readable JSON.")
+def parse_reply(message_file, config_path: Path | None, as_json: bool) -> None:
+    """Read a reply email the way the assistant does: who, which question, what it says.
+
+    Nothing is checked against open questions or sent: this only shows the reading.
+    """
+    config = load_config(config_path) if config_path else None
+    checklist = load_checklist(config.checklist if config else None)
+    address = config.mail.sender if config and config.mail else None
+    reply = read_reply_email(message_file.read(), address)
+    reading = Reading() if reply.auto_reply else read_answer(reply.new_text, len(checklist.rows))
+    if as_json:
+        _print_json(presenting.reply_json(reply, reading, checklist))
+    else:
+        click.echo(presenting.reply_text(reply, reading, checklist))
 
 
 def _preview_config(path: Path | None, org_domains: list[str], organiser_domain: str) -> Config:

@@ -12,6 +12,8 @@ from assistant.assess import Assessment
 from assistant.checklist import Checklist
 from assistant.config import Config
 from assistant.models import Meeting, Recommendation
+from assistant.replies import Reading
+from assistant.reply_mail import ReplyEmail
 
 
 def recommendation_json(result: Recommendation) -> dict[str, Any]:
@@ -159,3 +161,36 @@ def config_text(path: Path, config: Config, checklist: Checklist) -> str:
             f"  checklist: {len(checklist)} rows, {checklist_source}",
         ]
     )
+
+
+def reply_json(reply: ReplyEmail, reading: Reading, checklist: Checklist) -> dict[str, Any]:
+    return {
+        "from": reply.sender,
+        "token": reply.token,
+        "auto_reply": reply.auto_reply,
+        "answers": {checklist.find(number).key: side.value
+                    for number, side in sorted(reading.answers.items())},
+        "positional": [side.value for side in reading.positional],
+        "decision": reading.decision.value if reading.decision else None,
+        "unclear": reading.unclear,
+    }
+
+
+def reply_text(reply: ReplyEmail, reading: Reading, checklist: Checklist) -> str:
+    lines = [f"from: {reply.sender or '(no sender)'}",
+             f"token: {reply.token or '(none: the reply would be ignored)'}"]
+    if reply.auto_reply:
+        return "\n".join([*lines, "an automatic reply or bounce: never answered"])
+    for number, side in sorted(reading.answers.items()):
+        row = checklist.find(number)
+        lines.append(f"{number:>2}. {row.key}: {side.value} ({row.wording(side)})")
+    if reading.positional:
+        lines.append("in the order asked: " + " ".join(side.value for side in reading.positional))
+    if reading.decision:
+        lines.append(f"decision: {reading.decision.words}")
+    if reading.unclear:
+        lines += ["unclear, a clarification would be sent:",
+                  *(f"  - {problem}" for problem in reading.problems)]
+    elif reading.empty:
+        lines.append("nothing to read (no answer, nothing unclear)")
+    return "\n".join(lines)

@@ -1,0 +1,159 @@
+"""From a reply email's bytes to who sent it, which question it answers, and its new text.
+
+- MIME, charsets and transfer encodings are the standard library's `email` package
+  (policy.default), which reads any charset Python has a codec for.
+- HTML-only mail becomes text with BeautifulSoup, after the blocks where clients put the quoted
+  original are removed (Gmail's gmail_quote, Outlook's divRplyFwdMsg and appendonsend, Apple's
+  blockquote type=cite, Thunderbird's moz-cite-prefix).
+- Quoted text, attribution lines ("On … wrote:", "Am … schrieb:", Outlook's From/Sent block),
+  signatures and mobile footers are removed by mail-parser-reply.
+- Auto-replies and bounces follow RFC 3834 (Auto-Submitted), the de-facto X-Autoreply,
+  X-Autorespond and Precedence headers, out-of-office subjects, and RFC 3464 delivery reports.
+The token travels in the Reply-To plus-address (assistant+TOKEN@domain) and in the subject tag
+[MFA-TOKEN]; this module only finds it (reply_tokens checks it).
+"""
+
+from __future__ import annotations
+
+import email
+import email.policy
+import re
+from dataclasses import dataclass
+from email.message import EmailMessage
+from email.utils import getaddresses, parseaddr
+
+from bs4 import BeautifulSoup
+from mailparser_reply import EmailReplyParser
+
+TOKEN = r"[a-z2-7]{26,40}"
+_SUBJECT_TAG = re.compile(rf"\[MFA-({TOKEN})\]", re.IGNORECASE)
+_AUTO_SUBJECT = re.compile(
+    r"^\s*(out of (the )?office|automatic reply|auto(matic)?[- ]?reply|autoreply|"
+    r"abwesenheitsnotiz|r[ée]ponse automatique|undeliverable|delivery status notification|"
+    r"mail delivery failed|returned mail)", re.IGNORECASE)
+_BULK = {"bulk", "auto_reply", "list", "junk"}
+# Where clients put the quoted original: inside these elements ...
+_QUOTE_ELEMENTS = ("div.gmail_quote", "blockquote", "div.moz-cite-prefix")
+# ... or after these markers (Outlook), up to the end of the message.
+_QUOTE_MARKERS = ("div#divRplyFwdMsg", "div#appendonsend",
+                  "div#mail-editor-reference-message-container")
+_BLOCKS = ("p", "div", "br", "li", "tr", "table", "h1", "h2", "h3", "h4", "blockquote", "pre")
+_LANGUAGES = ["en", "de", "fr", "es", "it", "nl", "pl", "sv", "ja"]
+
+
+@dataclass(frozen=True)
+class ReplyEmail:
+    sender: str  # the From address, lower-cased
+    token: str | None
+    auto_reply: bool
+    new_text: str  # what the sender wrote, without quotes, signature and footers
+    message_id: str = ""
+
+
+def read_reply_email(raw: bytes, assistant_address: str | None = None) -> ReplyEmail:
+    """Read a reply; never raises on malformed mail (the worst case is an empty reading).
+
+    Without the assistant's address, a plus-address token in any address is taken.
+    """
+    message = email.message_from_bytes(raw, policy=email.policy.default)
+    assert isinstance(message, EmailMessage)
+    sender = parseaddr(_header(message, "From"))[1].lower()
+    return ReplyEmail(
+        sender=sender,
+        token=_token(message, assistant_address),
+        auto_reply=is_auto_reply(message, sender),
+        new_text=_new_text(message),
+        message_id=_header(message, "Message-ID").strip(),
+    )
+
+
+def is_auto_reply(message: EmailMessage, sender: str = "") -> bool:
+    auto_submitted = _header(message, "Auto-Submitted").strip().lower()
+    if auto_submitted and auto_submitted != "no":
+        return True
+    if _header(message, "X-Autoreply") or _header(message, "X-Autorespond"):
+        return True
+    if _header(message, "Precedence").strip().lower() in _BULK:
+        return True
+    if message.get_content_type() == "multipart/report":
+        return True
+    local = sender.partition("@")[0]
+    if local in ("mailer-daemon", "postmaster"):
+        return True
+    return bool(_AUTO_SUBJECT.match(_header(message, "Subject")))
+
+
+def _token(message: EmailMessage, assistant_address: str | None) -> str | None:
+    if assistant_address:
+        local, _, domain = assistant_address.lower().partition("@")
+        plus = re.compile(rf"^{re.escape(local)}\+({TOKEN})@{re.escape(domain)}$", re.IGNORECASE)
+    else:
+        plus = re.compile(rf"^[^@+\s]+\+({TOKEN})@[^@\s]+$", re.IGNORECASE)
+    headers = [_header(message, name) for name in ("To", "Cc", "Delivered-To")]
+    for _, address in getaddresses(headers):
+        found = plus.match(address.strip())
+        if found:
+            return found.group(1).lower()
+    tag = _SUBJECT_TAG.search(_header(message, "Subject"))
+    return tag.group(1).lower() if tag else None
+
+
+def _new_text(message: EmailMessage) -> str:
+    text = _body_text(message)
+    if not text.strip():
+        return ""
+    parser = EmailReplyParser(languages=_LANGUAGES)
+    try:
+        replies = parser.read(text=text).replies
+    except (ValueError, IndexError, re.error):
+        return text.strip()
+    return replies[0].body.strip() if replies else ""
+
+
+def _body_text(message: EmailMessage) -> str:
+    """The plain text of the message, from its text part or, failing that, its HTML."""
+    try:
+        part = message.get_body(preferencelist=("plain", "html"))
+    except (KeyError, LookupError):
+        part = None
+    if part is None:
+        return ""
+    try:
+        content = part.get_content()
+    except (LookupError, UnicodeError, ValueError):
+        payload = part.get_payload(decode=True)
+        content = payload.decode("utf-8", "replace") if isinstance(payload, bytes) else ""
+    if not isinstance(content, str):
+        return ""
+    if part.get_content_type() == "text/html":
+        return html_to_text(content)
+    return content
+
+
+def html_to_text(html: str) -> str:
+    """Visible text of an HTML reply, without the quoted original, line breaks kept."""
+    soup = BeautifulSoup(html, "html.parser")
+    for selector in _QUOTE_MARKERS:
+        marker = soup.select_one(selector)
+        if marker is not None:
+            for following in list(marker.find_all_next(string=True)):
+                following.extract()
+            marker.decompose()
+    for selector in _QUOTE_ELEMENTS:
+        for element in soup.select(selector):
+            element.decompose()
+    for element in soup(["script", "style", "head"]):
+        element.decompose()
+    for element in soup.find_all(_BLOCKS):
+        element.insert_after("\n")
+    for cell in soup.find_all(["td", "th"]):
+        cell.insert_after(" ")
+    return "\n".join(line.strip() for line in soup.get_text().splitlines())
+
+
+def _header(message: EmailMessage, name: str) -> str:
+    try:
+        value = message.get(name)
+    except (ValueError, IndexError, AttributeError):
+        return ""  # a header so malformed the parser cannot even produce it
+    return str(value) if value is not None else ""

@@ -1,0 +1,118 @@
+"""Reading the new text of a reply: row answers, positional letters, decisions, unclear."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+
+import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+
+from assistant.models import Format, Side
+from assistant.replies import read_answer
+from assistant.reply_mail import read_reply_email
+from assistant.reply_tokens import BadToken, ReplyTokens
+
+A, B = Side.A, Side.B
+
+
+@pytest.mark.parametrize(("text", "answers"), [
+    ("1A 4B 9a", {1: A, 4: B, 9: A}),
+    ("1: A\n4 - b\n12) B", {1: A, 4: B, 12: B}),
+    ("3=a, 5.b", {3: A, 5: B}),
+    ("Hi,\n2A and 7 B\nAlice", {2: A, 7: B}),
+    ("1A 1a", {1: A}),  # the same answer twice is fine
+])
+def test_row_answers(text, answers):
+    reading = read_answer(text)
+    assert dict(reading.answers) == answers and not reading.unclear
+
+
+@pytest.mark.parametrize(("text", "positional"), [
+    ("A B A", (A, B, A)), ("a, b", (A, B)), ("ABA", (A, B, A)), ("A/B/B", (A, B, B)), ("b", (B,)),
+])
+def test_positional_lines(text, positional):
+    reading = read_answer(text)
+    assert reading.positional == positional and not reading.unclear
+
+
+@pytest.mark.parametrize(("text", "decision"), [
+    ("In person please.", Format.IN_PERSON),
+    ("Let's do it by video!", Format.VIRTUAL),
+    ("face-to-face", Format.IN_PERSON),
+    ("Online is fine, thanks", Format.VIRTUAL),
+    ("in-person", Format.IN_PERSON),
+])
+def test_decisions_in_words(text, decision):
+    assert read_answer(text).decision is decision
+
+
+@pytest.mark.parametrize("text", [
+    "we met virtually last time",
+    "The virtual tour was great, see the deck",
+    "1A 1B",
+    "3C",
+    "13A",
+    "in person or virtual, I don't mind",
+    "In person.\nVirtual.",
+])
+def test_attempts_that_cannot_be_read_are_unclear(text):
+    reading = read_answer(text)
+    assert reading.unclear and reading.problems
+
+
+@pytest.mark.parametrize("text", ["", "Thanks!", "ok, thank you", "Cheers"])
+def test_courtesy_and_nothing_are_not_unclear(text):
+    reading = read_answer(text)
+    assert reading.empty and not reading.unclear
+
+
+def test_dates_and_times_are_not_answers():
+    reading = read_answer("2A. Can we do 3 Dec at 10:30 instead of 2pm?")
+    assert dict(reading.answers) == {2: A} and not reading.unclear
+
+
+@given(st.text())
+def test_reading_never_raises(text):
+    read_answer(text)
+
+
+@given(st.binary(max_size=4000))
+def test_reading_any_bytes_as_mail_never_raises(raw):
+    reply = read_reply_email(raw, "meeting-assistant@example.com")
+    read_answer(reply.new_text)
+
+
+NOW = datetime(2026, 11, 20, 9, tzinfo=UTC)
+SECRET = b"s" * 32
+
+
+def test_a_token_round_trips_and_fits_an_address():
+    tokens = ReplyTokens(SECRET)
+    token = tokens.issue(123456, NOW + timedelta(days=14))
+    assert token.islower() and token.isalnum() and 26 <= len(token) <= 40
+    claims = tokens.verify(token.upper(), NOW)  # case may not survive an address
+    assert claims.conversation_id == 123456
+
+
+@pytest.mark.parametrize("tamper", [
+    lambda t: t[:-1] + ("a" if t[-1] != "a" else "b"),  # forged signature
+    lambda t: ReplyTokens(b"x" * 32).issue(123456, NOW + timedelta(days=1)),  # another secret
+    lambda t: "not a token at all",
+    lambda t: t[:20],
+])
+def test_forged_tokens_are_refused(tamper):
+    tokens = ReplyTokens(SECRET)
+    with pytest.raises(BadToken):
+        tokens.verify(tamper(tokens.issue(123456, NOW + timedelta(days=1))), NOW)
+
+
+def test_an_expired_token_is_refused():
+    tokens = ReplyTokens(SECRET)
+    with pytest.raises(BadToken, match="expired"):
+        tokens.verify(tokens.issue(1, NOW + timedelta(minutes=5)), NOW + timedelta(minutes=6))
+
+
+def test_a_short_secret_is_refused():
+    with pytest.raises(ValueError, match="32 bytes"):
+        ReplyTokens(b"short")
