@@ -1,0 +1,192 @@
+"""The emails the assistant writes: composed from templates, then made into real messages.
+
+Every email is text/plain with a text/html alternative, both rendered from templates/. A question
+carries its token twice: in the Reply-To plus-address (assistant+TOKEN@domain) and in the
+subject tag [MFA-TOKEN], so a reply still counts when a client drops one of them. Outgoing mail
+says Auto-Submitted: auto-generated (RFC 3834), which keeps vacation responders from answering
+it. Header values are cleaned of line breaks and control characters first, so a meeting title
+cannot inject headers.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from datetime import date, datetime
+from email.message import EmailMessage
+from email.utils import format_datetime, make_msgid
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+from tzlocal.windows_tz import win_tz
+
+from assistant.checklist import Checklist
+from assistant.models import Meeting, RowAnswer
+from assistant.rendering import Renderer
+from assistant.replies import Reading
+
+_CONTROL = re.compile(r"[\x00-\x1f\x7f\u2028\u2029]+")
+MAX_SUBJECT_TITLE = 80
+
+
+@dataclass(frozen=True)
+class OutgoingEmail:
+    to: str
+    subject: str
+    text: str
+    html: str
+    reply_to: str = ""
+    headers: Mapping[str, str] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class Sender:
+    """Who the assistant writes as."""
+
+    address: str  # e.g. meeting-assistant@example.com
+    organisation_name: str
+
+    def reply_address(self, token: str) -> str:
+        local, _, domain = self.address.partition("@")
+        return f"{local}+{token}@{domain}"
+
+
+def question_email(
+    meeting: Meeting,
+    *,
+    customers: Sequence[str],
+    inferred: Mapping[str, RowAnswer],
+    questions: Sequence[int],
+    checklist: Checklist,
+    token: str,
+    sender: Sender,
+    deadline: datetime | None,
+    renderer: Renderer,
+) -> OutgoingEmail:
+    """The one email that asks the organiser the rows the calendar could not answer."""
+    title = header_text(meeting.title) or "Your customer meeting"
+    asked = [checklist.find(number) for number in questions]
+    context = {
+        "greeting_name": _first_name(meeting.organizer.name, meeting.organizer.email),
+        "title": title,
+        "customers": list(customers),
+        "when": describe_when(meeting),
+        "inferred": [
+            {"number": row.number, "key": row.key, "side": answer.side.value,
+             "wording": row.wording(answer.side), "why": answer.why}
+            for row in checklist
+            if (answer := inferred.get(row.key)) is not None and answer.side is not None
+        ],
+        "questions": [{"number": row.number, "question": row.question, "a": row.a, "b": row.b}
+                      for row in asked],
+        "example": " ".join(f"{row.number}{'AB'[i % 2]}" for i, row in enumerate(asked[:3])),
+        "deadline": _short_time(deadline, meeting) if deadline else "",
+        "organisation_name": sender.organisation_name,
+    }
+    return OutgoingEmail(
+        to=meeting.organizer.email,
+        subject=f"{_shorten(title)}: in person or virtual? [MFA-{token}]",
+        text=renderer.render("question.txt.j2", context),
+        html=renderer.render("question.html.j2", context),
+        reply_to=sender.reply_address(token),
+    )
+
+
+def clarification_email(
+    meeting: Meeting,
+    reading: Reading,
+    *,
+    checklist: Checklist,
+    questions: Sequence[int],
+    token: str,
+    sender: Sender,
+    renderer: Renderer,
+) -> OutgoingEmail:
+    """Says what was understood of a reply and what was not, and how to answer."""
+    title = header_text(meeting.title) or "your customer meeting"
+    understood = [f"{n}. {checklist.find(n).key}: {side.value}"
+                  for n, side in sorted(reading.answers.items())]
+    if reading.positional:
+        understood.append("in the order asked: " + " ".join(s.value for s in reading.positional))
+    if reading.decision:
+        understood.append(f"decision: {reading.decision.words}")
+    example_rows = list(questions[:3]) or [1]
+    context = {
+        "greeting_name": _first_name(meeting.organizer.name, meeting.organizer.email),
+        "title": title,
+        "understood": understood,
+        "problems": list(reading.problems) or ["no answer could be found in the reply"],
+        "example": " ".join(f"{n}{'AB'[i % 2]}" for i, n in enumerate(example_rows)),
+        "organisation_name": sender.organisation_name,
+    }
+    return OutgoingEmail(
+        to=meeting.organizer.email,
+        subject=f"Re: {_shorten(title)}: in person or virtual? [MFA-{token}]",
+        text=renderer.render("clarification.txt.j2", context),
+        html=renderer.render("clarification.html.j2", context),
+        reply_to=sender.reply_address(token),
+    )
+
+
+def to_message(email: OutgoingEmail, sender: Sender, now: datetime) -> EmailMessage:
+    """A complete RFC 5322 message, multipart/alternative, ready for any transport."""
+    message = EmailMessage()
+    message["From"] = f"Meeting assistant <{sender.address}>"
+    message["To"] = email.to
+    if email.reply_to:
+        message["Reply-To"] = email.reply_to
+    message["Subject"] = header_text(email.subject)
+    message["Date"] = format_datetime(now)
+    message["Message-ID"] = make_msgid(domain=sender.address.partition("@")[2] or None)
+    message["Auto-Submitted"] = "auto-generated"
+    for name, value in email.headers.items():
+        message[name] = header_text(value)
+    message.set_content(email.text)
+    message.add_alternative(email.html, subtype="html")
+    return message
+
+
+def header_text(text: str) -> str:
+    """text fit for a header: no line breaks or control characters, spaces collapsed."""
+    return " ".join(_CONTROL.sub(" ", text).split())
+
+
+def describe_when(meeting: Meeting) -> str:
+    """'Thu 3 Dec, 10:00-11:00 (Europe/Berlin)', in the meeting's own zone."""
+    if isinstance(meeting.start, datetime) and isinstance(meeting.end, datetime):
+        zone = _zone(meeting.time_zone)
+        start, end = meeting.start.astimezone(zone), meeting.end.astimezone(zone)
+        return f"{_day(start)}, {start:%H:%M}-{end:%H:%M} ({zone.key})"
+    if isinstance(meeting.start, date):
+        return f"{_day(meeting.start)}, all day"
+    return ""
+
+
+def _short_time(moment: datetime, meeting: Meeting) -> str:
+    local = moment.astimezone(_zone(meeting.time_zone))
+    return f"{_day(local)} {local:%H:%M}"
+
+
+def _day(moment: date) -> str:
+    return f"{moment:%a} {moment.day} {moment:%b}"
+
+
+def _zone(name: str) -> ZoneInfo:
+    try:
+        return ZoneInfo(win_tz.get(name, name) or "UTC")
+    except (ZoneInfoNotFoundError, ValueError):
+        return ZoneInfo("UTC")
+
+
+def _first_name(name: str, email: str) -> str:
+    words = header_text(name).split()
+    if words:
+        return words[0]
+    return email.partition("@")[0].split(".")[0].capitalize() or "there"
+
+
+def _shorten(title: str) -> str:
+    if len(title) <= MAX_SUBJECT_TITLE:
+        return title
+    return title[: MAX_SUBJECT_TITLE - 1].rstrip() + "…"
+

@@ -1,0 +1,158 @@
+"""Question and clarification emails, composed from templates and sent to a real SMTP server."""
+
+from __future__ import annotations
+
+import email
+import email.policy
+import socket
+from dataclasses import replace
+from datetime import UTC, datetime, timedelta
+
+import pytest
+from aiosmtpd.controller import Controller
+
+from assistant.emails import (
+    OutgoingEmail,
+    Sender,
+    clarification_email,
+    question_email,
+    to_message,
+)
+from assistant.errors import ProviderUnavailable
+from assistant.models import Person, Provenance, RowAnswer, Side
+from assistant.replies import read_answer
+from assistant.reply_mail import read_reply_email
+from integrations.smtp_mail import MailRejected, SmtpTransport
+from tests.contract.conftest import NO_WAIT
+from tests.factories import make_meeting
+
+SENDER = Sender("meeting-assistant@example.com", "Example Ltd")
+TOKEN = "k3q7zt2mxa4bq5c6d7efgh2ijkabcdefghijklmn"
+NOW = datetime(2026, 11, 20, 9, tzinfo=UTC)
+
+
+class Inbox:
+    """aiosmtpd handler keeping what it accepted; refuses addresses at refused.example."""
+
+    def __init__(self) -> None:
+        self.messages: list[tuple[str, list[str], email.message.EmailMessage]] = []
+
+    async def handle_RCPT(self, server, session, envelope, address, rcpt_options):
+        if address.endswith("@refused.example"):
+            return "550 5.1.1 No such user"
+        envelope.rcpt_tos.append(address)
+        return "250 OK"
+
+    async def handle_DATA(self, server, session, envelope):
+        parsed = email.message_from_bytes(envelope.content, policy=email.policy.default)
+        self.messages.append((envelope.mail_from, list(envelope.rcpt_tos), parsed))
+        return "250 Message accepted for delivery"
+
+
+@pytest.fixture()
+def smtp():
+    with socket.socket() as probe:  # aiosmtpd cannot start on port 0: pick a free port first
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    inbox = Inbox()
+    controller = Controller(inbox, hostname="127.0.0.1", port=port)
+    controller.start()
+    yield inbox, SmtpTransport("127.0.0.1", port, security="none", retry=NO_WAIT)
+    controller.stop()
+
+
+def meeting(title="Acme pitch"):
+    return make_meeting(title, organizer="alice@example.com", time_zone="Europe/Berlin",
+                        start=datetime(2026, 12, 3, 9, tzinfo=UTC))
+
+
+def question(renderer, checklist, title="Acme pitch", questions=(2, 5, 9)):
+    inferred = {"importance": RowAnswer(Side.A, Provenance.INFERRED, 'the title says "pitch"')}
+    return question_email(
+        meeting(title), customers=["Acme"], inferred=inferred, questions=questions,
+        checklist=checklist, token=TOKEN, sender=SENDER, renderer=renderer,
+        deadline=datetime(2026, 12, 2, 9, tzinfo=UTC),
+    )
+
+
+def test_a_question_email_arrives_short_and_answerable(smtp, renderer, checklist):
+    inbox, transport = smtp
+    transport.send(to_message(question(renderer, checklist), SENDER, NOW))
+    [(mail_from, recipients, message)] = inbox.messages
+    assert recipients == ["alice@example.com"] and mail_from == SENDER.address
+    assert message["Subject"] == f"Acme pitch: in person or virtual? [MFA-{TOKEN}]"
+    assert message["Reply-To"] == f"meeting-assistant+{TOKEN}@example.com"
+    assert message["Auto-Submitted"] == "auto-generated"
+    assert message.get_content_type() == "multipart/alternative"
+    text = message.get_body(("plain",)).get_content()
+    assert "Thu 3 Dec, 10:00-11:00 (Europe/Berlin)" in text
+    assert "1. importance: A" in text and "2. " in text and "9. " in text
+    questions_start = text.index("Please answer:")
+    questions_end = text.index("Reply with the numbers")
+    words_besides_questions = len((text[:questions_start] + text[questions_end:]).split())
+    assert words_besides_questions < 150
+    assert "<b>Acme pitch</b>" in message.get_body(("html",)).get_content()
+
+
+def test_an_organisers_reply_to_the_question_reads_back(smtp, renderer, checklist):
+    inbox, transport = smtp
+    transport.send(to_message(question(renderer, checklist), SENDER, NOW))
+    original = inbox.messages[0][2]
+    quoted = "\n".join("> " + line for line in original.get_body(("plain",)).get_content()
+                       .splitlines())
+    reply = (f"From: Alice <alice@example.com>\nTo: {original['Reply-To']}\n"
+             f"Subject: Re: {original['Subject']}\nContent-Type: text/plain; charset=utf-8\n\n"
+             f"2a 5B 9 a\n\nOn Fri, 20 Nov 2026, Meeting assistant wrote:\n{quoted}\n")
+    read = read_reply_email(reply.encode(), SENDER.address)
+    assert read.token == TOKEN and read.sender == "alice@example.com"
+    reading = read_answer(read.new_text)
+    assert dict(reading.answers) == {2: Side.A, 5: Side.B, 9: Side.A} and not reading.unclear
+
+
+def test_a_hostile_title_cannot_inject_headers_or_script(smtp, renderer, checklist):
+    inbox, transport = smtp
+    title = "Acme\r\nBcc: eve@evil.example\r\n<script>alert(1)</script>"
+    transport.send(to_message(question(renderer, checklist, title=title), SENDER, NOW))
+    [(_, recipients, message)] = inbox.messages
+    assert recipients == ["alice@example.com"] and message["Bcc"] is None
+    assert "\n" not in message["Subject"]
+    html = message.get_body(("html",)).get_content()
+    assert "<script>" not in html and "&lt;script&gt;" in html
+
+
+def test_a_clarification_says_what_was_read_and_what_was_not(smtp, renderer, checklist):
+    inbox, transport = smtp
+    reading = read_answer("2A 5C")
+    clarification = clarification_email(meeting(), reading, checklist=checklist,
+                                        questions=(2, 5, 9), token=TOKEN, sender=SENDER,
+                                        renderer=renderer)
+    transport.send(to_message(clarification, SENDER, NOW))
+    text = inbox.messages[0][2].get_body(("plain",)).get_content()
+    assert "2. priorities: A" in text and "“5C”: answer with A or B" in text
+
+
+def test_a_refused_recipient_is_final_not_retried(smtp, renderer, checklist):
+    inbox, transport = smtp
+    message = to_message(question(renderer, checklist), SENDER, NOW)
+    message.replace_header("To", "nobody@refused.example")
+    with pytest.raises(MailRejected, match="nobody@refused.example"):
+        transport.send(message)
+    assert inbox.messages == []
+
+
+def test_a_server_that_is_down_is_retried_then_reported():
+    attempts = []
+    transport = SmtpTransport("127.0.0.1", 9, security="none",
+                              retry=NO_WAIT.__class__(attempts=3, sleep=attempts.append))
+    hello = OutgoingEmail("alice@example.com", "Hello", "Hi", "<p>Hi</p>")
+    with pytest.raises(ProviderUnavailable, match="SMTP to 127.0.0.1:9 failed"):
+        transport.send(to_message(hello, SENDER, NOW))
+    assert len(attempts) == 2  # three tries, two waits
+
+
+def test_organiser_without_name_is_greeted_by_address(renderer, checklist):
+    plain = replace(make_meeting("Acme pitch"), organizer=Person("carol.jones@example.com"))
+    mail = question_email(plain, customers=[], inferred={}, questions=(1,), checklist=checklist,
+                          token=TOKEN, sender=SENDER, renderer=renderer,
+                          deadline=NOW + timedelta(days=1))
+    assert mail.text.startswith("Hi Carol,")
