@@ -31,6 +31,7 @@ _AUTO_SUBJECT = re.compile(
     r"^\s*(out of (the )?office|automatic reply|auto(matic)?[- ]?reply|autoreply|"
     r"abwesenheitsnotiz|r[ée]ponse automatique|undeliverable|delivery status notification|"
     r"mail delivery failed|returned mail)", re.IGNORECASE)
+_DMARC_PASS = re.compile(r"\bdmarc=pass\b", re.IGNORECASE)
 _BULK = {"bulk", "auto_reply", "list", "junk"}
 # Where clients put the quoted original: inside these elements ...
 _QUOTE_ELEMENTS = ("div.gmail_quote", "blockquote", "div.moz-cite-prefix")
@@ -48,6 +49,7 @@ class ReplyEmail:
     auto_reply: bool
     new_text: str  # what the sender wrote, without quotes, signature and footers
     message_id: str = ""
+    dmarc_pass: bool = False  # our receiving server's Authentication-Results said dmarc=pass
 
 
 def read_reply_email(raw: bytes, assistant_address: str | None = None) -> ReplyEmail:
@@ -64,7 +66,20 @@ def read_reply_email(raw: bytes, assistant_address: str | None = None) -> ReplyE
         auto_reply=is_auto_reply(message, sender),
         new_text=_new_text(message),
         message_id=_header(message, "Message-ID").strip(),
+        dmarc_pass=_dmarc_pass(message),
     )
+
+
+def _dmarc_pass(message: EmailMessage) -> bool:
+    """What the topmost Authentication-Results (RFC 8601) says: the one our own server added.
+
+    Lower ones may have been written by anyone along the way, the sender included.
+    """
+    try:
+        results = message.get_all("Authentication-Results") or []
+    except (ValueError, IndexError, AttributeError):
+        return False
+    return bool(results) and _DMARC_PASS.search(str(results[0])) is not None
 
 
 def is_auto_reply(message: EmailMessage, sender: str = "") -> bool:

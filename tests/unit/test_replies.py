@@ -116,3 +116,14 @@ def test_an_expired_token_is_refused():
 def test_a_short_secret_is_refused():
     with pytest.raises(ValueError, match="32 bytes"):
         ReplyTokens(b"short")
+
+
+def test_only_our_own_servers_dmarc_verdict_counts():
+    ours_first = (b"Authentication-Results: mx.example.com; dmarc=pass header.from=example.com\n"
+                  b"Authentication-Results: evil.example; dmarc=fail\n"
+                  b"From: alice@example.com\n\n1A\n")
+    forged_below = (b"Authentication-Results: mx.example.com; dmarc=fail header.from=example.com\n"
+                    b"Authentication-Results: evil.example; dmarc=pass\n"
+                    b"From: alice@example.com\n\n1A\n")
+    assert read_reply_email(ours_first).dmarc_pass
+    assert not read_reply_email(forged_below).dmarc_pass

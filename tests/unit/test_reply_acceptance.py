@@ -1,0 +1,75 @@
+"""Who may answer: tokens, senders, open questions, DMARC, and positional letters placed."""
+
+from __future__ import annotations
+
+from dataclasses import replace
+from datetime import UTC, datetime, timedelta
+
+import pytest
+
+from assistant.models import Format, Side
+from assistant.reply_acceptance import Answered, Ignored, OpenQuestion, Unclear, judge_reply
+from assistant.reply_mail import ReplyEmail
+from assistant.reply_tokens import ReplyTokens
+
+NOW = datetime(2026, 11, 20, 9, tzinfo=UTC)
+TOKENS = ReplyTokens(b"k" * 32)
+QUESTION = OpenQuestion(7, "alice@example.com", asked=(2, 5, 9),
+                        delegates=frozenset({"pa@example.com"}))
+ASSISTANT = "meeting-assistant@example.com"
+
+
+def reply(text="2A 5B", *, sender="alice@example.com", token=None, **fields) -> ReplyEmail:
+    token = token if token is not None else TOKENS.issue(7, NOW + timedelta(days=7))
+    return ReplyEmail(sender=sender, token=token, auto_reply=False, new_text=text, **fields)
+
+
+def judge(email: ReplyEmail, *, open_questions=(QUESTION,), **options):
+    by_id = {q.conversation_id: q for q in open_questions}
+    return judge_reply(email, tokens=TOKENS, open_question=by_id.get,
+                       assistant_address=ASSISTANT, now=NOW, **options)
+
+
+def test_the_organisers_answer_is_accepted():
+    verdict = judge(reply("2A 5B\nin person"))
+    assert verdict == Answered(QUESTION, {2: Side.A, 5: Side.B}, Format.IN_PERSON)
+
+
+def test_a_delegate_may_answer():
+    assert isinstance(judge(reply(sender="pa@example.com")), Answered)
+
+
+def test_positional_letters_follow_the_order_asked():
+    assert judge(reply("B A A")).answers == {2: Side.B, 5: Side.A, 9: Side.A}
+
+
+@pytest.mark.parametrize(("email", "reason"), [
+    (reply(sender="eve@evil.example"), "may not answer"),
+    (reply(token=""), "no token"),
+    (reply(token=TOKENS.issue(7, NOW - timedelta(minutes=1))), "expired"),
+    (reply(token=ReplyTokens(b"x" * 32).issue(7, NOW + timedelta(days=1))), "signature"),
+    (reply(token=TOKENS.issue(8, NOW + timedelta(days=1))), "no longer open"),  # another meeting
+    (reply(sender="meeting-assistant+abc@example.com"), "own mail"),
+    (replace(reply(), auto_reply=True), "automatic"),
+    (reply("Thanks!"), "nothing to read"),
+])
+def test_what_is_ignored_and_why(email, reason):
+    if email.token == "":
+        email = replace(email, token=None)
+    verdict = judge(email)
+    assert isinstance(verdict, Ignored) and reason in verdict.reason
+
+
+def test_a_reused_token_finds_no_open_question():
+    assert isinstance(judge(reply(), open_questions=()), Ignored)
+
+
+def test_dmarc_is_required_only_when_asked():
+    assert isinstance(judge(reply(), require_dmarc=False), Answered)
+    assert isinstance(judge(reply(), require_dmarc=True), Ignored)
+    assert isinstance(judge(reply(dmarc_pass=True), require_dmarc=True), Answered)
+
+
+@pytest.mark.parametrize("text", ["A B A B", "2B\nA B A", "3C"])
+def test_unreadable_or_contradictory_answers_ask_for_a_clarification(text):
+    assert isinstance(judge(reply(text)), Unclear)
