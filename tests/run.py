@@ -1,15 +1,17 @@
 """Run the whole test suite on a fresh machine: `python3 tests/run.py [pytest args]`.
 
 Creates the project's virtualenv (.venv, or $ASSISTANT_VENV) when it is missing, installs the
-project with its test extras when pyproject.toml changed since the last install, then runs
-pytest inside it. Whatever else a test needs is installed by this script, so CI and a new
-developer run exactly the same thing.
+project with its test extras when pyproject.toml changed since the last install, installs the
+Debian packages of the real servers the tests start (Dovecot for IMAP), then runs pytest inside
+the virtualenv. Whatever a test needs is installed here, so CI and a new developer run exactly
+the same thing.
 """
 
 from __future__ import annotations
 
 import hashlib
 import os
+import shutil
 import subprocess
 import sys
 import venv
@@ -18,6 +20,8 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 VENV = Path(os.environ.get("ASSISTANT_VENV", ROOT / ".venv"))
 PYTHON = VENV / "bin" / "python"
+# Debian packages whose servers the tests start themselves: command -> package.
+DEBIAN_SERVERS = {"dovecot": "dovecot-imapd"}
 
 
 def main() -> int:
@@ -26,6 +30,7 @@ def main() -> int:
         return 2
     ensure_virtualenv()
     ensure_installed()
+    ensure_servers()
     pytest = [str(PYTHON), "-m", "pytest", *sys.argv[1:]]
     return subprocess.call(pytest, cwd=ROOT)
 
@@ -49,6 +54,20 @@ def ensure_installed() -> None:
         check=True,
     )
     stamp.write_text(digest)
+
+
+def ensure_servers() -> None:
+    """apt-get install the servers the tests run (they start their own, never the system's)."""
+    missing = [package for command, package in DEBIAN_SERVERS.items()
+               if shutil.which(command) is None and not Path("/usr/sbin", command).exists()]
+    if not missing:
+        return
+    apt = ["apt-get"] if os.geteuid() == 0 else ["sudo", "-n", "apt-get"]
+    print(f"installing {', '.join(missing)} from Debian", flush=True)
+    quiet = {"DEBIAN_FRONTEND": "noninteractive", **os.environ}
+    subprocess.run([*apt, "-qq", "update"], check=True, env=quiet, stdout=subprocess.DEVNULL)
+    subprocess.run([*apt, "-qq", "install", "-y", "--no-install-recommends", *missing],
+                   check=True, env=quiet, stdout=subprocess.DEVNULL)
 
 
 if __name__ == "__main__":
