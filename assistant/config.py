@@ -188,6 +188,11 @@ class Mail(_Section):
     sender: Email
     smtp: Smtp | None = None
     imap: Imap | None = None
+    # The environment variable holding the secret that signs reply tokens (32+ bytes).
+    token_secret_env: EnvVarName = "ASSISTANT_TOKEN_SECRET"
+    require_dmarc: bool = False  # accept replies only if our server saw dmarc=pass
+    delegates: dict[Email, list[Email]] = {}  # organiser -> who may answer for them
+    daily_question_cap: int = Field(default=5, ge=1, le=100)  # beyond this: one digest a day
 
 
 class Config(_Section):

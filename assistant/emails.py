@@ -16,12 +16,13 @@ from dataclasses import dataclass, field
 from datetime import date, datetime
 from email.message import EmailMessage
 from email.utils import format_datetime, make_msgid
+from urllib.parse import quote
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from tzlocal.windows_tz import win_tz
 
 from assistant.checklist import Checklist
-from assistant.models import Meeting, RowAnswer
+from assistant.models import Meeting, Recommendation, RowAnswer
 from assistant.rendering import Renderer
 from assistant.replies import Reading
 
@@ -62,8 +63,12 @@ def question_email(
     sender: Sender,
     deadline: datetime | None,
     renderer: Renderer,
+    reminder: bool = False,
 ) -> OutgoingEmail:
-    """The one email that asks the organiser the rows the calendar could not answer."""
+    """The one email that asks the organiser the rows the calendar could not answer.
+
+    As a reminder it says so up front and keeps the same token, so either email's reply counts.
+    """
     title = header_text(meeting.title) or "Your customer meeting"
     asked = [checklist.find(number) for number in questions]
     context = {
@@ -82,10 +87,12 @@ def question_email(
         "example": " ".join(f"{row.number}{'AB'[i % 2]}" for i, row in enumerate(asked[:3])),
         "deadline": _short_time(deadline, meeting) if deadline else "",
         "organisation_name": sender.organisation_name,
+        "reminder": reminder,
     }
     return OutgoingEmail(
         to=meeting.organizer.email,
-        subject=f"{_shorten(title)}: in person or virtual? [MFA-{token}]",
+        subject=f"{'Reminder: ' if reminder else ''}{_shorten(title)}: in person or virtual? "
+                f"[MFA-{token}]",
         text=renderer.render("question.txt.j2", context),
         html=renderer.render("question.html.j2", context),
         reply_to=sender.reply_address(token),
@@ -125,6 +132,85 @@ def clarification_email(
         text=renderer.render("clarification.txt.j2", context),
         html=renderer.render("clarification.html.j2", context),
         reply_to=sender.reply_address(token),
+    )
+
+
+def confirmation_email(
+    meeting: Meeting,
+    recommendation: Recommendation,
+    changes: Sequence[str],
+    *,
+    without_answer: bool,
+    token: str,
+    sender: Sender,
+    renderer: Renderer,
+) -> OutgoingEmail:
+    """Tells the organiser what was decided and written, and how to change it."""
+    title = header_text(meeting.title) or "Your customer meeting"
+    context = {
+        "greeting_name": _first_name(meeting.organizer.name, meeting.organizer.email),
+        "title": title,
+        "when": describe_when(meeting),
+        "format_words": recommendation.format.words,
+        "without_answer": without_answer,
+        "reasons": list(recommendation.reasons[:3]),
+        "changes": list(changes),
+        "answered": len(recommendation.answered),
+        "inferred": len(recommendation.inferred) + len(recommendation.defaulted),
+        "unknown": len(recommendation.unknown),
+        "organisation_name": sender.organisation_name,
+    }
+    return OutgoingEmail(
+        to=meeting.organizer.email,
+        subject=f"{_shorten(title)}: {recommendation.format.words} [MFA-{token}]",
+        text=renderer.render("confirmation.txt.j2", context),
+        html=renderer.render("confirmation.html.j2", context),
+        reply_to=sender.reply_address(token),
+    )
+
+
+@dataclass(frozen=True)
+class DigestItem:
+    meeting: Meeting
+    questions: Sequence[int]
+    token: str
+
+
+def digest_email(
+    organiser_email: str,
+    items: Sequence[DigestItem],
+    *,
+    checklist: Checklist,
+    sender: Sender,
+    renderer: Renderer,
+) -> OutgoingEmail:
+    """Many new meetings for one organiser in one email; each answered through its own link.
+
+    A reply can carry one token only, so each meeting gets a mailto: link to its own reply
+    address and subject: tapping it on a phone starts the right reply.
+    """
+    organiser = items[0].meeting.organizer if items else None
+    meetings = []
+    for item in items:
+        title = header_text(item.meeting.title) or "Customer meeting"
+        subject = f"Re: {_shorten(title)}: in person or virtual? [MFA-{item.token}]"
+        meetings.append({
+            "title": title,
+            "when": describe_when(item.meeting),
+            "questions": [{"number": row.number, "question": row.question, "a": row.a,
+                           "b": row.b} for row in map(checklist.find, item.questions)],
+            "reply_link": f"mailto:{sender.reply_address(item.token)}?subject={quote(subject)}",
+        })
+    context = {
+        "greeting_name": _first_name(organiser.name if organiser else "", organiser_email),
+        "meetings": meetings,
+        "organisation_name": sender.organisation_name,
+    }
+    return OutgoingEmail(
+        to=organiser_email,
+        subject=f"{len(items)} customer meetings: in person or virtual?",
+        text=renderer.render("digest.txt.j2", context),
+        html=renderer.render("digest.html.j2", context),
     )
 
 

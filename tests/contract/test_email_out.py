@@ -12,9 +12,12 @@ import pytest
 from aiosmtpd.controller import Controller
 
 from assistant.emails import (
+    DigestItem,
     OutgoingEmail,
     Sender,
     clarification_email,
+    confirmation_email,
+    digest_email,
     question_email,
     to_message,
 )
@@ -156,3 +159,41 @@ def test_organiser_without_name_is_greeted_by_address(renderer, checklist):
                           token=TOKEN, sender=SENDER, renderer=renderer,
                           deadline=NOW + timedelta(days=1))
     assert mail.text.startswith("Hi Carol,")
+
+
+def test_a_reminder_says_so_and_keeps_the_token(renderer, checklist):
+    mail = question_email(meeting(), customers=[], inferred={}, questions=(2,),
+                          checklist=checklist, token=TOKEN, sender=SENDER, renderer=renderer,
+                          deadline=None, reminder=True)
+    assert mail.subject.startswith("Reminder: Acme pitch") and TOKEN in mail.subject
+    assert "A quick reminder" in mail.text and mail.reply_to.endswith(f"+{TOKEN}@example.com")
+
+
+def test_a_confirmation_says_what_was_decided_and_changed(smtp, renderer, checklist):
+    from assistant.models import DecidedBy, Format, Recommendation, Totals
+
+    inbox, transport = smtp
+    decided = Recommendation(Format.VIRTUAL, Totals(1, 3), DecidedBy.COUNT,
+                             ("it is one of our regular conversations",), (),
+                             answered=("priorities",), inferred=("importance", "number"),
+                             unknown=("power",))
+    mail = confirmation_email(meeting(), decided, ["ends at 10:50 (50 minutes)",
+                                                   "a Meet link was added"],
+                              without_answer=True, token=TOKEN, sender=SENDER, renderer=renderer)
+    transport.send(to_message(mail, SENDER, NOW))
+    text = inbox.messages[0][2].get_body(("plain",)).get_content()
+    assert "No answer came for Acme pitch" in text and "virtual" in text
+    assert "- ends at 10:50 (50 minutes)" in text
+    assert "Based on 1 of your answers, 2 rows the calendar told and 1 unknown." in text
+
+
+def test_a_digest_links_each_meeting_to_its_own_reply(renderer, checklist):
+    tokens = ["a" * 30, "b" * 30]
+    items = [DigestItem(make_meeting(f"Meeting {n}"), (2, 5), token)
+             for n, token in enumerate(tokens)]
+    mail = digest_email("alice@example.com", items, checklist=checklist, sender=SENDER,
+                        renderer=renderer)
+    assert mail.subject == "2 customer meetings: in person or virtual?"
+    for token in tokens:
+        assert f"mailto:meeting-assistant+{token}@example.com?subject=Re%3A" in mail.text
+        assert f"%5BMFA-{token}%5D" in mail.html
