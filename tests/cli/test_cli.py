@@ -235,3 +235,21 @@ def test_history_of_the_wrong_shape_is_refused(tmp_path):
     path.write_text('{"items": "none"}')
     result = run("preview", str(EXAMPLES / "google-event.json"), "--history", str(path))
     assert result.exit_code == 1 and "history must be a JSON list" in result.stderr
+
+
+def test_parse_reply_json_has_the_documented_shape():
+    result = run("parse-reply", str(EXAMPLES / "reply.eml"), "--config", EXAMPLE_CONFIG, "--json")
+    assert result.exit_code == 0, result.output
+    assert json.loads(result.stdout) == {
+        "from": "alice@example.com", "token": "k3q7zt2mxa4bq5c6d7efgh2ijk", "auto_reply": False,
+        "answers": {"priorities": "A", "values": "B", "discussion": "A"}, "positional": [],
+        "decision": None, "unclear": False,
+    }
+
+
+def test_parse_reply_reads_stdin_and_explains_an_unclear_reply():
+    reply = b"From: bob@example.com\nSubject: Re: x\n\n4C please\n"
+    result = CliRunner().invoke(cli, ["parse-reply", "-"], input=reply)
+    assert result.exit_code == 0, result.output
+    assert "unclear, a clarification would be sent" in result.output
+    assert "answer with A or B" in result.output and "token: (none" in result.output
