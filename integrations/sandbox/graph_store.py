@@ -8,7 +8,10 @@ Behaviour follows Microsoft Graph v1.0:
 - calendarView delta: a window's instances (single events, occurrences of a series, exceptions),
   pages ending in @odata.nextLink ($skiptoken), the last in @odata.deltaLink ($deltatoken);
   a later round returns what changed in that window, deleted items as
-  {"id", "@removed": {"reason": "deleted"}}; an expired token answers 410:
+  {"id", "@removed": {"reason": "deleted"}}; the tokens carry the window, so later requests
+  need not repeat it; an expired token answers 410 SyncStateNotFound, "The sync state
+  generation is not found" (not in the docs; as reported in
+  https://github.com/microsoftgraph/microsoft-graph-docs/issues/2350):
   https://learn.microsoft.com/en-us/graph/delta-query-events,
   https://learn.microsoft.com/en-us/graph/api/event-delta
 - a meeting appears in each invited mailbox as that mailbox's own item (its own id, the same

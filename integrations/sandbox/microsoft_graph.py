@@ -165,7 +165,11 @@ class GraphEmulator(SandboxServer):
             body["@odata.nextLink"] = f"{link_base}?$skiptoken={fields.encode_token(more)}"
         else:
             body["@odata.deltaLink"] = f"{link_base}?$deltatoken={fields.encode_token(final)}"
-        return json_response(200, body, _applied(prefer))
+        # Graph answers delta with this preference applied, whatever the client asked.
+        applied = _applied(prefer)
+        applied["Preference-Applied"] = ", ".join(
+            part for part in ("odata.track-changes", applied.get("Preference-Applied")) if part)
+        return json_response(200, body, applied)
 
     def _get(self, request: Request, match: Any) -> Response:
         address = self._mailbox_for(request, match)
