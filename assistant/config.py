@@ -193,6 +193,7 @@ class Mail(_Section):
     require_dmarc: bool = False  # accept replies only if our server saw dmarc=pass
     delegates: dict[Email, list[Email]] = {}  # organiser -> who may answer for them
     daily_question_cap: int = Field(default=5, ge=1, le=100)  # beyond this: one digest a day
+    public_url: Endpoint | None = None  # where the web app is reached: enables one-click answers
 
 
 class Config(_Section):

@@ -21,8 +21,9 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from tzlocal.windows_tz import win_tz
 
+from assistant.answer_links import DECISION_ROW, AnswerLinks
 from assistant.checklist import Checklist
-from assistant.models import Meeting, Recommendation, RowAnswer
+from assistant.models import Format, Meeting, Recommendation, RowAnswer, Side
 from assistant.rendering import Renderer
 from assistant.replies import Reading
 
@@ -38,6 +39,21 @@ class OutgoingEmail:
     html: str
     reply_to: str = ""
     headers: Mapping[str, str] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class OneClick:
+    """The one-click links of one question email."""
+
+    links: AnswerLinks
+    conversation_id: int
+    expires: datetime
+
+    def row(self, number: int, side: Side) -> str:
+        return self.links.link(self.conversation_id, number, side, self.expires)
+
+    def decision(self, choice: Format) -> str:
+        return self.links.link(self.conversation_id, DECISION_ROW, choice, self.expires)
 
 
 @dataclass(frozen=True)
@@ -64,10 +80,13 @@ def question_email(
     deadline: datetime | None,
     renderer: Renderer,
     reminder: bool = False,
+    links: OneClick | None = None,
 ) -> OutgoingEmail:
     """The one email that asks the organiser the rows the calendar could not answer.
 
     As a reminder it says so up front and keeps the same token, so either email's reply counts.
+    With links (a public URL is configured), every option in the HTML part is also a one-click
+    link; the text part stays short.
     """
     title = header_text(meeting.title) or "Your customer meeting"
     asked = [checklist.find(number) for number in questions]
@@ -82,8 +101,12 @@ def question_email(
             for row in checklist
             if (answer := inferred.get(row.key)) is not None and answer.side is not None
         ],
-        "questions": [{"number": row.number, "question": row.question, "a": row.a, "b": row.b}
+        "questions": [{"number": row.number, "question": row.question, "a": row.a, "b": row.b,
+                       "link_a": links.row(row.number, Side.A) if links else "",
+                       "link_b": links.row(row.number, Side.B) if links else ""}
                       for row in asked],
+        "link_in_person": links.decision(Format.IN_PERSON) if links else "",
+        "link_virtual": links.decision(Format.VIRTUAL) if links else "",
         "example": " ".join(f"{row.number}{'AB'[i % 2]}" for i, row in enumerate(asked[:3])),
         "deadline": _short_time(deadline, meeting) if deadline else "",
         "organisation_name": sender.organisation_name,

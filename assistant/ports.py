@@ -51,7 +51,7 @@ class WriteResult(enum.StrEnum):
 
 @dataclass(frozen=True)
 class WriteOutcome:
-    result: str  # one of WriteResult
+    result: WriteResult
     meeting: Meeting | None  # the event as it now reads (None when it is gone)
     attempts: int = 1  # reads-and-writes it took; more than one means someone edited meanwhile
 

@@ -197,3 +197,16 @@ def test_a_digest_links_each_meeting_to_its_own_reply(renderer, checklist):
     for token in tokens:
         assert f"mailto:meeting-assistant+{token}@example.com?subject=Re%3A" in mail.text
         assert f"%5BMFA-{token}%5D" in mail.html
+
+
+def test_with_a_public_url_every_option_is_a_one_click_link(renderer, checklist):
+    from assistant.answer_links import AnswerLinks
+    from assistant.emails import OneClick
+
+    links = OneClick(AnswerLinks(b"k" * 32, "https://assistant.example.com"), 7,
+                     NOW + timedelta(days=3))
+    mail = question_email(meeting(), customers=[], inferred={}, questions=(2, 5),
+                          checklist=checklist, token=TOKEN, sender=SENDER, renderer=renderer,
+                          deadline=None, links=links)
+    assert mail.html.count('href="https://assistant.example.com/answer/') == 6  # 2×2 + 2
+    assert "https://" not in mail.text  # the text part stays short

@@ -73,3 +73,25 @@ def test_dmarc_is_required_only_when_asked():
 @pytest.mark.parametrize("text", ["A B A B", "2B\nA B A", "3C"])
 def test_unreadable_or_contradictory_answers_ask_for_a_clarification(text):
     assert isinstance(judge(reply(text)), Unclear)
+
+
+def test_one_click_links_are_signed_expiring_and_distinct():
+    from assistant.answer_links import DECISION_ROW, AnswerLinks
+    from assistant.reply_tokens import BadToken
+
+    links = AnswerLinks(b"k" * 32, "https://assistant.example.com/")
+    expires = NOW + timedelta(days=3)
+    first = links.link(7, 5, Side.B, expires)
+    again = links.link(7, 5, Side.B, expires)
+    assert first.startswith("https://assistant.example.com/answer/") and first != again
+    token = first.rsplit("/", 1)[1]
+    claims = links.verify(token, NOW)
+    assert (claims.conversation_id, claims.row, claims.choice) == (7, 5, Side.B)
+    assert links.verify(links.link(7, DECISION_ROW, Format.VIRTUAL, expires).rsplit("/", 1)[1],
+                        NOW).choice is Format.VIRTUAL
+    forged = token[:-2] + ("AA" if not token.endswith("AA") else "BB")
+    for bad, now in ((forged, NOW), (token, expires + timedelta(minutes=1)), ("x", NOW)):
+        with pytest.raises(BadToken):
+            links.verify(bad, now)
+    with pytest.raises(BadToken):  # a reply token's secret does not make a link
+        AnswerLinks(b"x" * 32, "https://a.example").verify(token, NOW)
