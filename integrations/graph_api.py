@@ -44,8 +44,9 @@ class GraphRequest:
     url: str  # relative to the version root ("/users/a/events/b"), or a nextLink/deltaLink
     mailbox: str
     event_id: str = ""
-    body: Mapping[str, Any] | None = None
+    body: Mapping[str, Any] | None = None  # sent as JSON
     headers: Mapping[str, str] = field(default_factory=dict)
+    content: bytes | None = None  # sent as is, instead of a JSON body (e.g. base64 MIME)
 
 
 class GraphApi:
@@ -99,6 +100,7 @@ class GraphApi:
             response = self.session.request(
                 request.method, url, headers=headers, timeout=self._timeout,
                 json=dict(request.body) if request.body is not None else None,
+                data=request.content,
             )
         except requests.RequestException as err:
             raise ProviderUnavailable(f"connection to Graph failed: {err!r}",

@@ -19,6 +19,9 @@ Knobs: `faults`, `store.expire_delta_tokens()`, `identity.revoke_access_tokens()
 
 from __future__ import annotations
 
+import base64
+import email
+import email.policy
 import json
 import re
 import secrets
@@ -194,7 +197,18 @@ class GraphEmulator(SandboxServer):
         return Response(204)
 
     def _send_mail(self, request: Request, match: Any) -> Response:
+        """JSON, or a whole MIME message base64-encoded as text/plain (both documented)."""
         address = self._mailbox_for(request, match)
+        if (request.header("Content-Type") or "").startswith("text/plain"):
+            try:
+                mime = base64.b64decode(request.body, validate=True)
+            except ValueError:
+                raise graph_error(400, "ErrorMimeContentInvalidBase64String",
+                                  "Invalid base64 string for MIME content.") from None
+            parsed = email.message_from_bytes(mime, policy=email.policy.default)
+            with self.store.lock:
+                self.store.sent_mail.append({"from": address, "mime": parsed})
+            return Response(202)
         body = _json(request)
         if not isinstance(body.get("message"), dict):
             raise graph_error(400, "ErrorInvalidRequest", "The message property is required.")
