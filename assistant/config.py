@@ -7,6 +7,7 @@ Secrets never live here: the file names the environment variables that hold them
 
 from __future__ import annotations
 
+import os
 import re
 import tomllib
 from pathlib import Path
@@ -234,6 +235,19 @@ class Config(_Section):
                         "calendars can be watched"
                     )
         return self
+
+
+def secret_from_env(variable: str, key: str, *, needed: bool = True) -> str:
+    """The secret held in environment variable `variable` (named by config key `key`).
+
+    Raises ConfigError naming the key and the variable when it is needed but unset; never
+    includes the value in any message.
+    """
+    value = os.environ.get(variable, "")
+    if needed and not value:
+        raise ConfigError(key, [f"the environment variable {variable} is not set; it should "
+                                "hold the secret, which never goes in the config file"])
+    return value
 
 
 def in_domains(domain: str, domains: list[str] | tuple[str, ...]) -> bool:

@@ -16,7 +16,8 @@ import struct
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
-from assistant.errors import InputError
+from assistant.config import Mail, secret_from_env
+from assistant.errors import ConfigError, InputError
 
 _BODY = struct.Struct(">QI")  # conversation id, expiry in minutes since the epoch
 _MAC_BYTES = 12  # 96 bits: far beyond guessing, short enough for an address
@@ -62,6 +63,17 @@ class ReplyTokens:
 
     def _mac(self, body: bytes) -> bytes:
         return hmac.new(self._secret, body, hashlib.sha256).digest()[:_MAC_BYTES]
+
+
+def token_secret(mail: Mail) -> bytes:
+    """The token secret from the environment variable [mail] token_secret_env names."""
+    secret = secret_from_env(mail.token_secret_env, "mail.token_secret_env").encode()
+    if len(secret) < MIN_SECRET_BYTES:
+        raise ConfigError("mail.token_secret_env", [
+            f"{mail.token_secret_env} holds {len(secret)} bytes; use at least "
+            f"{MIN_SECRET_BYTES} random ones, e.g. python3 -c \"import secrets; "
+            "print(secrets.token_urlsafe(48))\""])
+    return secret
 
 
 def _encode(raw: bytes) -> str:

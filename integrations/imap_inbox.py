@@ -16,7 +16,8 @@ from dataclasses import dataclass
 import imapclient
 from imapclient.exceptions import IMAPClientError
 
-from assistant.errors import AuthFailed, ProviderUnavailable
+from assistant.config import Mail, secret_from_env
+from assistant.errors import AuthFailed, ConfigError, ProviderUnavailable
 
 FETCH_BATCH = 50  # messages fetched per round trip
 MAX_MESSAGE_BYTES = 5 * 1024 * 1024  # replies are short; anything bigger is not read
@@ -95,6 +96,17 @@ class ImapInbox:
             except (IMAPClientError, OSError):
                 self._client.shutdown()  # the connection is gone already: just drop it
             self._client = None
+
+    @classmethod
+    def from_config(cls, mail: Mail) -> ImapInbox:
+        """The inbox [mail.imap] describes; ConfigError if it or its password is missing."""
+        if mail.imap is None:
+            raise ConfigError("mail.imap", ["no IMAP inbox is configured: add [mail.imap]"])
+        settings = mail.imap
+        return cls(settings.host, settings.port, username=settings.username or mail.sender,
+                   password=secret_from_env(settings.password_env, "mail.imap.password_env"),
+                   security=settings.security, folder=settings.folder,
+                   processed_folder=settings.processed_folder)
 
     def _connected(self) -> imapclient.IMAPClient:
         if self._client is not None:

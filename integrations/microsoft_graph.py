@@ -20,7 +20,6 @@ from __future__ import annotations
 
 import hmac
 import logging
-import os
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime, timedelta
@@ -37,8 +36,8 @@ from assistant.calendar_sync import (
     sync_calendars,
     write_guarded,
 )
-from assistant.config import Config
-from assistant.errors import ConfigError, NotFound, ProviderError, UnreadableEvent
+from assistant.config import Config, secret_from_env
+from assistant.errors import NotFound, ProviderError, UnreadableEvent
 from assistant.models import EventRemoved, Format, Meeting, Provider
 from assistant.ports import CalendarChanges, Channel, Planner, SyncFailed, WriteOutcome
 from assistant.retry import RetryPolicy
@@ -227,11 +226,7 @@ def microsoft_calendar_from_config(
     else:
         secret = None
         if settings.client_secret_env is not None:
-            secret = os.environ.get(settings.client_secret_env)
-            if not secret:
-                raise ConfigError("microsoft.client_secret_env", [
-                    f"the environment variable {settings.client_secret_env} is not set; it "
-                    "should hold the app registration's client secret"])
+            secret = secret_from_env(settings.client_secret_env, "microsoft.client_secret_env")
         sign_in = app_sign_in(settings.tenant, settings.client_id, authority=settings.authority,
                               graph_endpoint=settings.graph_endpoint, secret=secret,
                               certificate_file=settings.certificate_file, http_client=login_http)

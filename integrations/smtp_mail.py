@@ -13,7 +13,8 @@ import smtplib
 import ssl
 from email.message import EmailMessage
 
-from assistant.errors import AssistantError, ProviderUnavailable
+from assistant.config import Mail, secret_from_env
+from assistant.errors import AssistantError, ConfigError, ProviderUnavailable
 from assistant.retry import RetryPolicy
 
 
@@ -82,6 +83,17 @@ class SmtpTransport:
                 smtp.close()
                 raise
         return smtp
+
+
+def smtp_from_config(mail: Mail, retry: RetryPolicy = RetryPolicy()) -> SmtpTransport:
+    """The SMTP transport [mail.smtp] describes; ConfigError if it or its password is missing."""
+    if mail.smtp is None:
+        raise ConfigError("mail.smtp", ["no SMTP server is configured: add a [mail.smtp] section"])
+    settings = mail.smtp
+    password = secret_from_env(settings.password_env, "mail.smtp.password_env",
+                               needed=bool(settings.username))
+    return SmtpTransport(settings.host, settings.port, security=settings.security,
+                         username=settings.username, password=password, retry=retry)
 
 
 def _words(err: smtplib.SMTPResponseException) -> str:

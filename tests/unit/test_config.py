@@ -125,3 +125,29 @@ def test_secret_files_are_found_relative_to_the_config_file(tmp_path):
             'service_account_key_file = "secrets/key.json"\n')
     config = load_config(write(tmp_path, text))
     assert config.google.service_account_key_file == tmp_path / "secrets" / "key.json"
+
+
+def test_mail_secrets_come_from_the_environment_and_their_absence_names_the_variable(
+    tmp_path, monkeypatch
+):
+    from assistant.errors import ConfigError
+    from assistant.reply_tokens import token_secret
+    from integrations.imap_inbox import ImapInbox
+    from integrations.smtp_mail import smtp_from_config
+
+    text = ('[organisation]\ndomains = ["example.com"]\n[mail]\nsender = "a@example.com"\n'
+            '[mail.smtp]\nhost = "smtp.example.com"\nusername = "a@example.com"\n'
+            '[mail.imap]\nhost = "imap.example.com"\n')
+    mail = load_config(write(tmp_path, text)).mail
+    for name in ("ASSISTANT_SMTP_PASSWORD", "ASSISTANT_IMAP_PASSWORD", "ASSISTANT_TOKEN_SECRET"):
+        monkeypatch.delenv(name, raising=False)
+    with pytest.raises(ConfigError, match="ASSISTANT_SMTP_PASSWORD is not set"):
+        smtp_from_config(mail)
+    with pytest.raises(ConfigError, match="ASSISTANT_IMAP_PASSWORD is not set"):
+        ImapInbox.from_config(mail)
+    monkeypatch.setenv("ASSISTANT_TOKEN_SECRET", "too-short")
+    with pytest.raises(ConfigError, match="holds 9 bytes") as error:
+        token_secret(mail)
+    assert "too-short" not in str(error.value)
+    monkeypatch.setenv("ASSISTANT_SMTP_PASSWORD", "pw")
+    assert smtp_from_config(mail).host == "smtp.example.com"
