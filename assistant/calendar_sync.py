@@ -11,13 +11,15 @@ start over from a fresh read, a bounded number of times.
 
 from __future__ import annotations
 
+import abc
 import logging
 from collections.abc import Callable, Iterator, Mapping
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
+from assistant.annotate import AnnotationPlan
 from assistant.errors import (
     Conflict,
     CursorExpired,
@@ -25,7 +27,7 @@ from assistant.errors import (
     ProviderError,
     TransientProviderError,
 )
-from assistant.models import EventRemoved, Meeting
+from assistant.models import EventRemoved, Meeting, Provider
 from assistant.ports import CalendarChanges, Planner, SyncFailed, WriteOutcome, WriteResult
 from assistant.retry import RetryPolicy
 
@@ -186,3 +188,64 @@ def write_guarded(
         return WriteOutcome(WriteResult.WRITTEN, written, attempt)
     raise Conflict(f"the event kept changing over {attempts} attempts",
                    calendar=calendar, event_id=event_id)
+
+
+class BatchedCalendar(abc.ABC):
+    """A CalendarPort whose provider takes batched requests; subclasses say how to talk HTTP.
+
+    They provide one round trip of listing requests (fetch_pages), a fresh read of one event
+    (snapshot), the provider's patch body for a plan (patch_body) and the guarded write
+    (send_patch, raising Conflict on an ETag mismatch), and the push methods of the port.
+    """
+
+    provider: Provider
+
+    def __init__(
+        self,
+        *,
+        retry: RetryPolicy,
+        window: SyncWindow,
+        batch_size: int,
+        max_connections: int,
+        write_attempts: int = 4,
+        now: Callable[[], datetime] | None = None,  # the clock for the sync window
+    ) -> None:
+        self.retry = retry
+        self.window = window
+        self.batch_size = batch_size
+        self.max_connections = max_connections
+        self.write_attempts = write_attempts
+        self.now = now or (lambda: datetime.now(UTC))
+
+    def sync(self, cursors: Mapping[str, str | None]) -> Iterator[CalendarChanges | SyncFailed]:
+        """Changes per calendar; see CalendarPort.sync."""
+        return sync_calendars(cursors, self.fetch_pages, batch_size=self.batch_size,
+                              max_connections=self.max_connections, retry=self.retry)
+
+    def read(self, calendar: str, event_id: str) -> Meeting | EventRemoved:
+        return self.snapshot(calendar, event_id).meeting
+
+    def update(self, calendar: str, event_id: str, planner: Planner) -> WriteOutcome:
+        """Write planner's change guarded by the ETag; see CalendarPort.update."""
+        return write_guarded(
+            calendar, event_id, planner,
+            read=lambda: self.snapshot(calendar, event_id),
+            patch_body=self.patch_body,
+            send=lambda resource, body: self.send_patch(calendar, resource, body),
+            attempts=self.write_attempts,
+        )
+
+    @abc.abstractmethod
+    def fetch_pages(self, batch: list[Listing]) -> list[Page | ProviderError]: ...
+
+    @abc.abstractmethod
+    def snapshot(self, calendar: str, event_id: str) -> Snapshot: ...
+
+    @abc.abstractmethod
+    def patch_body(self, resource: Any, plan: AnnotationPlan) -> dict[str, Any]: ...
+
+    @abc.abstractmethod
+    def send_patch(self, calendar: str, resource: Any, body: dict[str, Any]) -> Meeting | None: ...
+
+    @abc.abstractmethod
+    def close(self) -> None: ...

@@ -20,22 +20,22 @@ from __future__ import annotations
 import hmac
 import logging
 import uuid
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Callable, Mapping
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
+from assistant.annotate import AnnotationPlan
 from assistant.calendar_sync import (
+    BatchedCalendar,
     Listing,
     Page,
     Snapshot,
     SyncWindow,
-    sync_calendars,
-    write_guarded,
 )
 from assistant.config import Config
 from assistant.errors import ConfigError, NotFound, ProviderError, UnreadableEvent
 from assistant.models import EventRemoved, Meeting, Provider
-from assistant.ports import CalendarChanges, Channel, Planner, SyncFailed, WriteOutcome
+from assistant.ports import Channel
 from assistant.retry import RetryPolicy
 from integrations.google_api import Call, Collections, GoogleApi
 from integrations.google_auth import InstalledAppSignIn, ServiceAccountSignIn, SignIn, TokenSource
@@ -46,7 +46,7 @@ log = logging.getLogger(__name__)
 PAGE_SIZE = 250  # Google's default; a full sync of a busy calendar takes a few pages
 
 
-class GoogleCalendar:
+class GoogleCalendar(BatchedCalendar):
     provider = Provider.GOOGLE
 
     def __init__(
@@ -58,30 +58,19 @@ class GoogleCalendar:
         batch_size: int = 50,
         max_connections: int = 4,
         write_attempts: int = 4,
-        now: Callable[[], datetime] | None = None,  # the clock for the sync window
+        now: Callable[[], datetime] | None = None,
     ) -> None:
+        super().__init__(retry=api.retry, window=window, batch_size=batch_size,
+                         max_connections=max_connections, write_attempts=write_attempts, now=now)
         self.api = api
-        self.window = window
         self.send_updates = send_updates
-        self.batch_size = batch_size
-        self.max_connections = max_connections
-        self.write_attempts = write_attempts
-        self._now = now or (lambda: datetime.now(UTC))
 
     def close(self) -> None:
         self.api.close()
 
     # -- reading -----------------------------------------------------------------------------
 
-    def sync(self, cursors: Mapping[str, str | None]) -> Iterator[CalendarChanges | SyncFailed]:
-        """Changes per calendar; see CalendarPort.sync."""
-        return sync_calendars(cursors, self._fetch_pages, batch_size=self.batch_size,
-                              max_connections=self.max_connections, retry=self.api.retry)
-
-    def read(self, calendar: str, event_id: str) -> Meeting | EventRemoved:
-        return self._snapshot(calendar, event_id).meeting
-
-    def _fetch_pages(self, batch: list[Listing]) -> list[Page | ProviderError]:
+    def fetch_pages(self, batch: list[Listing]) -> list[Page | ProviderError]:
         results = self.api.execute_batch([self._list_call(listing) for listing in batch])
         return [result if isinstance(result, ProviderError) else _page(listing.calendar, result)
                 for listing, result in zip(batch, results, strict=True)]
@@ -92,7 +81,7 @@ class GoogleCalendar:
         if listing.cursor:
             params["syncToken"] = listing.cursor
         else:
-            now = self._now()
+            now = self.now()
             params["timeMin"] = (now - self.window.past).isoformat()
             params["timeMax"] = (now + self.window.future).isoformat()
         if listing.page:
@@ -101,18 +90,13 @@ class GoogleCalendar:
 
     # -- writing -----------------------------------------------------------------------------
 
-    def update(self, calendar: str, event_id: str, planner: Planner) -> WriteOutcome:
-        """Write planner's change guarded by the ETag; see CalendarPort.update."""
-        return write_guarded(
-            calendar, event_id, planner,
-            read=lambda: self._snapshot(calendar, event_id),
-            patch_body=patch_for,
-            send=lambda resource, body: _meeting(
-                calendar, self.api.execute(self._patch_call(calendar, resource, body))),
-            attempts=self.write_attempts,
-        )
+    def patch_body(self, resource: Any, plan: AnnotationPlan) -> dict[str, Any]:
+        return patch_for(resource, plan)
 
-    def _snapshot(self, calendar: str, event_id: str) -> Snapshot:
+    def send_patch(self, calendar: str, resource: Any, body: dict[str, Any]) -> Meeting | None:
+        return _meeting(calendar, self.api.execute(self._patch_call(calendar, resource, body)))
+
+    def snapshot(self, calendar: str, event_id: str) -> Snapshot:
         resource = self.api.execute(Call(
             calendar, lambda api: api.events.get(calendarId="primary", eventId=event_id), event_id
         ))

@@ -20,7 +20,7 @@ from __future__ import annotations
 
 import hmac
 import logging
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -28,18 +28,18 @@ from urllib.parse import quote
 
 import requests
 
+from assistant.annotate import AnnotationPlan
 from assistant.calendar_sync import (
+    BatchedCalendar,
     Listing,
     Page,
     Snapshot,
     SyncWindow,
-    sync_calendars,
-    write_guarded,
 )
 from assistant.config import Config, secret_from_env
 from assistant.errors import NotFound, ProviderError, UnreadableEvent
-from assistant.models import EventRemoved, Format, Meeting, Provider
-from assistant.ports import CalendarChanges, Channel, Planner, SyncFailed, WriteOutcome
+from assistant.models import Format, Meeting, Provider
+from assistant.ports import Channel
 from assistant.retry import RetryPolicy
 from integrations.graph_api import GraphApi, GraphRequest
 from integrations.graph_event import MARK_PROPERTY, patch_for, read_graph_event
@@ -57,7 +57,7 @@ MAX_SUBSCRIPTION = timedelta(minutes=10_080 - 10)  # Outlook's limit, with a lit
 _EXPAND_MARK = f"singleValueExtendedProperties($filter=id eq '{MARK_PROPERTY}')"
 
 
-class MicrosoftCalendar:
+class MicrosoftCalendar(BatchedCalendar):
     provider = Provider.MICROSOFT
 
     def __init__(
@@ -71,28 +71,17 @@ class MicrosoftCalendar:
         categories: Mapping[Format, str] | None = None,
         now: Callable[[], datetime] | None = None,
     ) -> None:
+        super().__init__(retry=api.retry, window=window, batch_size=batch_size,
+                         max_connections=max_connections, write_attempts=write_attempts, now=now)
         self.api = api
-        self.window = window
-        self.batch_size = batch_size
-        self.max_connections = max_connections
-        self.write_attempts = write_attempts
         self.categories = categories
-        self._now = now or (lambda: datetime.now(UTC))
 
     def close(self) -> None:
         self.api.close()
 
     # -- reading -----------------------------------------------------------------------------
 
-    def sync(self, cursors: Mapping[str, str | None]) -> Iterator[CalendarChanges | SyncFailed]:
-        """Changes per mailbox; see CalendarPort.sync."""
-        return sync_calendars(cursors, self._fetch_pages, batch_size=self.batch_size,
-                              max_connections=self.max_connections, retry=self.api.retry)
-
-    def read(self, calendar: str, event_id: str) -> Meeting | EventRemoved:
-        return self._snapshot(calendar, event_id).meeting
-
-    def _fetch_pages(self, batch: list[Listing]) -> list[Page | ProviderError]:
+    def fetch_pages(self, batch: list[Listing]) -> list[Page | ProviderError]:
         results = self.api.batch([self._delta_request(listing) for listing in batch])
         return [result if isinstance(result, ProviderError) else _page(listing.calendar, result)
                 for listing, result in zip(batch, results, strict=True)]
@@ -100,7 +89,7 @@ class MicrosoftCalendar:
     def _delta_request(self, listing: Listing) -> GraphRequest:
         url = listing.page or listing.cursor
         if not url:
-            now = self._now().astimezone(UTC)
+            now = self.now().astimezone(UTC)
             start, end = now - self.window.past, now + self.window.future
             url = (f"/users/{quote(listing.calendar)}/calendarView/delta"
                    f"?startDateTime={_iso(start)}&endDateTime={_iso(end)}")
@@ -109,17 +98,10 @@ class MicrosoftCalendar:
 
     # -- writing -----------------------------------------------------------------------------
 
-    def update(self, calendar: str, event_id: str, planner: Planner) -> WriteOutcome:
-        """Write planner's change guarded by the ETag; see CalendarPort.update."""
-        return write_guarded(
-            calendar, event_id, planner,
-            read=lambda: self._snapshot(calendar, event_id),
-            patch_body=lambda resource, plan: patch_for(resource, plan, self.categories),
-            send=lambda resource, body: self._patch(calendar, resource, body),
-            attempts=self.write_attempts,
-        )
+    def patch_body(self, resource: Any, plan: AnnotationPlan) -> dict[str, Any]:
+        return patch_for(resource, plan, self.categories)
 
-    def _snapshot(self, calendar: str, event_id: str) -> Snapshot:
+    def snapshot(self, calendar: str, event_id: str) -> Snapshot:
         resource = self.api.call(GraphRequest("GET", _event_url(calendar, event_id), calendar,
                                               event_id))
         try:
@@ -128,7 +110,7 @@ class MicrosoftCalendar:
             raise NotFound(f"Graph sent an event we cannot read: {err}",
                            calendar=calendar, event_id=event_id) from err
 
-    def _patch(self, calendar: str, resource: Mapping[str, Any], body: dict[str, Any]) -> Meeting:
+    def send_patch(self, calendar: str, resource: Any, body: dict[str, Any]) -> Meeting:
         event_id = str(resource["id"])
         written = self.api.call(GraphRequest(
             "PATCH", _event_url(calendar, event_id), calendar, event_id, body,
@@ -171,7 +153,7 @@ class MicrosoftCalendar:
                      channel.calendar)
 
     def _expiry(self, ttl: timedelta) -> datetime:
-        return self._now().astimezone(UTC) + min(ttl, MAX_SUBSCRIPTION)
+        return self.now().astimezone(UTC) + min(ttl, MAX_SUBSCRIPTION)
 
 
 @dataclass

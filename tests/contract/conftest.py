@@ -13,6 +13,7 @@ import pytest
 
 from assistant.assess import Assessor
 from assistant.config import Config
+from assistant.ports import CalendarChanges, SyncFailed
 from assistant.retry import RetryPolicy
 from integrations.google_api import GoogleApi
 from integrations.google_auth import ServiceAccountSignIn, TokenSource
@@ -56,6 +57,18 @@ def google_adapter(google, key_path, **options) -> GoogleCalendar:
     tokens = TokenSource(ServiceAccountSignIn(key_path))
     api = GoogleApi(tokens, root_url=google.url, retry=NO_WAIT)
     return GoogleCalendar(api, now=lambda: NOW, **options)
+
+
+def synced(adapter, cursors) -> dict[str, CalendarChanges]:
+    """Sync, insisting that no calendar failed; results by calendar."""
+    results = {result.calendar: result for result in adapter.sync(cursors)}
+    failures = [r for r in results.values() if isinstance(r, SyncFailed)]
+    assert not failures, failures
+    return results
+
+
+def ids(changes: CalendarChanges) -> set[str]:
+    return {change.event_id for change in changes.changes}
 
 
 @pytest.fixture()
@@ -165,7 +178,7 @@ def outlook_factory(graph, graph_app, monkeypatch, closing_later):
         login = closing_later(LoginRedirect(graph.url))
         config = graph_config(graph, graph_app, **microsoft)
         adapter = microsoft_calendar_from_config(config, retry=NO_WAIT, login_http=login)
-        adapter._now = lambda: NOW  # the sync window around the tests' fixed now
+        adapter.now = lambda: NOW  # the sync window around the tests' fixed now
         return closing_later(adapter)
 
     return build

@@ -24,7 +24,15 @@ from integrations.google_api import Call
 from integrations.google_auth import authorize_installed_app
 from integrations.google_calendar import calendar_to_sync, google_calendar_from_config
 from integrations.sandbox.server import Faults
-from tests.contract.conftest import ALICE, BOB, NO_WAIT, SERVICE_ACCOUNT, google_adapter
+from tests.contract.conftest import (
+    ALICE,
+    BOB,
+    NO_WAIT,
+    SERVICE_ACCOUNT,
+    google_adapter,
+    ids,
+    synced,
+)
 
 BERLIN = ZoneInfo("Europe/Berlin")
 CUSTOMER = "erin@acme.com"
@@ -41,17 +49,6 @@ def book(google, title="Acme pitch", *, start=datetime(2026, 12, 3, 10, 0, tzinf
         attendees=[{"email": organiser}, *({"email": guest} for guest in guests)],
         **fields,
     )
-
-
-def synced(adapter, cursors) -> dict[str, CalendarChanges]:
-    results = {result.calendar: result for result in adapter.sync(cursors)}
-    failures = [r for r in results.values() if isinstance(r, SyncFailed)]
-    assert not failures, failures
-    return results
-
-
-def ids(changes: CalendarChanges) -> set[str]:
-    return {change.event_id for change in changes.changes}
 
 
 # -- reading -------------------------------------------------------------------------------------

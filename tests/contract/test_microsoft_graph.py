@@ -20,7 +20,7 @@ from integrations.microsoft_graph import read_notifications
 from integrations.sandbox.microsoft_graph import GraphEmulator
 from integrations.sandbox.microsoft_identity import LoginRedirect
 from integrations.sandbox.server import Faults
-from tests.contract.conftest import ALICE, BOB, NO_WAIT, graph_config
+from tests.contract.conftest import ALICE, BOB, NO_WAIT, graph_config, ids, synced
 from tests.factories import NOW
 
 CUSTOMER = "erin@acme.com"
@@ -37,17 +37,6 @@ def book(graph, subject="Acme pitch", *, start="2026-12-03T10:00:00", minutes=60
         attendees=[{"type": "required", "emailAddress": {"address": guest}} for guest in guests],
         **fields,
     )
-
-
-def synced(adapter, cursors) -> dict[str, CalendarChanges]:
-    results = {result.calendar: result for result in adapter.sync(cursors)}
-    failures = [r for r in results.values() if isinstance(r, SyncFailed)]
-    assert not failures, failures
-    return results
-
-
-def ids(changes: CalendarChanges) -> set[str]:
-    return {change.event_id for change in changes.changes}
 
 
 # -- signing in ----------------------------------------------------------------------------------
@@ -331,7 +320,7 @@ def test_throttling_and_outages_are_retried(graph_app, planner, closing_later, m
         adapter = closing_later(graph_module.microsoft_calendar_from_config(
             graph_config(graph, app, batch_size=7), retry=NO_WAIT,
             login_http=closing_later(LoginRedirect(graph.url))))
-        adapter._now = lambda: datetime(2026, 11, 20, tzinfo=UTC)
+        adapter.now = lambda: datetime(2026, 11, 20, tzinfo=UTC)
         results = {r.calendar: r for r in adapter.sync(dict.fromkeys(mailboxes))}
         assert all(ids(results[m]) == {booked[m]} for m in mailboxes)
         for mailbox in mailboxes:
