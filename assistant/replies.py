@@ -59,6 +59,7 @@ class Reading:
 def read_answer(text: str, rows: int = 12) -> Reading:
     """What the new text of a reply says; see the module docstring for the rules."""
     answers: dict[int, Side] = {}
+    conflicted: set[int] = set()
     positional: list[Side] = []
     decisions: set[Format] = set()
     problems: list[str] = []
@@ -70,7 +71,7 @@ def read_answer(text: str, rows: int = 12) -> Reading:
         if _POSITIONAL_LINE.match(stripped):
             positional += [Side(letter.upper()) for letter in stripped if letter in "AaBb"]
             continue
-        rest = _read_rows(stripped, rows, answers, problems)
+        rest = _read_rows(stripped, rows, answers, conflicted, problems)
         decision = _decision(rest)
         if decision is not None:
             decisions.add(decision)
@@ -90,16 +91,25 @@ def read_answer(text: str, rows: int = 12) -> Reading:
     )
 
 
-def _read_rows(line: str, rows: int, answers: dict[int, Side], problems: list[str]) -> str:
-    """Take the row answers out of line (into answers); the rest of the line."""
+def _read_rows(
+    line: str, rows: int, answers: dict[int, Side], conflicted: set[int], problems: list[str]
+) -> str:
+    """Take the row answers out of line (into answers); the rest of the line.
+
+    A row answered both ways is dropped from answers: neither side is known.
+    """
     def take(match: re.Match[str]) -> str:
         number, letter = int(match.group(1)), match.group(2).upper()
         if letter not in "AB":
             problems.append(f"“{match.group(0).strip()}”: answer with A or B")
         elif not 1 <= number <= rows:
             problems.append(f"“{match.group(0).strip()}”: there is no question {number}")
+        elif number in conflicted:
+            pass
         elif answers.get(number, Side(letter)) is not Side(letter):
             problems.append(f"question {number} is answered both A and B")
+            conflicted.add(number)
+            del answers[number]
         else:
             answers[number] = Side(letter)
         return " "

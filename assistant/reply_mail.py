@@ -31,6 +31,8 @@ _AUTO_SUBJECT = re.compile(
     r"^\s*(out of (the )?office|automatic reply|auto(matic)?[- ]?reply|autoreply|"
     r"abwesenheitsnotiz|r[ée]ponse automatique|undeliverable|delivery status notification|"
     r"mail delivery failed|returned mail)", re.IGNORECASE)
+_QUOTED = re.compile(r"^\s*>")
+_ATTRIBUTION_START = re.compile(r"^\s*(on|am|le|el|il|op|den|w dniu)\s", re.IGNORECASE)
 _DMARC_PASS = re.compile(r"\bdmarc=pass\b", re.IGNORECASE)
 _BULK = {"bulk", "auto_reply", "list", "junk"}
 # Where clients put the quoted original: inside these elements ...
@@ -114,7 +116,7 @@ def _token(message: EmailMessage, assistant_address: str | None) -> str | None:
 
 
 def _new_text(message: EmailMessage) -> str:
-    text = _body_text(message)
+    text = without_quoted_lines(_body_text(message))
     if not text.strip():
         return ""
     parser = EmailReplyParser(languages=_LANGUAGES)
@@ -123,6 +125,35 @@ def _new_text(message: EmailMessage) -> str:
     except (ValueError, IndexError, re.error):
         return text.strip()
     return replies[0].body.strip() if replies else ""
+
+
+def without_quoted_lines(text: str) -> str:
+    """text without its `>` quotes and the attribution line(s) that introduce each of them.
+
+    Done before mail-parser-reply, which takes everything after an attribution for the quote
+    and so would lose a bottom-posted or interleaved answer, and would take a reply made only
+    of a quote for new text.
+    """
+    lines = text.splitlines()
+    kept: list[str] = []
+    for line in lines:
+        if _QUOTED.match(line):
+            _drop_attribution(kept)
+            continue
+        kept.append(line)
+    return "\n".join(kept)
+
+
+def _drop_attribution(kept: list[str]) -> None:
+    """Remove the attribution ("On … wrote:", maybe wrapped over two lines) ending kept."""
+    while kept and not kept[-1].strip():
+        kept.pop()
+    if not kept or not kept[-1].rstrip().endswith(":"):
+        return
+    kept.pop()
+    if kept and kept[-1].strip() and _ATTRIBUTION_START.match(kept[-1]) and not \
+            kept[-1].rstrip().endswith((".", "!", "?", ":")):
+        kept.pop()  # the first half of an attribution the client wrapped
 
 
 def _body_text(message: EmailMessage) -> str:

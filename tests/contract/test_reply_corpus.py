@@ -1,0 +1,36 @@
+"""The reply corpus: 70 replies as real mail clients write them, each with its expected reading.
+
+tests/data/replies/README.md describes every case (client, style, trick). The reading is the
+one `assistant parse-reply --json` prints.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from assistant.presenting import reply_json
+from assistant.replies import Reading, read_answer
+from assistant.reply_mail import read_reply_email
+
+CORPUS = Path(__file__).resolve().parent.parent / "data" / "replies"
+EXPECTED = json.loads((CORPUS / "expected.json").read_text(encoding="utf-8"))
+ASSISTANT = "meeting-assistant@example.com"
+
+
+def reading_of(name: str, checklist) -> dict:
+    reply = read_reply_email((CORPUS / f"{name}.eml").read_bytes(), ASSISTANT)
+    reading = Reading() if reply.auto_reply else read_answer(reply.new_text)
+    return reply_json(reply, reading, checklist)
+
+
+def test_the_corpus_is_whole():
+    names = {path.stem for path in CORPUS.glob("*.eml")}
+    assert names == set(EXPECTED) and len(names) >= 40
+
+
+@pytest.mark.parametrize("name", sorted(EXPECTED))
+def test_each_reply_reads_as_expected(name, checklist):
+    assert reading_of(name, checklist) == EXPECTED[name]
