@@ -14,6 +14,8 @@ from aiosmtpd.controller import Controller
 from assistant.emails import Sender, clarification_email, question_email, to_message
 from assistant.errors import AuthFailed
 from assistant.models import Side
+from assistant.presenting import reply_json
+from assistant.replies import Reading, read_answer
 from assistant.reply_acceptance import Answered, Ignored, OpenQuestion, Unclear, judge_reply
 from assistant.reply_mail import read_reply_email
 from assistant.reply_tokens import ReplyTokens
@@ -152,3 +154,18 @@ def test_question_reply_and_clarification_round_trip(mailbox, smtp_inbox, render
     assert len(sent) == 2 and sent[1]["To"] == "alice@example.com"  # nothing went to eve
     assert "“5X”: answer with A or B" in sent[1].get_body(("plain",)).get_content()
     assert list(inbox.messages()) == []
+
+
+def test_every_corpus_reply_reads_the_same_after_a_trip_through_imap(mailbox, checklist):
+    """The 70 corpus replies delivered to Dovecot and read back by the inbox adapter."""
+    from tests.contract.test_reply_corpus import CORPUS, EXPECTED
+
+    inbox, deliverer = mailbox
+    for name in sorted(EXPECTED):
+        deliverer.append("INBOX", (CORPUS / f"{name}.eml").read_bytes())
+    readings = []
+    for message in inbox.messages():
+        reply = read_reply_email(message.raw, ASSISTANT)
+        reading = Reading() if reply.auto_reply else read_answer(reply.new_text)
+        readings.append(reply_json(reply, reading, checklist))
+    assert readings == [EXPECTED[name] for name in sorted(EXPECTED)]
