@@ -225,8 +225,12 @@ def microsoft_calendar_from_config(
 
 
 def _page(calendar: str, answer: Mapping[str, Any]) -> Page:
+    """The changes in one delta page; a series comes as its master (handled once, as a series),
+    so the stubs Graph lists for its plain occurrences are left out."""
     changes = []
     for item in answer.get("value", []):
+        if item.get("type") == "occurrence" and "@removed" not in item:
+            continue
         try:
             changes.append(read_graph_event(item))
         except UnreadableEvent as err:

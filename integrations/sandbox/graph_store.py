@@ -5,7 +5,8 @@ Behaviour follows Microsoft Graph v1.0:
   properties are upserted by id): https://learn.microsoft.com/en-us/graph/api/event-update,
   https://learn.microsoft.com/en-us/graph/api/singlevaluelegacyextendedproperty-post-singlevalueextendedproperties
 - If-Match on @odata.etag (W/"changeKey"); a stale one answers 412 ErrorIrresolvableConflict.
-- calendarView delta: a window's instances (single events, occurrences of a series, exceptions),
+- calendarView delta: a window's events (single events, series masters, exceptions, and a
+  stub for each plain occurrence: id, type, seriesMasterId, start, end),
   pages ending in @odata.nextLink ($skiptoken), the last in @odata.deltaLink ($deltatoken);
   a later round returns what changed in that window, deleted items as
   {"id", "@removed": {"reason": "deleted"}}; the tokens carry the window, so later requests
@@ -104,7 +105,8 @@ class GraphStore:
             current = self._stored_or_occurrence(box, event_id)
             if if_match not in (None, "*", current["@odata.etag"]):
                 raise graph_error(412, "ErrorIrresolvableConflict",
-                                  "The change key passed in the request does not match the "
+                                  "The send or update operation could not be performed because "
+                                  "the change key passed in the request does not match the "
                                   "current change key for the item.")
             event = copy.deepcopy(current)
             if event.get("type") == "occurrence":
@@ -148,7 +150,7 @@ class GraphStore:
             entries = self._window_entries(box, window, since, snapshot)
             remaining = [entry for entry in entries if entry[0] > after]
             page = remaining[:page_size]
-            items = [self._rendered(box, event, zone_name) if event is not None else
+            items = [self._listed(box, event, zone_name) if event is not None else
                      {"@odata.type": "#microsoft.graph.event", "id": instance_id,
                       "@removed": {"reason": "deleted"}}
                      for instance_id, event in page]
@@ -181,25 +183,35 @@ class GraphStore:
 
     def _window_entries(self, box: Mailbox, window: tuple[datetime, datetime],
                         since: int | None, snapshot: int) -> list[tuple[str, Any]]:
-        """(instance id, event or None when removed), sorted by id for stable paging."""
+        """(id, event or None when removed), sorted by id for stable paging.
+
+        A series is listed as its master plus a stub per occurrence in the window, as Graph
+        does; an event that changed and now lies outside the window counts as removed.
+        """
         entries: dict[str, Any] = {}
         for event in list(box.events.values()):
-            instances = (self._occurrences(box, event, window) if event["type"] == "seriesMaster"
-                         else [event] if event["type"] != "occurrence" else [])
-            for instance in instances:
-                if event.get("type") == "exception" and instance.get("isCancelled"):
+            if event["type"] == "occurrence":
+                continue  # only stored for a moment while it becomes an exception
+            listed = [event]
+            if event["type"] == "seriesMaster":
+                occurrences = [o for o in self._occurrences(box, event, window)
+                               if o["type"] == "occurrence"]
+                listed = [event, *(_stub(o) for o in occurrences)] if occurrences else []
+            for item in listed:
+                last = max(box.changed_at.get(item["id"], 0),
+                           box.changed_at.get(item.get("seriesMasterId") or "", 0))
+                if last > snapshot or (since is not None and last <= since):
                     continue
-                if not _overlaps(instance, window):
-                    continue
-                changed = box.changed_at.get(instance["id"], 0)
-                series_changed = box.changed_at.get(instance.get("seriesMasterId", ""), 0)
-                last = max(changed, series_changed)
-                if last <= snapshot and (since is None or last > since):
-                    entries[instance["id"]] = instance
+                inside = item["type"] == "seriesMaster" or _overlaps(item, window)
+                cancelled = item.get("type") == "exception" and item.get("isCancelled")
+                if inside and not cancelled:
+                    entries[item["id"]] = item
+                elif since is not None:
+                    entries[item["id"]] = None
         if since is not None:
-            for instance_id, number in box.removed.items():
-                if since < number <= snapshot and instance_id not in entries:
-                    entries[instance_id] = None
+            for event_id, number in box.removed.items():
+                if since < number <= snapshot and event_id not in entries:
+                    entries[event_id] = None
         return sorted(entries.items())
 
     def _occurrences(self, box: Mailbox, master: dict[str, Any],
@@ -311,6 +323,14 @@ class GraphStore:
         guest.events[event["id"]] = event
         self._changed(guest, event["id"], kind)
 
+    def _listed(self, box: Mailbox, event: dict[str, Any], zone_name: str) -> dict[str, Any]:
+        if not event.get("_stub"):
+            return self._rendered(box, event, zone_name)
+        return {"@odata.type": "#microsoft.graph.event", "@odata.etag": event["@odata.etag"],
+                "id": event["id"], "seriesMasterId": event["seriesMasterId"],
+                "type": "occurrence", "start": fields.format_when(event["_start"], zone_name),
+                "end": fields.format_when(event["_end"], zone_name)}
+
     def _rendered(self, box: Mailbox, event: dict[str, Any], zone_name: str) -> dict[str, Any]:
         """The event as Graph returns it, times in the zone the client asked for."""
         shown = {k: copy.deepcopy(v) for k, v in event.items() if not k.startswith("_")}
@@ -326,6 +346,12 @@ class GraphStore:
         if properties:
             shown["_properties"] = properties  # the server decides whether $expand shows them
         return shown
+
+
+def _stub(occurrence: dict[str, Any]) -> dict[str, Any]:
+    """What delta lists for a plain occurrence: little more than its id and times (observed in
+    https://github.com/microsoftgraph/microsoft-graph-docs-contrib/issues/34)."""
+    return {**occurrence, "_stub": True}
 
 
 def _overlaps(event: dict[str, Any], window: tuple[datetime, datetime]) -> bool:

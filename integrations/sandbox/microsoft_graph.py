@@ -158,6 +158,10 @@ class GraphEmulator(SandboxServer):
         size = min(int(page.group(1)), MAX_PAGE) if page else DEFAULT_PAGE
         zone_name = _zone(prefer)
         params = {key: values[-1] for key, values in request.query.items()}
+        refused = {"$expand", "$filter", "$orderby", "$search", "$select"} & set(params)
+        if refused:  # documented as unsupported on calendarView delta
+            raise graph_error(400, "BadRequest",
+                              f"The query parameter '{sorted(refused)[0]}' is not supported.")
         items, more, final = self.store.delta_page(address, params, size, zone_name)
         link_base = f"{self.graph_url}/users/{quote(address)}/calendarView/delta"
         body: dict[str, Any] = {
@@ -238,6 +242,10 @@ class GraphEmulator(SandboxServer):
         return json_response(200, {"responses": responses})
 
     def _batch_item(self, item: dict[str, Any], outer: Request) -> dict[str, Any]:
+        if str(item.get("url", "")).lower().startswith(("http:", "https:")):
+            return {"id": item.get("id"), "status": 400, "headers": {},
+                    "body": {"error": {"code": "BadRequest",
+                                       "message": "Invalid batch payload format."}}}
         url = "/v1.0/" + str(item.get("url", "")).lstrip("/")
         parts = urlsplit(url)
         headers = {"authorization": outer.header("Authorization") or "",

@@ -186,13 +186,31 @@ def test_an_expired_delta_link_means_one_clean_full_sync(graph, outlook):
     assert result.full_sync and fresh(result) == {second["id"]}
 
 
-def test_a_series_comes_as_occurrences_of_one_series(graph, outlook):
+def test_a_series_comes_once_as_its_master(graph, outlook):
     series = book(graph, "Acme weekly check-in", recurrence={
         "pattern": {"type": "weekly", "interval": 1, "daysOfWeek": ["thursday"]},
         "range": {"type": "numbered", "startDate": "2026-12-03", "numberOfOccurrences": 3}})
-    changes = synced(outlook, {ALICE: None})[ALICE].changes
-    assert len(changes) == 3 and {c.series_id for c in changes} == {series["id"]}
-    assert [c.start.hour for c in changes] == [9, 9, 9]
+    graph.reset_counts()
+    [master] = synced(outlook, {ALICE: None})[ALICE].changes
+    assert master.event_id == series["id"] and master.series_id == series["id"]
+    assert master.title == "Acme weekly check-in" and master.start.hour == 9
+
+
+def test_delta_lists_occurrences_as_stubs_and_a_moved_event_as_removed(graph, outlook):
+    book(graph, "Acme weekly check-in", recurrence={
+        "pattern": {"type": "weekly", "interval": 1, "daysOfWeek": ["thursday"]},
+        "range": {"type": "numbered", "startDate": "2026-12-03", "numberOfOccurrences": 2}})
+    moved = book(graph, "Acme pitch")
+    first = outlook.api.call(GraphRequest(
+        "GET", f"/users/{ALICE}/calendarView/delta?startDateTime=2026-11-01T00:00:00Z"
+        "&endDateTime=2026-12-31T00:00:00Z", ALICE))
+    stubs = [i for i in first["value"] if i.get("type") == "occurrence"]
+    assert len(stubs) == 2 and set(stubs[0]) == {"@odata.type", "@odata.etag", "id",
+                                                 "seriesMasterId", "type", "start", "end"}
+    graph.move_event(ALICE, moved["id"], timedelta(days=60))  # out of the window
+    later = outlook.api.call(GraphRequest("GET", first["@odata.deltaLink"], ALICE))
+    assert later["value"] == [{"@odata.type": "#microsoft.graph.event", "id": moved["id"],
+                               "@removed": {"reason": "deleted"}}]
 
 
 def test_a_thousand_idle_mailboxes_cost_one_batch_per_twenty(graph, outlook):
@@ -422,3 +440,16 @@ def test_mail_can_go_out_through_graph_as_mime(graph, outlook, renderer, checkli
     assert sent["mime"]["Reply-To"] == f"meeting-assistant+{'k' * 30}@example.com"
     assert sent["mime"]["Auto-Submitted"] == "auto-generated"
     assert sent["mime"].get_content_type() == "multipart/alternative"
+
+
+def test_the_emulator_refuses_what_graph_refuses(graph, outlook):
+    from assistant.errors import ProviderRejected
+
+    delta = f"/users/{ALICE}/calendarView/delta?startDateTime=2026-11-01T00:00:00Z" \
+            "&endDateTime=2026-12-31T00:00:00Z"
+    with pytest.raises(ProviderRejected, match="not supported"):
+        outlook.api.call(GraphRequest("GET", delta + "&$expand=extensions", ALICE))
+    # The adapter makes its own links relative; an absolute URL in a batch is refused.
+    absolute = "https://graph.microsoft.com/v1.0" + delta
+    [answer] = outlook.api.batch([GraphRequest("GET", absolute, ALICE)])
+    assert isinstance(answer, ProviderRejected) and "Invalid batch payload" in str(answer)
