@@ -49,7 +49,9 @@ from integrations.sandbox.server import (
 )
 
 MAX_BATCH = 20
-MAX_SUBSCRIPTION_MINUTES = 10_080  # Outlook events: under seven days
+# Outlook events: under seven days, as the current subscription docs say (older copies of the
+# page said 4,230 minutes; the adapter renews well before either).
+MAX_SUBSCRIPTION_MINUTES = 10_080
 _USER = r"(?:users/(?P<user>[^/]+)|me)"
 _PROPERTY_FILTER = re.compile(r"singleValueExtendedProperties\(\$filter=id eq '([^']+)'\)")
 _ZONE = re.compile(r'outlook\.timezone="([^"]+)"')
