@@ -493,3 +493,9 @@ def test_insert_update_and_delete_through_the_real_client(google, google_calenda
     with pytest.raises(NotFound):  # deleting twice: Google's 410 "deleted"
         api.execute(Call(ALICE, lambda c: c.events.delete(calendarId="primary",
                                                           eventId=made["id"])))
+
+
+def test_a_channel_says_when_it_is_due_for_renewal():
+    channel = Channel(Provider.GOOGLE, ALICE, "ch", "res", "t", datetime(2026, 12, 1, tzinfo=UTC))
+    assert not channel.expires_within(datetime(2026, 11, 29, tzinfo=UTC), timedelta(days=1))
+    assert channel.expires_within(datetime(2026, 11, 30, 1, tzinfo=UTC), timedelta(days=1))
