@@ -5,8 +5,9 @@
 - HTML-only mail becomes text with BeautifulSoup, after the blocks where clients put the quoted
   original are removed (Gmail's gmail_quote, Outlook's divRplyFwdMsg and appendonsend, Apple's
   blockquote type=cite, Thunderbird's moz-cite-prefix).
-- Quoted text, attribution lines ("On … wrote:", "Am … schrieb:", Outlook's From/Sent block),
-  signatures and mobile footers are removed by mail-parser-reply.
+- `>` quotes and the attribution line before each ("On … wrote:") are removed here first, so
+  bottom-posted and interleaved answers survive; then mail-parser-reply removes Outlook's
+  From/Sent blocks, other attributions ("Am … schrieb:"), signatures and mobile footers.
 - Auto-replies and bounces follow RFC 3834 (Auto-Submitted), the de-facto X-Autoreply,
   X-Autorespond and Precedence headers, out-of-office subjects, and RFC 3464 delivery reports.
 The token travels in the Reply-To plus-address (assistant+TOKEN@domain) and in the subject tag
