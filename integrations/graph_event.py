@@ -86,7 +86,7 @@ def read_graph_event(resource: Mapping[str, Any]) -> Meeting | EventRemoved:
         attendees=tuple(_attendee(item) for item in items(resource, "attendees")),
         start=start.date() if all_day else start,
         end=end.date() if all_day else end,
-        time_zone=zone_name,
+        time_zone=_organiser_zone(resource, zone_name),
         location=location,
         has_physical_address=has_address,
         description=text(body, "content"),
@@ -158,6 +158,19 @@ def _read_time(when: Mapping[str, Any], field: str) -> tuple[datetime, str]:
         raise UnreadableEvent(f"{field} has no 'dateTime'")
     moment = timestamp(value, f"{field}.dateTime", _zone(zone_name))
     return moment, zone_name
+
+
+def _organiser_zone(resource: Mapping[str, Any], zone_name: str) -> str:
+    """The zone the meeting was made in: Graph answers in UTC unless asked otherwise, but keeps
+    the organiser's own zone in originalStartTimeZone, which reads better in an email."""
+    original = text(resource, "originalStartTimeZone")
+    if zone_name.upper() not in ("UTC", "") or not original:
+        return zone_name
+    try:
+        _zone(original)
+    except UnreadableEvent:
+        return zone_name  # e.g. "tzone://Microsoft/Custom": keep what the times are in
+    return original
 
 
 def _zone(name: str) -> tzinfo:

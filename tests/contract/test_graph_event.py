@@ -102,3 +102,9 @@ def test_all_day_event_has_dates():
 def test_broken_resources_say_which_field(event, message):
     with pytest.raises(UnreadableEvent, match=message):
         read_graph_event(event)
+
+
+def test_times_in_utc_keep_the_organisers_own_zone_for_people_to_read():
+    meeting = load("graph-customer-teams.json")
+    assert meeting.time_zone == "W. Europe Standard Time"
+    assert meeting.start.utcoffset() == timedelta(0)  # the times themselves stay as sent
