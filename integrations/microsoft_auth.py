@@ -18,7 +18,7 @@ import os
 import threading
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any, Protocol
+from typing import Any, Protocol, TypeVar
 from urllib.parse import urlsplit
 
 import msal
@@ -26,6 +26,7 @@ import requests
 
 from assistant.errors import AuthFailed, ConfigError, ProviderUnavailable
 
+T = TypeVar("T")
 DELEGATED_SCOPES = ["Calendars.ReadWrite"]
 # Graph's resource per cloud, for the app-only scope; anything else (an emulator) is global.
 _GRAPH_RESOURCES = ("graph.microsoft.com", "graph.microsoft.us", "dod-graph.microsoft.us",
@@ -57,48 +58,71 @@ def graph_scope(graph_endpoint: str) -> str:
 
 
 class AppSignIn:
-    """App-only tokens (client credentials); one token covers every mailbox of the tenant."""
+    """App-only tokens (client credentials); one token covers every mailbox of the tenant.
 
-    def __init__(self, app: msal.ConfidentialClientApplication, scope: str) -> None:
-        self._app = app
+    msal's application reads the authority's metadata over the network when it is made, so it
+    is made on first use, where a failure is an error to retry rather than a crash at start.
+    """
+
+    def __init__(self, make_app: Callable[[], msal.ConfidentialClientApplication],
+                 scope: str) -> None:
+        self._make_app = make_app
+        self._app: msal.ConfidentialClientApplication | None = None
         self._scopes = [scope]
         self._lock = threading.Lock()
 
     def authorization(self) -> str:
         with self._lock:
-            return _bearer(_acquire(lambda: self._app.acquire_token_for_client(self._scopes)))
+            app = self._app or self._made()
+            return _bearer(_acquire(lambda: app.acquire_token_for_client(self._scopes)))
 
     def refresh(self, rejected: str) -> None:
         with self._lock:
+            if self._app is None:
+                return
             cache = self._app.token_cache
             for token in list(cache.search(msal.TokenCache.CredentialType.ACCESS_TOKEN)):
                 if f"Bearer {token.get('secret')}" == rejected:
                     cache.remove_at(token)
 
+    def _made(self) -> msal.ConfidentialClientApplication:
+        self._app = _make(self._make_app)
+        return self._app
+
 
 class DeviceCodeSignIn:
     """One user's delegated tokens from a cache file written by the device-code sign-in."""
 
-    def __init__(self, app: msal.PublicClientApplication, cache_file: Path) -> None:
-        self._app = app
+    def __init__(self, make_app: Callable[[], msal.PublicClientApplication],
+                 cache_file: Path) -> None:
+        self._make_app = make_app
+        self._app: msal.PublicClientApplication | None = None
         self._cache_file = cache_file
-        self._force_refresh = False
+        self._rejected = ""  # the last token Graph refused: the next one must be fresh
         self._lock = threading.Lock()
 
     def authorization(self) -> str:
         with self._lock:
-            accounts = self._app.get_accounts()
+            app = self._app or self._made()
+            accounts = _call(app.get_accounts)
             if not accounts:
                 raise AuthFailed("no Microsoft sign-in is stored: run `assistant auth microsoft`")
-            result = _acquire(lambda: self._app.acquire_token_silent_with_error(
-                DELEGATED_SCOPES, account=accounts[0], force_refresh=self._force_refresh))
-            self._force_refresh = False
-            save_cache(self._app.token_cache, self._cache_file)
+            result = _acquire(lambda: app.acquire_token_silent_with_error(
+                DELEGATED_SCOPES, account=accounts[0]))
+            if self._rejected and _bearer(result) == self._rejected:
+                result = _acquire(lambda: app.acquire_token_silent_with_error(
+                    DELEGATED_SCOPES, account=accounts[0], force_refresh=True))
+            self._rejected = ""
+            save_cache(app.token_cache, self._cache_file)
             return _bearer(result)
 
     def refresh(self, rejected: str) -> None:
         with self._lock:
-            self._force_refresh = True
+            self._rejected = rejected
+
+    def _made(self) -> msal.PublicClientApplication:
+        self._app = _make(self._make_app)
+        return self._app
 
 
 def app_sign_in(tenant: str, client_id: str, *, authority: str, graph_endpoint: str,
@@ -111,21 +135,26 @@ def app_sign_in(tenant: str, client_id: str, *, authority: str, graph_endpoint: 
         credential = secret
     else:
         raise ConfigError("microsoft", ["app-only sign-in needs a client secret or a certificate"])
-    app = msal.ConfidentialClientApplication(
+    return AppSignIn(lambda: msal.ConfidentialClientApplication(
         client_id, client_credential=credential, authority=f"{authority.rstrip('/')}/{tenant}",
         http_client=http_client,
-    )
-    return AppSignIn(app, graph_scope(graph_endpoint))
+    ), graph_scope(graph_endpoint))
 
 
-def device_code_app(tenant: str, client_id: str, cache_file: Path, *, authority: str,
-                    http_client: requests.Session | None = None) -> msal.PublicClientApplication:
+def load_token_cache(cache_file: Path) -> msal.SerializableTokenCache:
+    """msal's cache as the file holds it (empty when there is no file yet)."""
     cache = msal.SerializableTokenCache()
     if cache_file.exists():
         try:
             cache.deserialize(cache_file.read_text(encoding="utf-8"))
         except (OSError, ValueError) as err:
             raise ConfigError(str(cache_file), [f"not an msal token cache: {err}"]) from err
+    return cache
+
+
+def device_code_app(tenant: str, client_id: str, cache: msal.SerializableTokenCache, *,
+                    authority: str,
+                    http_client: requests.Session | None = None) -> msal.PublicClientApplication:
     return msal.PublicClientApplication(
         client_id, authority=f"{authority.rstrip('/')}/{tenant}", token_cache=cache,
         http_client=http_client,
@@ -157,11 +186,23 @@ def save_cache(cache: msal.SerializableTokenCache, cache_file: Path) -> None:
     os.chmod(cache_file, 0o600)
 
 
-def _acquire(call: Callable[[], dict[str, Any] | None]) -> dict[str, Any]:
+def _make(make_app: Callable[[], T]) -> T:
+    """msal's application, made now; its metadata fetch failing is a sign-in problem."""
     try:
-        result = call()
+        return _call(make_app)
+    except ValueError as err:  # msal's words for a malformed or unknown authority
+        raise AuthFailed(f"Microsoft's sign-in refused the authority: {err}") from err
+
+
+def _call(action: Callable[[], T]) -> T:
+    try:
+        return action()
     except requests.RequestException as err:
         raise ProviderUnavailable(f"could not reach Microsoft's sign-in: {err!r}") from err
+
+
+def _acquire(call: Callable[[], dict[str, Any] | None]) -> dict[str, Any]:
+    result = _call(call)
     if not result or "access_token" not in result:
         raise AuthFailed(f"Microsoft refused the sign-in: {_describe(result or {})}")
     return result

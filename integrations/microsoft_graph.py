@@ -48,6 +48,7 @@ from integrations.microsoft_auth import (
     GraphSignIn,
     app_sign_in,
     device_code_app,
+    load_token_cache,
 )
 
 log = logging.getLogger(__name__)
@@ -202,9 +203,11 @@ def microsoft_calendar_from_config(
     settings = config.microsoft
     sign_in: GraphSignIn
     if settings.token_cache_file is not None:
-        app = device_code_app(settings.tenant, settings.client_id, settings.token_cache_file,
-                              authority=settings.authority, http_client=login_http)
-        sign_in = DeviceCodeSignIn(app, settings.token_cache_file)
+        cache_file = settings.token_cache_file
+        cache = load_token_cache(cache_file)  # a damaged file is a config error, found now
+        sign_in = DeviceCodeSignIn(lambda: device_code_app(
+            settings.tenant, settings.client_id, cache, authority=settings.authority,
+            http_client=login_http), cache_file)
     else:
         secret = None
         if settings.client_secret_env is not None:

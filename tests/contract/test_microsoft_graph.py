@@ -15,7 +15,11 @@ from assistant.models import EventRemoved, Format, Meeting
 from assistant.ports import CalendarChanges, SyncFailed, WriteResult
 from integrations import microsoft_graph as graph_module
 from integrations.graph_api import GraphRequest
-from integrations.microsoft_auth import device_code_app, sign_in_with_device_code
+from integrations.microsoft_auth import (
+    device_code_app,
+    load_token_cache,
+    sign_in_with_device_code,
+)
 from integrations.microsoft_graph import read_notifications
 from integrations.sandbox.microsoft_graph import GraphEmulator
 from integrations.sandbox.microsoft_identity import LoginRedirect
@@ -111,7 +115,7 @@ def test_device_code_sign_in_keeps_an_owner_only_cache(graph, tmp_path, closing_
     public_app = graph.identity.register_app("example.com")
     cache_file = tmp_path / "private" / "msal-cache.json"
     login = closing_later(LoginRedirect(graph.url))
-    app = device_code_app("example.com", public_app.client_id, cache_file,
+    app = device_code_app("example.com", public_app.client_id, load_token_cache(cache_file),
                           authority="https://login.microsoftonline.com", http_client=login)
     shown = []
 
@@ -453,3 +457,25 @@ def test_the_emulator_refuses_what_graph_refuses(graph, outlook):
     absolute = "https://graph.microsoft.com/v1.0" + delta
     [answer] = outlook.api.batch([GraphRequest("GET", absolute, ALICE)])
     assert isinstance(answer, ProviderRejected) and "Invalid batch payload" in str(answer)
+
+
+def test_sign_in_waits_for_first_use_and_an_outage_is_retried_not_a_crash(graph_app, monkeypatch,
+                                                                          closing_later):
+    monkeypatch.setenv("TEST_GRAPH_SECRET", graph_app.secret)
+    graph = GraphEmulator().start()
+    config = graph_config(graph, graph_app)
+    login = closing_later(LoginRedirect(graph.url))
+    graph.stop()  # Microsoft is unreachable when the service starts
+    adapter = closing_later(graph_module.microsoft_calendar_from_config(
+        config, retry=NO_WAIT, login_http=login))
+    [failed] = adapter.sync({ALICE: None})
+    assert isinstance(failed, SyncFailed) and "could not reach Microsoft's sign-in" in str(
+        failed.error)
+
+
+def test_a_damaged_token_cache_is_a_config_error_naming_the_file(graph, graph_app, tmp_path):
+    damaged = tmp_path / "cache.json"
+    damaged.write_text("{not json")
+    config = graph_config(graph, graph_app, client_secret_env=None, token_cache_file=str(damaged))
+    with pytest.raises(ConfigError, match="cache.json"):
+        graph_module.microsoft_calendar_from_config(config)
