@@ -11,14 +11,16 @@ from __future__ import annotations
 import base64
 import copy
 import json
-from datetime import UTC, date, datetime
+from datetime import UTC, date, datetime, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
 
+from integrations.sandbox import google_recurrence as recurrence
 from integrations.sandbox.google_errors import bad_request
 
 READ_ONLY = {"kind", "etag", "id", "htmlLink", "created", "updated", "creator", "organizer",
               "iCalUID", "hangoutLink", "sequence", "recurringEventId", "originalStartTime"}
+SERIES_HORIZON = timedelta(days=730)  # how far a series is expanded without a timeMax
 DEFAULT_PAGE = 250
 MAX_PAGE = 2500
 
@@ -30,8 +32,11 @@ def in_full_listing(event: dict[str, Any], params: dict[str, str], zone: str) ->
     time_min, time_max = params.get("timeMin"), params.get("timeMax")
     if time_max and start >= parse_bound(time_max, "timeMax"):
         return False
-    if event.get("recurrence"):
-        return True  # a series may have occurrences after its first one's end
+    if event.get("recurrence") and time_min:
+        # A series is listed when any of its occurrences falls in the window.
+        window_end = parse_bound(time_max, "timeMax") if time_max else start + SERIES_HORIZON
+        return bool(recurrence.instances(event, [], zone, parse_bound(time_min, "timeMin"),
+                                         window_end))
     return not (time_min and end <= parse_bound(time_min, "timeMin"))
 
 

@@ -19,8 +19,7 @@ Behaviour follows Google's documentation of Calendar API v3:
   organiser's copy can be edited, and guests' copies follow it.
 
 With singleEvents=true a series is listed as its instances (see google_recurrence); without
-it, as its master, listed when its first occurrence starts before timeMax (the master's own
-RRULE end is not evaluated for that).
+it, as its master, listed when any of its occurrences falls in the window.
 """
 
 from __future__ import annotations
@@ -31,14 +30,12 @@ import secrets
 import threading
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from datetime import timedelta
 from typing import Any
 
 from integrations.sandbox import google_fields as fields
 from integrations.sandbox import google_recurrence as recurrence
 from integrations.sandbox.google_errors import bad_request, gone_full_sync, google_error, not_found
 
-SERIES_HORIZON = timedelta(days=730)  # how far a series is expanded without a timeMax
 _ID_ALPHABET = "abcdefghijklmnopqrstuv0123456789"  # base32hex, as Google's event ids
 
 
@@ -93,7 +90,7 @@ class CalendarStore:
             return None
         start = fields.instant(master["start"], calendar.time_zone)
         candidates = recurrence.instances(master, [], calendar.time_zone, start,
-                                          start + SERIES_HORIZON)
+                                          start + fields.SERIES_HORIZON)
         return next((c for c in candidates if c["id"] == event_id), None)
 
     def list_events(self, calendar_id: str, params: dict[str, str]) -> dict[str, Any]:
@@ -177,7 +174,7 @@ class CalendarStore:
         start = fields.instant(master["start"], calendar.time_zone)
         if since is None and params.get("timeMin"):
             start = fields.parse_bound(params["timeMin"], "timeMin")
-        end = start + SERIES_HORIZON
+        end = start + fields.SERIES_HORIZON
         if since is None and params.get("timeMax"):
             end = fields.parse_bound(params["timeMax"], "timeMax")
         exceptions = [e for e in calendar.events.values()

@@ -499,3 +499,11 @@ def test_a_channel_says_when_it_is_due_for_renewal():
     channel = Channel(Provider.GOOGLE, ALICE, "ch", "res", "t", datetime(2026, 12, 1, tzinfo=UTC))
     assert not channel.expires_within(datetime(2026, 11, 29, tzinfo=UTC), timedelta(days=1))
     assert channel.expires_within(datetime(2026, 11, 30, 1, tzinfo=UTC), timedelta(days=1))
+
+
+def test_a_series_that_ended_before_the_window_is_not_listed(google, google_calendar):
+    book(google, "Old weekly", start=datetime(2026, 1, 6, 10, 0, tzinfo=BERLIN),
+         recurrence=["RRULE:FREQ=WEEKLY;UNTIL=20260301T000000Z"])
+    ongoing = book(google, "Acme weekly", start=datetime(2026, 1, 6, 10, 0, tzinfo=BERLIN),
+                   recurrence=["RRULE:FREQ=WEEKLY"])
+    assert ids(synced(google_calendar, {ALICE: None})[ALICE]) == {ongoing["id"]}
