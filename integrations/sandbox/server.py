@@ -8,6 +8,7 @@ that injects them is repeatable.
 
 from __future__ import annotations
 
+import functools
 import json
 import logging
 import random
@@ -103,7 +104,7 @@ class Route:
     handler: Handler
     faults: bool = True  # False for endpoints of another service, e.g. a sign-in server
 
-    @property
+    @functools.cached_property
     def name(self) -> str:
         """The route as a person writes it: "GET /v1.0/users/{user}/events/{event}"."""
         path = re.sub(r"\(\?P<(\w+)>[^)]*\)", r"{\1}", self.pattern.pattern.removesuffix(r"\Z"))
