@@ -20,6 +20,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from assistant.annotate import AnnotationPlan
+from assistant.config import Sync
 from assistant.errors import (
     Conflict,
     CursorExpired,
@@ -40,6 +41,10 @@ class SyncWindow:
 
     past: timedelta = timedelta(days=30)
     future: timedelta = timedelta(days=180)
+
+    @classmethod
+    def of(cls, sync: Sync) -> SyncWindow:
+        return cls(timedelta(days=sync.past_days), timedelta(days=sync.future_days))
 
 
 @dataclass

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import date, datetime
 from email.message import EmailMessage
 from email.utils import format_datetime, make_msgid
@@ -38,7 +38,6 @@ class OutgoingEmail:
     text: str
     html: str
     reply_to: str = ""
-    headers: Mapping[str, str] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)
@@ -91,7 +90,7 @@ def question_email(
     title = header_text(meeting.title) or "Your customer meeting"
     asked = [checklist.find(number) for number in questions]
     context = {
-        "greeting_name": _first_name(meeting.organizer.name, meeting.organizer.email),
+        "greeting_name": _greeting_name(meeting),
         "title": title,
         "customers": list(customers),
         "when": describe_when(meeting),
@@ -107,7 +106,7 @@ def question_email(
                       for row in asked],
         "link_in_person": links.decision(Format.IN_PERSON) if links else "",
         "link_virtual": links.decision(Format.VIRTUAL) if links else "",
-        "example": " ".join(f"{row.number}{'AB'[i % 2]}" for i, row in enumerate(asked[:3])),
+        "example": _example([row.number for row in asked]),
         "deadline": _short_time(deadline, meeting) if deadline else "",
         "organisation_name": sender.organisation_name,
         "reminder": reminder,
@@ -140,13 +139,12 @@ def clarification_email(
         understood.append("in the order asked: " + " ".join(s.value for s in reading.positional))
     if reading.decision:
         understood.append(f"decision: {reading.decision.words}")
-    example_rows = list(questions[:3]) or [1]
     context = {
-        "greeting_name": _first_name(meeting.organizer.name, meeting.organizer.email),
+        "greeting_name": _greeting_name(meeting),
         "title": title,
         "understood": understood,
         "problems": list(reading.problems) or ["no answer could be found in the reply"],
-        "example": " ".join(f"{n}{'AB'[i % 2]}" for i, n in enumerate(example_rows)),
+        "example": _example(list(questions) or [1]),
         "organisation_name": sender.organisation_name,
     }
     return OutgoingEmail(
@@ -171,7 +169,7 @@ def confirmation_email(
     """Tells the organiser what was decided and written, and how to change it."""
     title = header_text(meeting.title) or "Your customer meeting"
     context = {
-        "greeting_name": _first_name(meeting.organizer.name, meeting.organizer.email),
+        "greeting_name": _greeting_name(meeting),
         "title": title,
         "when": describe_when(meeting),
         "format_words": recommendation.format.words,
@@ -248,8 +246,6 @@ def to_message(email: OutgoingEmail, sender: Sender, now: datetime) -> EmailMess
     message["Date"] = format_datetime(now)
     message["Message-ID"] = make_msgid(domain=sender.address.partition("@")[2] or None)
     message["Auto-Submitted"] = "auto-generated"
-    for name, value in email.headers.items():
-        message[name] = header_text(value)
     message.set_content(email.text)
     message.add_alternative(email.html, subtype="html")
     return message
@@ -285,6 +281,15 @@ def _zone(name: str) -> ZoneInfo:
         return ZoneInfo(win_tz.get(name, name) or "UTC")
     except (ZoneInfoNotFoundError, ValueError):
         return ZoneInfo("UTC")
+
+
+def _greeting_name(meeting: Meeting) -> str:
+    return _first_name(meeting.organizer.name, meeting.organizer.email)
+
+
+def _example(rows: Sequence[int]) -> str:
+    """How an answer looks, on the rows actually asked: '2A 5B 9A'."""
+    return " ".join(f"{number}{'AB'[i % 2]}" for i, number in enumerate(rows[:3]))
 
 
 def _first_name(name: str, email: str) -> str:

@@ -53,6 +53,19 @@ class RetryPolicy:
         return self.delay(state.attempt_number, retry_after)
 
 
+def retry_after_seconds(value: str | None) -> float | None:
+    """A Retry-After header's delay in seconds; None when absent or an HTTP date.
+
+    Both providers send seconds; for a date the backoff alone decides.
+    """
+    if value is None:
+        return None
+    try:
+        return max(float(value), 0.0)
+    except ValueError:
+        return None
+
+
 def _log_retry(describe: str, state: tenacity.RetryCallState) -> None:
     error = state.outcome.exception() if state.outcome else None
     wait = state.next_action.sleep if state.next_action else 0.0

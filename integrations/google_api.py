@@ -38,7 +38,7 @@ from assistant.errors import (
     ProviderUnavailable,
     RateLimited,
 )
-from assistant.retry import RetryPolicy
+from assistant.retry import RetryPolicy, retry_after_seconds
 from integrations.google_auth import TokenSource
 
 GOOGLE_ROOT = "https://www.googleapis.com/"
@@ -224,11 +224,7 @@ def _reason(err: HttpError) -> str:
 
 
 def _retry_after(err: HttpError) -> float | None:
-    value = err.resp.get("retry-after") if err.resp is not None else None
-    try:
-        return float(value) if value is not None else None
-    except ValueError:
-        return None  # an HTTP date: rare from Google; the backoff covers it
+    return retry_after_seconds(err.resp.get("retry-after") if err.resp is not None else None)
 
 
 def _describe(call: Call) -> str:

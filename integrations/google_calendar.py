@@ -158,8 +158,7 @@ def google_calendar_from_config(
     else:
         raise ConfigError("google", ["no sign-in: set service_account_key_file or token_file"])
     api = GoogleApi(TokenSource(sign_in), root_url=google.api_endpoint, retry=retry)
-    window = SyncWindow(timedelta(days=config.sync.past_days),
-                        timedelta(days=config.sync.future_days))
+    window = SyncWindow.of(config.sync)
     return GoogleCalendar(api, window=window, send_updates=google.send_updates,
                           batch_size=google.batch_size, max_connections=google.max_connections)
 

@@ -32,7 +32,7 @@ from assistant.errors import (
     ProviderUnavailable,
     RateLimited,
 )
-from assistant.retry import RetryPolicy
+from assistant.retry import RetryPolicy, retry_after_seconds
 from integrations.microsoft_auth import GraphSignIn
 
 _SYNC_STATE_CODES = {"SyncStateNotFound", "SyncStateInvalid", "ResyncRequired", "resyncRequired"}
@@ -190,11 +190,8 @@ def error_from(status: int, body: Any, headers: Mapping[str, str],
 
 
 def _retry_after(headers: Mapping[str, str]) -> float | None:
-    value = next((v for k, v in headers.items() if k.lower() == "retry-after"), None)
-    try:
-        return float(value) if value is not None else None
-    except ValueError:
-        return None
+    return retry_after_seconds(
+        next((v for k, v in headers.items() if k.lower() == "retry-after"), None))
 
 
 def _json(content: bytes) -> Any:

@@ -190,11 +190,6 @@ def read_notifications(payload: Any, channels: Mapping[str, Channel]) -> Notices
     return notices
 
 
-def validation_answer(query: Mapping[str, str]) -> str | None:
-    """The text to echo when Graph validates a notification URL, or None if it is not that."""
-    return query.get("validationToken")
-
-
 def microsoft_calendar_from_config(
     config: Config, retry: RetryPolicy = RetryPolicy(),
     login_http: requests.Session | None = None,
@@ -221,8 +216,7 @@ def microsoft_calendar_from_config(
     if settings.categories is not None:
         categories = {Format.IN_PERSON: settings.categories.in_person,
                       Format.VIRTUAL: settings.categories.virtual}
-    window = SyncWindow(timedelta(days=config.sync.past_days),
-                        timedelta(days=config.sync.future_days))
+    window = SyncWindow.of(config.sync)
     return MicrosoftCalendar(api, window=window, batch_size=settings.batch_size,
                              max_connections=settings.max_connections, categories=categories)
 

@@ -39,7 +39,6 @@ from integrations.sandbox import google_errors
 from integrations.sandbox.google_errors import bad_request, google_error, injected, not_found
 from integrations.sandbox.google_oauth import OAuthServer
 from integrations.sandbox.google_store import CalendarStore
-from integrations.sandbox.push import Notifier
 from integrations.sandbox.server import (
     Faults,
     HttpProblem,
@@ -66,7 +65,6 @@ class GoogleCalendarEmulator(SandboxServer):
         super().__init__(faults)
         self.store = CalendarStore()
         self.oauth = OAuthServer()
-        self.notifier = Notifier()
         self.require_https = require_https  # Google does; local receivers are plain HTTP
         self.channels: dict[str, dict[str, Any]] = {}
         self._channel_lock = threading.Lock()
@@ -92,10 +90,6 @@ class GoogleCalendarEmulator(SandboxServer):
         self.oauth.token_url = self.url + "token"
         self.store.base_url = self.url
         return self
-
-    def stop(self) -> None:
-        self.notifier.close()
-        super().stop()
 
     def fault_response(self, status: int) -> Response:
         return injected(status)

@@ -38,7 +38,6 @@ from integrations.sandbox import graph_fields as fields
 from integrations.sandbox.graph_errors import error_response, graph_error, injected
 from integrations.sandbox.graph_store import DEFAULT_PAGE, MAX_PAGE, GraphStore
 from integrations.sandbox.microsoft_identity import Grant, IdentityServer
-from integrations.sandbox.push import Notifier
 from integrations.sandbox.server import (
     Faults,
     Request,
@@ -67,7 +66,6 @@ class GraphEmulator(SandboxServer):
         self.tenant = tenant
         self.store = GraphStore()
         self.identity = IdentityServer()
-        self.notifier = Notifier()
         self.require_https = require_https
         self.subscriptions: dict[str, dict[str, Any]] = {}
         self._subscription_lock = threading.Lock()
@@ -100,10 +98,6 @@ class GraphEmulator(SandboxServer):
     @property
     def graph_url(self) -> str:
         return self.url + "v1.0"
-
-    def stop(self) -> None:
-        self.notifier.close()
-        super().stop()
 
     def fault_response(self, status: int) -> Response:
         return injected(status)

@@ -23,6 +23,8 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
+from integrations.sandbox.push import Notifier
+
 log = logging.getLogger(__name__)
 
 DROP = "drop"  # close the connection without an answer, before doing anything
@@ -117,6 +119,7 @@ class SandboxServer:
 
     def __init__(self, faults: Faults | None = None) -> None:
         self.faults = faults or Faults()
+        self.notifier = Notifier()  # push notifications the emulator sends its clients
         self.routes: list[Route] = []
         self.round_trips = 0  # HTTP requests received; a batch counts once
         self.calls: Counter[str] = Counter()  # API calls by Route.name, batch parts included
@@ -137,6 +140,7 @@ class SandboxServer:
         return self
 
     def stop(self) -> None:
+        self.notifier.close()
         if self._httpd is not None:
             self._httpd.shutdown()
             self._httpd.server_close()
