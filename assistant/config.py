@@ -197,6 +197,36 @@ class Mail(_Section):
     public_url: Endpoint | None = None  # where the web app is reached: enables one-click answers
 
 
+class Service(_Section):
+    """The long-running service: where its state lives, how often each job runs, its web app."""
+
+    # SQLite file (relative to the config file) for one worker, or PostgreSQL for several:
+    # postgresql+psycopg://user@host/dbname (the password in the environment, PGPASSWORD).
+    database_url: str = "sqlite:///assistant.sqlite3"
+    sync_interval_seconds: int = Field(default=60, ge=1, le=3600)
+    outbox_interval_seconds: int = Field(default=5, ge=1, le=600)
+    inbox_interval_seconds: int = Field(default=30, ge=1, le=3600)
+    follow_up_interval_seconds: int = Field(default=300, ge=1, le=86_400)
+    lease_seconds: int = Field(default=120, ge=2, le=3600)  # a dead worker's work waits this long
+    listen: str = "127.0.0.1:8080"  # the web app: webhooks, one-click answers, /healthz, /metrics
+    public_url: Endpoint | None = None  # where Google and Graph reach the webhooks; unset: poll
+
+    @field_validator("database_url")
+    @classmethod
+    def _known_database(cls, value: str) -> str:
+        if not re.match(r"^(sqlite|postgresql(\+psycopg)?)://", value):
+            raise ValueError(f"{value!r} is neither sqlite:///FILE nor postgresql+psycopg://...")
+        return value
+
+    @field_validator("listen")
+    @classmethod
+    def _host_port(cls, value: str) -> str:
+        host, _, port = value.rpartition(":")
+        if not host or not port.isdigit() or not 0 < int(port) < 65536:
+            raise ValueError(f"{value!r} is not HOST:PORT, e.g. 127.0.0.1:8080")
+        return value
+
+
 class Config(_Section):
     organisation: Organisation
     detection: Detection = Detection()
@@ -206,6 +236,7 @@ class Config(_Section):
     google: Google = Google()
     microsoft: Microsoft = Microsoft()
     mail: Mail | None = None
+    service: Service = Service()
     checklist: Path | None = None  # a checklist file of your own; relative to this file
 
     @field_validator("customers", mode="before")
@@ -288,8 +319,19 @@ def _paths_relative_to(config: Config, folder: Path) -> Config:
         "certificate_file": resolve(config.microsoft.certificate_file),
         "token_cache_file": resolve(config.microsoft.token_cache_file),
     })
+    service = config.service.model_copy(update={
+        "database_url": _sqlite_relative_to(config.service.database_url, folder)})
     return config.model_copy(update={"checklist": resolve(config.checklist), "google": google,
-                                     "microsoft": microsoft})
+                                     "microsoft": microsoft, "service": service})
+
+
+def _sqlite_relative_to(url: str, folder: Path) -> str:
+    """sqlite:///name.sqlite3 is relative to the config file, like every other file it names."""
+    prefix = "sqlite:///"
+    if not url.startswith(prefix) or url == prefix + ":memory:":
+        return url
+    path = Path(url[len(prefix):]).expanduser()
+    return prefix + str(path if path.is_absolute() else folder / path)
 
 
 def config_for_domains(domains: list[str]) -> Config:

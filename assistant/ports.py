@@ -10,6 +10,7 @@ import enum
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from email.message import EmailMessage
 from typing import Protocol
 
 from assistant.annotate import AnnotationPlan
@@ -119,3 +120,45 @@ class CalendarPort(Protocol):
     def unwatch(self, channel: Channel) -> None:
         """Stop a channel; a channel that already expired or is unknown is not an error."""
         ...
+
+
+class MailOut(Protocol):
+    """Hands a finished message to the mail system (SMTP, Graph sendMail)."""
+
+    def send(self, message: EmailMessage) -> None:
+        """Raises ProviderUnavailable (try again later) or a final error of the transport."""
+        ...
+
+
+@dataclass(frozen=True)
+class InboundMail:
+    uid: int
+    raw: bytes  # the whole RFC 822 message, or b"" when it was too big to read
+
+
+class MailIn(Protocol):
+    """The assistant's own inbox, where replies arrive."""
+
+    def messages(self) -> Iterator[InboundMail]:
+        """Every message waiting, oldest first; each stays until mark_processed."""
+        ...
+
+    def mark_processed(self, uid: int) -> None:
+        """Move a handled message out of the way, so it is not read again."""
+        ...
+
+    def close(self) -> None: ...
+
+
+@dataclass(frozen=True)
+class PushNotice:
+    """What one webhook call asks of the service, once its secrets were checked."""
+
+    sync: frozenset[str] = frozenset()  # calendars to sync now
+    renew: tuple[Channel, ...] = ()  # channels the provider wants renewed
+    recreate: tuple[Channel, ...] = ()  # channels the provider dropped
+    rejected: int = 0  # items that were not ours, or failed their secret
+
+
+# A provider's webhook reader: (headers, body, our live channels by id) -> what to do.
+PushReader = Callable[[Mapping[str, str], bytes, Mapping[str, Channel]], PushNotice]

@@ -11,22 +11,16 @@ from __future__ import annotations
 
 import ssl
 from collections.abc import Iterator
-from dataclasses import dataclass
 
 import imapclient
 from imapclient.exceptions import IMAPClientError
 
 from assistant.config import Mail, secret_from_env
 from assistant.errors import AuthFailed, ConfigError, ProviderUnavailable
+from assistant.ports import InboundMail
 
 FETCH_BATCH = 50  # messages fetched per round trip
 MAX_MESSAGE_BYTES = 5 * 1024 * 1024  # replies are short; anything bigger is not read
-
-
-@dataclass(frozen=True)
-class InboundMail:
-    uid: int
-    raw: bytes  # the whole RFC 822 message, or b"" when it was too big to read
 
 
 class ImapInbox:

@@ -8,6 +8,8 @@ from assistant.checklist import Checklist, load_checklist
 from assistant.config import Config, config_for_domains
 from assistant.rendering import Renderer
 
+pytest_plugins = ["tests.postgres"]  # a throwaway PostgreSQL cluster, for the tests that ask
+
 
 @pytest.fixture(scope="session")
 def checklist() -> Checklist:

@@ -2,26 +2,32 @@
 
 Creates the project's virtualenv (.venv, or $ASSISTANT_VENV) when it is missing, installs the
 project with its test extras when pyproject.toml changed since the last install, installs the
-Debian packages of the real servers the tests start (Dovecot for IMAP), then runs pytest inside
-the virtualenv. Whatever a test needs is installed here, so CI and a new developer run exactly
-the same thing.
+Debian packages of the real servers the tests start (Dovecot for IMAP, PostgreSQL for the
+database), then runs pytest inside the virtualenv. Whatever a test needs is installed here, so CI
+and a new developer run exactly the same thing.
 """
 
 from __future__ import annotations
 
+import glob
 import hashlib
 import os
 import shutil
 import subprocess
 import sys
 import venv
+from collections.abc import Callable
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
 VENV = Path(os.environ.get("ASSISTANT_VENV", ROOT / ".venv"))
 PYTHON = VENV / "bin" / "python"
-# Debian packages whose servers the tests start themselves: command -> package.
-DEBIAN_SERVERS = {"dovecot": "dovecot-imapd"}
+# Debian packages whose servers the tests start themselves: package -> is it installed?
+DEBIAN_SERVERS: dict[str, Callable[[], bool]] = {
+    "dovecot-imapd": lambda: bool(shutil.which("dovecot") or Path("/usr/sbin/dovecot").exists()),
+    # Debian keeps PostgreSQL's server off PATH, in a folder per major version.
+    "postgresql": lambda: bool(glob.glob("/usr/lib/postgresql/*/bin/initdb")),
+}
 
 
 def main() -> int:
@@ -58,8 +64,7 @@ def ensure_installed() -> None:
 
 def ensure_servers() -> None:
     """apt-get install the servers the tests run (they start their own, never the system's)."""
-    missing = [package for command, package in DEBIAN_SERVERS.items()
-               if shutil.which(command) is None and not Path("/usr/sbin", command).exists()]
+    missing = [package for package, installed in DEBIAN_SERVERS.items() if not installed()]
     if not missing:
         return
     apt = ["apt-get"] if os.geteuid() == 0 else ["sudo", "-n", "apt-get"]

@@ -1,0 +1,86 @@
+"""What to do about a meeting when it appears or changes: pure rules the service applies.
+
+The service keeps the state (assistant.store) and the effects (the outbox); these functions
+only decide, from the meeting as it reads now, its assessment and the clock:
+- a meeting starts a conversation only if it is a customer meeting its organiser owns, at set
+  times, still ahead; otherwise it is skipped with a reason an admin can read;
+- with rows left to ask and time before the deadline, the organiser is asked; with nothing to
+  ask, or no time left, the assistant decides at once on what it has;
+- an annotated meeting that changed is written again only if the plan differs from what the
+  event already says (our own write comes back through the sync and must not echo forever).
+"""
+
+from __future__ import annotations
+
+import enum
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+
+from assistant.annotate import AnnotationPlan
+from assistant.assess import Assessment
+from assistant.config import Policy
+from assistant.models import Meeting
+
+
+class Opening(enum.StrEnum):
+    SKIP = "skip"
+    ASK = "ask"
+    DECIDE = "decide"  # nothing to ask, or too late to ask
+
+
+@dataclass(frozen=True)
+class Start:
+    opening: Opening
+    why: str
+    deadline: datetime | None = None
+
+
+def start(assessment: Assessment, now: datetime, policy: Policy) -> Start:
+    """How a conversation about a newly seen (or newly qualifying) meeting begins."""
+    meeting, detection = assessment.meeting, assessment.detection
+    if not detection.is_customer_meeting:
+        return Start(Opening.SKIP, detection.why)
+    if not meeting.organizer_is_owner:
+        return Start(Opening.SKIP, "a copy of a meeting someone else organises")
+    span = meeting.timed_span
+    if span is None or span[0] <= now:
+        return Start(Opening.SKIP, "it has already started")
+    if is_series_exception(meeting):
+        return Start(Opening.SKIP, "one occurrence of a series, which is handled as a whole")
+    deadline = decision_deadline(span[0], policy)
+    if not assessment.questions:
+        return Start(Opening.DECIDE, "the calendar answers every row", deadline)
+    if now >= deadline:
+        return Start(Opening.DECIDE, "too close to the meeting to ask", deadline)
+    return Start(Opening.ASK, detection.why, deadline)
+
+
+def decision_deadline(meeting_start: datetime, policy: Policy) -> datetime:
+    return meeting_start - timedelta(hours=policy.decide_before_hours)
+
+
+def is_series_exception(meeting: Meeting) -> bool:
+    """A moved or edited occurrence of a series: the series itself carries the conversation."""
+    return bool(meeting.series_id) and meeting.series_id != meeting.event_id
+
+
+def rewrite_needed(meeting: Meeting, plan: AnnotationPlan | None) -> bool:
+    """True when writing plan would change what the event says now."""
+    if plan is None:
+        return False
+    return (plan.description != meeting.description or plan.add_video_link
+            or (plan.end is not None and plan.end != meeting.end) or plan.mark != meeting.mark)
+
+
+def changes_made(before: Meeting, plan: AnnotationPlan) -> list[str]:
+    """What a write of plan changed, in the organiser's words, for the confirmation email."""
+    changes = ["the invite now says which format and why"]
+    span = before.timed_span
+    if plan.end is not None and span is not None:
+        minutes = int((plan.end - span[0]).total_seconds() // 60)
+        was = int((span[1] - span[0]).total_seconds() // 60)
+        verb = "shortened" if minutes < was else "given back its length"
+        changes.append(f"{verb}: {minutes} minutes instead of {was}")
+    if plan.add_video_link:
+        changes.append("a video link was added")
+    return changes

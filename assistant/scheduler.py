@@ -1,0 +1,93 @@
+"""A worker: APScheduler 3 runs the service's jobs; uvicorn serves its web app; signals stop it.
+
+Each job is coalesced (runs missed while the worker was busy or asleep run once) and runs one
+instance at a time. SIGTERM or SIGINT lets the running steps finish, gives back every lease
+this worker holds (so others take over at once rather than when the leases expire), and
+stops. Jobs are kept in memory: everything worth keeping is in the store, so a worker that
+restarts simply starts its timers again.
+"""
+
+from __future__ import annotations
+
+import logging
+import signal
+import threading
+from collections.abc import Callable
+from datetime import UTC, datetime
+
+import uvicorn
+from apscheduler.schedulers.background import BackgroundScheduler
+
+from assistant.config import Config
+from assistant.service import Service
+from assistant.web import create_app
+from assistant.wiring import Built
+
+log = logging.getLogger(__name__)
+CHANNEL_RENEWAL_SECONDS = 3600
+
+
+class Worker:
+    def __init__(self, built: Built, config: Config, *, serve: bool = True) -> None:
+        self.built, self.config = built, config
+        self.service: Service = built.service
+        self.stopping = threading.Event()
+        self.scheduler = BackgroundScheduler(
+            timezone=UTC, job_defaults={"coalesce": True, "max_instances": 1,
+                                        "misfire_grace_time": 60})
+        self.server: uvicorn.Server | None = None
+        if serve:
+            host, _, port = config.service.listen.rpartition(":")
+            app = create_app(self.service, built.push_readers, wake_sync=self.wake_sync)
+            self.server = uvicorn.Server(uvicorn.Config(app, host=host.strip("[]"),
+                                                        port=int(port), log_level="warning"))
+
+    def run(self) -> None:
+        """Until SIGTERM or SIGINT (or stop()): then finish, release leases and return."""
+        self.service.reconcile_calendars()
+        self.service.metrics.watch_store(self.service.store, self.service.clock)
+        settings = self.config.service
+        self._every("sync", self.service.sync, settings.sync_interval_seconds)
+        self._every("outbox", self.service.deliver, settings.outbox_interval_seconds)
+        self._every("inbox", self.service.read_replies, settings.inbox_interval_seconds)
+        self._every("follow_up", self.service.follow_up, settings.follow_up_interval_seconds)
+        self._every("channels", self.service.renew_channels, CHANNEL_RENEWAL_SECONDS)
+        previous = {sig: signal.signal(sig, lambda *_: self.stop())
+                    for sig in (signal.SIGTERM, signal.SIGINT)}
+        web = None
+        if self.server is not None:
+            web = threading.Thread(target=self.server.run, name="web", daemon=True)
+            web.start()
+        self.scheduler.start()
+        log.info("worker %s running", self.service.worker)
+        try:
+            self.stopping.wait()
+        finally:
+            self.scheduler.shutdown(wait=True)  # lets the running steps finish
+            if self.server is not None and web is not None:
+                self.server.should_exit = True
+                web.join(timeout=10)
+            self.service.release_leases()
+            for sig, handler in previous.items():
+                signal.signal(sig, handler)
+            log.info("worker %s stopped", self.service.worker)
+
+    def stop(self) -> None:
+        self.stopping.set()
+
+    def wake_sync(self) -> None:
+        """Run the sync job now (a notification arrived), not at its next interval."""
+        self.scheduler.modify_job("sync", next_run_time=datetime.now(UTC))
+
+    def _every(self, name: str, job: Callable[[], object], seconds: int) -> None:
+        def run_and_deliver() -> None:
+            try:
+                job()
+                if name != "outbox":
+                    self.service.deliver()  # what a job decided goes out now, not in 5 s
+            except Exception:  # a job that fails is logged and tried again next time
+                log.exception("the %s job failed", name)
+                self.service.metrics.error(name)
+
+        self.scheduler.add_job(run_and_deliver, "interval", seconds=seconds, id=name,
+                               next_run_time=datetime.now(UTC))

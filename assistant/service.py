@@ -1,0 +1,842 @@
+"""The pipeline: calendars in, conversations kept, effects out, each exactly once.
+
+provider change → Meeting → assess → conversation step → outbox (same transaction) → delivery;
+reply → inbox → judge → answers → recommendation → annotation write (outbox) → confirmation.
+
+Every job may run on several workers at once (PostgreSQL) and may be killed at any point:
+- calendars are claimed with leases; a calendar's changes and its new cursor commit together,
+  so a crash repeats a sync (its meetings are recognised by ETag) and never skips one;
+- each effect is an outbox row with an idempotency key, written in the transaction that made
+  the decision; delivery marks it done together with whatever follows from it (the state, the
+  confirmation); an email keeps one Message-ID across attempts, so the one retry a crash
+  between "sent" and "marked done" can cause is the same message, which mailbox servers drop;
+- an event write is planned from the event as it reads at that moment, so repeating one finds
+  the note already there and writes nothing;
+- a reply is recorded by Message-ID in the transaction that applies it, before it is moved.
+"""
+
+from __future__ import annotations
+
+import base64
+import email
+import email.policy
+import hashlib
+import logging
+import socket
+import uuid
+from collections import defaultdict
+from collections.abc import Callable, Iterable, Mapping
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from email.message import EmailMessage
+
+from sqlalchemy import select, update
+from sqlalchemy.orm import Session
+
+from assistant import conversation, follow_ups
+from assistant.annotate import AnnotationPlan
+from assistant.answer_links import DECISION_ROW, AnswerLinks, LinkClaims
+from assistant.assess import Assessment, Assessor
+from assistant.checklist import Checklist, load_checklist
+from assistant.config import Config
+from assistant.emails import (
+    DigestItem,
+    OneClick,
+    OutgoingEmail,
+    Sender,
+    clarification_email,
+    confirmation_email,
+    digest_email,
+    question_email,
+    to_message,
+)
+from assistant.errors import AssistantError, AuthFailed, ProviderError, TransientProviderError
+from assistant.metrics import Metrics
+from assistant.models import (
+    EventRemoved,
+    Format,
+    HardFacts,
+    Meeting,
+    Provenance,
+    Provider,
+    Recommendation,
+    RowAnswer,
+    Side,
+)
+from assistant.ports import CalendarChanges, CalendarPort, Channel, MailIn, MailOut, WriteResult
+from assistant.presenting import recommendation_json
+from assistant.rendering import Renderer
+from assistant.reply_acceptance import Answered, Ignored, OpenQuestion, Unclear, judge_reply
+from assistant.reply_mail import ReplyEmail, read_reply_email
+from assistant.reply_tokens import BadToken, ReplyTokens
+from assistant.store import Store
+from assistant.store.codec import meeting_from_json, meeting_to_json
+from assistant.store.tables import (
+    Answer,
+    AuditEntry,
+    Conversation,
+    HandledReply,
+    JobLease,
+    Outbox,
+    PushChannel,
+    RecommendationRecord,
+    SeenMeeting,
+    State,
+    UsedLink,
+    WatchedCalendar,
+)
+
+log = logging.getLogger(__name__)
+
+CLAIM_CALENDARS = 500  # calendars synced per round; more wait for the next round
+CLAIM_OUTBOX = 50
+MAX_BACKOFF = timedelta(hours=1)
+TOKEN_VALID_AFTER_MEETING = timedelta(days=7)
+CHANNEL_TTL = timedelta(days=7)
+CHANNEL_RENEW_BEFORE = timedelta(days=1)
+HISTORY_WEEKS = 6  # the organiser's meetings either side that inference looks at
+
+
+@dataclass(frozen=True)
+class Outside:
+    """The systems the service talks to, each behind its port."""
+
+    calendars: Mapping[Provider, CalendarPort]
+    mailer: MailOut
+    inbox: MailIn | None = None
+
+
+class Service:
+    def __init__(
+        self,
+        config: Config,
+        store: Store,
+        outside: Outside,
+        *,
+        tokens: ReplyTokens,
+        links: AnswerLinks | None = None,
+        worker: str | None = None,
+        clock: Callable[[], datetime] = lambda: datetime.now(UTC),
+        checklist: Checklist | None = None,
+        renderer: Renderer | None = None,
+        metrics: Metrics | None = None,
+    ) -> None:
+        if config.mail is None:
+            raise AssistantError("the service needs a [mail] section: who it writes as")
+        self.config, self.store, self.outside = config, store, outside
+        self.tokens, self.links = tokens, links
+        self.worker = worker or f"{socket.gethostname()}:{uuid.uuid4().hex[:8]}"
+        self.clock = clock
+        self.checklist = checklist or load_checklist(config.checklist)
+        self.renderer = renderer or Renderer()
+        self.assessor = Assessor(config, self.checklist, self.renderer)
+        self.sender = Sender(config.mail.sender, config.organisation.name)
+        self.lease = timedelta(seconds=config.service.lease_seconds)
+        self.metrics = metrics or Metrics()
+
+    # -- the calendars to watch ------------------------------------------------------------------
+
+    def reconcile_calendars(self) -> None:
+        """Add the calendars the config names; calendars added by other means stay."""
+        wanted = [(Provider.GOOGLE, address) for address in self.config.google.calendars]
+        wanted += [(Provider.MICROSOFT, address) for address in self.config.microsoft.calendars]
+        with self.store.transaction() as session:
+            known = {(row.provider, row.address.lower())
+                     for row in session.scalars(select(WatchedCalendar))}
+            for provider, address in wanted:
+                if (provider.value, address.lower()) not in known:
+                    session.add(WatchedCalendar(provider=provider.value, address=address,
+                                                sync_due=self.clock()))
+
+    def sync_soon(self, provider: Provider, address: str) -> None:
+        """A push notification said this calendar changed: sync it at the next chance."""
+        with self.store.transaction() as session:
+            session.execute(update(WatchedCalendar)
+                            .where(WatchedCalendar.provider == provider.value,
+                                   WatchedCalendar.address == address)
+                            .values(sync_due=self.clock()))
+
+    def release_leases(self) -> None:
+        """Give back everything this worker holds, so others need not wait for it to expire."""
+        with self.store.transaction() as session:
+            for model in (WatchedCalendar, Outbox):
+                session.execute(update(model).where(model.lease_owner == self.worker)
+                                .values(lease_owner=None, lease_expires=None))
+            session.execute(update(JobLease).where(JobLease.owner == self.worker)
+                            .values(owner=None, expires=None))
+
+    # -- one full cycle, for `assistant run --once` and tests ------------------------------------
+
+    def cycle(self) -> None:
+        self.reconcile_calendars()
+        self.sync()
+        self.read_replies()
+        self.follow_up()
+        self.deliver()
+
+    # -- sync ------------------------------------------------------------------------------------
+
+    def sync(self) -> int:
+        """Sync every calendar that is due; the number of changes handled."""
+        handled = 0
+        while claimed := self._claim_calendars():
+            for provider, calendars in claimed.items():
+                port = self.outside.calendars.get(provider)
+                if port is None:
+                    self._sync_failed(calendars.values(), f"no {provider.value} sign-in configured")
+                    continue
+                for result in port.sync({c.address: c.cursor for c in calendars.values()}):
+                    calendar = calendars[result.calendar]
+                    if isinstance(result, CalendarChanges):
+                        handled += self._apply(calendar.id, result)
+                    else:
+                        self._sync_failed([calendar], str(result.error))
+        self.ask()
+        return handled
+
+    def _claim_calendars(self) -> dict[Provider, dict[str, WatchedCalendar]]:
+        now = self.clock()
+        with self.store.transaction() as session:
+            rows = Store.claim(session, WatchedCalendar, owner=self.worker, now=now,
+                               lease=self.lease, limit=CLAIM_CALENDARS,
+                               where=[WatchedCalendar.paused.is_(False),
+                                      WatchedCalendar.sync_due <= now],
+                               order_by=[WatchedCalendar.sync_due])
+            claimed: dict[Provider, dict[str, WatchedCalendar]] = defaultdict(dict)
+            for row in rows:
+                # Due again one interval on; a failed or interrupted sync is simply repeated.
+                row.sync_due = now + timedelta(seconds=self.config.service.sync_interval_seconds)
+                claimed[Provider(row.provider)][row.address] = row
+            return dict(claimed)
+
+    def _sync_failed(self, calendars: Iterable[WatchedCalendar], error: str) -> None:
+        with self.store.transaction() as session:
+            for calendar in calendars:
+                row = session.get(WatchedCalendar, calendar.id)
+                if row is not None and row.lease_owner == self.worker:
+                    row.last_error, row.lease_owner, row.lease_expires = error, None, None
+                log.warning("sync of %s failed: %s", calendar.address, error)
+                self.metrics.error("sync")
+
+    def _apply(self, calendar_id: int, result: CalendarChanges) -> int:
+        """One calendar's changes and its new cursor, in one transaction."""
+        now = self.clock()
+        with self.store.transaction() as session:
+            calendar = session.get(WatchedCalendar, calendar_id, with_for_update=True)
+            if calendar is None or calendar.lease_owner != self.worker:
+                return 0  # our lease ran out and another worker has it: it repeats this sync
+            fresh = [self._remember(session, calendar, change, now) for change in result.changes]
+            history = _History(session, now)
+            for seen, change in fresh:
+                if seen is not None:
+                    self._step(session, seen, change, history, now)
+            calendar.cursor, calendar.last_synced_at, calendar.last_error = result.cursor, now, None
+            calendar.lease_owner, calendar.lease_expires = None, None
+            handled = sum(1 for seen, _ in fresh if seen is not None)
+        self.metrics.synced(result.calendar, now)
+        return handled
+
+    def _remember(self, session: Session, calendar: WatchedCalendar,
+                  change: Meeting | EventRemoved, now: datetime
+                  ) -> tuple[SeenMeeting | None, Meeting | EventRemoved]:
+        """Store what the event now says; None when it is not news (same ETag, or unknown gone)."""
+        seen = session.scalars(select(SeenMeeting).where(
+            SeenMeeting.calendar_id == calendar.id,
+            SeenMeeting.event_id == change.event_id)).first()
+        if isinstance(change, EventRemoved) or change.cancelled:
+            if seen is None or seen.removed:
+                return None, change
+            seen.removed, seen.last_seen_at = True, now
+            return seen, change
+        if seen is not None and seen.etag == change.etag and not seen.removed:
+            return None, change
+        if seen is None:
+            seen = SeenMeeting(calendar_id=calendar.id, event_id=change.event_id,
+                               first_seen_at=now)
+            session.add(seen)
+        span = change.timed_span
+        seen.series_id, seen.etag, seen.removed = change.series_id, change.etag, False
+        seen.organiser, seen.title = change.organizer.email.lower(), change.title
+        seen.start_at = span[0] if span else None
+        seen.snapshot, seen.last_seen_at = meeting_to_json(change), now
+        session.flush()
+        return seen, change
+
+    def _step(self, session: Session, seen: SeenMeeting, change: Meeting | EventRemoved,
+              history: _History, now: datetime) -> None:
+        talk = seen.conversation
+        if isinstance(change, EventRemoved) or change.cancelled:
+            if talk is not None and talk.state not in (State.CANCELLED, State.SKIPPED):
+                self._cancel(session, talk, now, "the meeting was cancelled")
+            return
+        assessment = self._assess(change, talk, history.of(change, seen.id))
+        if talk is None or talk.state in (State.SKIPPED, State.CANCELLED):
+            self._open(session, seen, talk, assessment, now)
+        elif State(talk.state).open:
+            self._still_open(session, talk, assessment, now)
+        elif talk.state == State.ANNOTATED and not talk.left_alone and \
+                conversation.rewrite_needed(change, assessment.plan):
+            self._queue_annotation(session, talk, now, "the meeting changed")
+
+    def _open(self, session: Session, seen: SeenMeeting, talk: Conversation | None,
+              assessment: Assessment, now: datetime) -> None:
+        begin = conversation.start(assessment, now, self.config.policy)
+        if talk is None:
+            talk = Conversation(meeting=seen, state=State.SKIPPED, detected_at=now)
+            session.add(talk)
+            session.flush()
+        elif begin.opening is conversation.Opening.SKIP:
+            talk.why = begin.why
+            return  # still nothing to do
+        talk.why = begin.why
+        talk.deadline_at = begin.deadline
+        talk.customer_domains = list(assessment.detection.customer_domains)
+        if begin.opening is conversation.Opening.SKIP:
+            talk.state = State.SKIPPED
+            return
+        talk.detected_at, talk.cancelled_at = now, None
+        self.metrics.count("meetings_detected")
+        self._audit(session, talk, "detected", f"{seen.title!r}: {begin.why}")
+        if begin.opening is conversation.Opening.DECIDE:
+            self._decide(session, talk, assessment, now, State.DECIDED, without_answer=True)
+        else:
+            talk.questions = list(assessment.questions)
+            talk.state = State.DETECTED  # the ask stage sends it, within the daily cap
+
+    def _still_open(self, session: Session, talk: Conversation, assessment: Assessment,
+                    now: datetime) -> None:
+        begin = conversation.start(assessment, now, self.config.policy)
+        if begin.opening is conversation.Opening.SKIP:
+            self._cancel(session, talk, now, f"no longer a meeting to ask about: {begin.why}",
+                         state=State.SKIPPED)
+            return
+        talk.deadline_at = begin.deadline  # a moved meeting moves its deadline
+        talk.customer_domains = list(assessment.detection.customer_domains)
+
+    def _cancel(self, session: Session, talk: Conversation, now: datetime, why: str,
+                state: State = State.CANCELLED) -> None:
+        talk.state, talk.why, talk.cancelled_at = state, why, now
+        session.execute(update(Outbox).where(Outbox.conversation_id == talk.id,
+                                             Outbox.state == "pending")
+                        .values(state="cancelled", done_at=now))
+        self._audit(session, talk, "cancelled", why)
+
+    # -- asking ----------------------------------------------------------------------------------
+
+    def ask(self) -> None:
+        """Send the questions of newly detected meetings, at most the daily cap per organiser."""
+        if not self.store.hold_job("ask", self.worker, self.clock(), self.lease):
+            return
+        try:
+            now = self.clock()
+            with self.store.transaction() as session:
+                waiting = session.scalars(select(Conversation).where(
+                    Conversation.state == State.DETECTED).order_by(Conversation.id)).all()
+                by_organiser: dict[str, list[Conversation]] = defaultdict(list)
+                for talk in waiting:
+                    by_organiser[talk.meeting.organiser].append(talk)
+                for organiser, talks in by_organiser.items():
+                    self._ask_organiser(session, organiser, talks, now)
+        finally:
+            self.store.release_job("ask", self.worker)
+
+    def _ask_organiser(self, session: Session, organiser: str, talks: list[Conversation],
+                       now: datetime) -> None:
+        assert self.config.mail is not None
+        sent = self._sent(session, organiser, now)
+        keys = {str(talk.id): talk for talk in talks}
+        singles, digested = follow_ups.split_for_cap(
+            sent, organiser, list(keys), now, self.config.mail.daily_question_cap)
+        for key in singles:
+            talk = keys[key]
+            self._issue_token(talk)
+            self._enqueue_email(session, f"question:{talk.id}", "question",
+                                self._question(talk, reminder=False), talk)
+            talk.state, talk.asked_at = State.ASKED, now
+        if digested:
+            items = []
+            for key in digested:
+                talk = keys[key]
+                self._issue_token(talk)
+                items.append(DigestItem(self._meeting(talk), talk.questions, talk.token or ""))
+                talk.state, talk.asked_at = State.ASKED, now
+            mail = digest_email(organiser, items, checklist=self.checklist, sender=self.sender,
+                                renderer=self.renderer)
+            self._enqueue_email(session, "digest:" + ",".join(digested), "digest", mail, None)
+
+    def _issue_token(self, talk: Conversation) -> None:
+        if talk.token is None:
+            start = talk.meeting.start_at or self.clock()
+            talk.token = self.tokens.issue(talk.id, start + TOKEN_VALID_AFTER_MEETING)
+
+    def _question(self, talk: Conversation, *, reminder: bool) -> OutgoingEmail:
+        meeting = self._meeting(talk)
+        inferred = self.assessor.assess(meeting, now=self.clock()).inference
+        links = None
+        if self.links is not None and talk.deadline_at is not None:
+            links = OneClick(self.links, talk.id, talk.deadline_at)
+        return question_email(
+            meeting, customers=talk.customer_domains,
+            inferred=inferred.answers if inferred else {}, questions=talk.questions,
+            checklist=self.checklist, token=talk.token or "", sender=self.sender,
+            deadline=talk.deadline_at, renderer=self.renderer, reminder=reminder, links=links)
+
+    def _sent(self, session: Session, organiser: str, now: datetime) -> list[follow_ups.Sent]:
+        rows = session.scalars(select(Outbox).where(
+            Outbox.kind == "email", Outbox.recipient == organiser,
+            Outbox.created_at > now - follow_ups.DAY * 7, Outbox.state != "cancelled"))
+        return [follow_ups.Sent(follow_ups.Kind(row.email_kind), organiser,
+                                str(row.conversation_id or ""), row.created_at) for row in rows]
+
+    # -- replies ---------------------------------------------------------------------------------
+
+    def read_replies(self) -> int:
+        """Read the inbox; each reply is applied once, then moved out of the way."""
+        inbox = self.outside.inbox
+        if inbox is None or not self.store.hold_job("inbox", self.worker, self.clock(),
+                                                    self.lease):
+            return 0
+        read = 0
+        try:
+            for mail in inbox.messages():
+                reply = read_reply_email(mail.raw, self.sender.address)
+                key = reply.message_id or "sha256:" + hashlib.sha256(mail.raw).hexdigest()
+                with self.store.transaction() as session:
+                    if session.get(HandledReply, key[:255]) is None:
+                        outcome = self._on_reply(session, reply) if mail.raw else "too big to read"
+                        session.add(HandledReply(message_key=key[:255], outcome=outcome,
+                                                 at=self.clock()))
+                        read += 1
+                inbox.mark_processed(mail.uid)
+        except TransientProviderError as err:
+            log.warning("the inbox could not be read: %s", err)
+            self.metrics.error("inbox")
+        finally:
+            self.store.release_job("inbox", self.worker)
+        return read
+
+    def _on_reply(self, session: Session, reply: ReplyEmail) -> str:
+        assert self.config.mail is not None
+        now = self.clock()
+        verdict = judge_reply(reply, tokens=self.tokens,
+                              open_question=lambda cid: self._open_question(session, cid),
+                              assistant_address=self.sender.address, now=now,
+                              require_dmarc=self.config.mail.require_dmarc)
+        self.metrics.count("replies_read")
+        if isinstance(verdict, Ignored):
+            log.info("reply from %s ignored: %s", reply.sender or "?", verdict.reason)
+            return f"ignored: {verdict.reason}"
+        talk = session.get(Conversation, verdict.question.conversation_id, with_for_update=True)
+        assert talk is not None
+        if isinstance(verdict, Unclear):
+            return self._clarify(session, talk, verdict, now)
+        return self._answered(session, talk, verdict, now)
+
+    def _open_question(self, session: Session, conversation_id: int) -> OpenQuestion | None:
+        assert self.config.mail is not None
+        talk = session.get(Conversation, conversation_id)
+        if talk is None or talk.state not in (State.ASKED, State.REMINDED):
+            return None
+        organiser = talk.meeting.organiser
+        delegates = {d.lower() for owner, names in self.config.mail.delegates.items()
+                     if owner.lower() == organiser for d in names}
+        return OpenQuestion(talk.id, organiser, tuple(talk.questions), frozenset(delegates))
+
+    def _clarify(self, session: Session, talk: Conversation, verdict: Unclear,
+                 now: datetime) -> str:
+        sent = self._sent(session, talk.meeting.organiser, now)
+        if not follow_ups.clarification_allowed(sent, str(talk.id), now):
+            return "unclear; a clarification went out less than a day ago"
+        mail = clarification_email(self._meeting(talk), verdict.reading, checklist=self.checklist,
+                                   questions=talk.questions, token=talk.token or "",
+                                   sender=self.sender, renderer=self.renderer)
+        self._enqueue_email(session, f"clarification:{talk.id}:{now.isoformat()}",
+                            "clarification", mail, talk)
+        talk.clarified_at = now
+        self._audit(session, talk, "clarification", "; ".join(verdict.reading.problems))
+        return "unclear: clarification asked"
+
+    def _answered(self, session: Session, talk: Conversation, verdict: Answered,
+                  now: datetime) -> str:
+        for number, side in verdict.answers.items():
+            row = self.checklist.find(number)
+            talk.answers = [a for a in talk.answers if a.row_key != row.key]
+            session.flush()
+            talk.answers.append(Answer(row_key=row.key, side=side.value, at=now,
+                                       provenance=Provenance.ORGANISER.value,
+                                       why="the organiser's reply"))
+        if verdict.decision is not None:
+            talk.organiser_choice = verdict.decision.value
+        talk.answered_at = now
+        assessment = self._assess(self._meeting(talk), talk)
+        self._decide(session, talk, assessment, now, State.ANSWERED, without_answer=False)
+        return f"answered: {len(verdict.answers)} rows" + (
+            f", decision {verdict.decision.words}" if verdict.decision else "")
+
+    # -- one-click answers -----------------------------------------------------------------------
+
+    def describe_link(self, token: str) -> str:
+        """What following a one-click link would do, in words; BadToken if it is no link."""
+        claims = self._link_claims(token)
+        with self.store.transaction() as session:
+            talk = session.get(Conversation, claims.conversation_id)
+            title = talk.meeting.title if talk else "this meeting"
+        return f"{title}: {_link_choice_words(self.checklist, claims)}."
+
+    def answer_by_link(self, token: str) -> str:
+        """Apply a one-click answer once; what happened, in words."""
+        claims = self._link_claims(token)
+        now = self.clock()
+        with self.store.transaction() as session:
+            if session.get(UsedLink, claims.nonce) is not None:
+                return "This link was used already; nothing changed."
+            question = self._open_question(session, claims.conversation_id)
+            if question is None:
+                return "This meeting is decided already; reply to its email to change it."
+            talk = session.get(Conversation, claims.conversation_id, with_for_update=True)
+            assert talk is not None
+            session.add(UsedLink(nonce=claims.nonce, at=now))
+            if claims.row == DECISION_ROW:
+                verdict = Answered(question, {}, Format(claims.choice))
+            else:
+                verdict = Answered(question, {claims.row: Side(claims.choice)}, None)
+            self._answered(session, talk, verdict, now)
+        return f"Thank you: {_link_choice_words(self.checklist, claims)}. The invite follows."
+
+    def _link_claims(self, token: str) -> LinkClaims:
+        if self.links is None:
+            raise BadToken("one-click answers are not enabled")
+        return self.links.verify(token, self.clock())
+
+    # -- deciding and annotating -----------------------------------------------------------------
+
+    def _decide(self, session: Session, talk: Conversation, assessment: Assessment,
+                now: datetime, state: State, *, without_answer: bool) -> None:
+        recommendation = assessment.recommendation
+        assert recommendation is not None
+        talk.state, talk.decided_at = state, now
+        session.add(RecommendationRecord(
+            conversation_id=talk.id, format=recommendation.format.value,
+            decided_by=recommendation.decided_by.value, without_answer=without_answer,
+            detail=recommendation_json(recommendation), at=now))
+        self._audit(session, talk, "decided", f"{recommendation.format.words}: "
+                    + "; ".join(recommendation.reasons[:3]))
+        self._queue_annotation(session, talk, now, "decided", without_answer=without_answer)
+
+    def _queue_annotation(self, session: Session, talk: Conversation, now: datetime, why: str,
+                          *, without_answer: bool = False) -> None:
+        talk.revision += 1
+        self._enqueue(session, Outbox(
+            idempotency_key=f"annotate:{talk.id}:{talk.revision}", kind="annotate",
+            conversation_id=talk.id, payload={"why": why, "without_answer": without_answer},
+            next_attempt_at=now, created_at=now))
+
+    def _assess(self, meeting: Meeting, talk: Conversation | None,
+                history: list[Meeting] | None = None) -> Assessment:
+        answers = {a.row_key: RowAnswer(Side(a.side), Provenance(a.provenance), a.why)
+                   for a in (talk.answers if talk else [])}
+        choice = talk.organiser_choice if talk else None
+        facts = HardFacts(organiser_choice=Format(choice) if choice else None)
+        return self.assessor.assess(meeting, now=self.clock(), history=history,
+                                    organiser_answers=answers, organiser_facts=facts)
+
+    # -- follow-ups ------------------------------------------------------------------------------
+
+    def follow_up(self) -> None:
+        """Reminders once, and decisions at the deadline for questions nobody answered."""
+        if not self.store.hold_job("follow_up", self.worker, self.clock(), self.lease):
+            return
+        try:
+            now = self.clock()
+            policy = self.config.policy
+            with self.store.transaction() as session:
+                waiting = session.scalars(select(Conversation).where(Conversation.state.in_(
+                    [State.DETECTED, State.ASKED, State.REMINDED]))).all()
+                for talk in waiting:
+                    start = talk.meeting.start_at
+                    if start is None or talk.deadline_at is None:
+                        continue
+                    if now >= talk.deadline_at:
+                        self._decide(session, talk, self._assess(self._meeting(talk), talk), now,
+                                     State.DECIDED, without_answer=True)
+                    elif talk.state == State.ASKED and follow_ups.reminder_due(
+                            self._sent(session, talk.meeting.organiser, now), str(talk.id), start,
+                            now, reminder_after_hours=policy.reminder_after_hours,
+                            decide_before_hours=policy.decide_before_hours):
+                        self._enqueue_email(session, f"reminder:{talk.id}", "reminder",
+                                            self._question(talk, reminder=True), talk)
+                        talk.state, talk.reminded_at = State.REMINDED, now
+        finally:
+            self.store.release_job("follow_up", self.worker)
+
+    # -- delivery --------------------------------------------------------------------------------
+
+    def deliver(self) -> int:
+        """Deliver every due outbox row; the number delivered."""
+        delivered = 0
+        while rows := self._claim_outbox():
+            for row in rows:
+                delivered += self._deliver_one(row)
+        return delivered
+
+    def _claim_outbox(self) -> list[Outbox]:
+        now = self.clock()
+        with self.store.transaction() as session:
+            return Store.claim(session, Outbox, owner=self.worker, now=now, lease=self.lease,
+                               limit=CLAIM_OUTBOX,
+                               where=[Outbox.state == "pending", Outbox.next_attempt_at <= now],
+                               order_by=[Outbox.id])
+
+    def _deliver_one(self, row: Outbox) -> int:
+        try:
+            if row.kind == "email":
+                self.outside.mailer.send(_message(row))
+                self._done(row.id, lambda session, _: self.metrics.count(
+                    "emails_sent", row.email_kind))
+            else:
+                self._annotate(row)
+            return 1
+        except (TransientProviderError, AuthFailed) as err:
+            self._retry_later(row, err)
+        except AssistantError as err:
+            self._failed(row, err)
+        return 0
+
+    def _annotate(self, row: Outbox) -> None:
+        with self.store.transaction() as session:
+            talk = session.get(Conversation, row.conversation_id)
+            assert talk is not None
+            calendar = talk.meeting.calendar
+            before = self._meeting(talk)
+            answers = [(a.row_key, a.side, a.provenance, a.why) for a in talk.answers]
+            choice, event_id = talk.organiser_choice, talk.meeting.event_id
+            history = _History(session, self.clock()).of(before, talk.meeting_id)
+        stored = _StoredAnswers(answers, choice)
+        plans: list[tuple[Meeting, AnnotationPlan | None, Recommendation | None]] = []
+
+        def planner(current: Meeting) -> AnnotationPlan | None:
+            assessment = self.assessor.assess(
+                current, now=self.clock(), history=history,
+                organiser_answers=stored.rows(), organiser_facts=stored.facts())
+            plans.append((current, assessment.plan, assessment.recommendation))
+            return assessment.plan
+
+        port = self.outside.calendars[Provider(calendar.provider)]
+        outcome = port.update(calendar.address, event_id, planner)
+        read, plan, recommendation = plans[-1] if plans else (before, None, None)
+
+        def follow(session: Session, done: Outbox) -> None:
+            talk = session.get(Conversation, done.conversation_id, with_for_update=True)
+            assert talk is not None
+            if outcome.result is WriteResult.GONE:
+                self._cancel(session, talk, self.clock(), "the meeting is gone")
+                return
+            if outcome.result is WriteResult.NOT_ORGANISER:
+                talk.state, talk.why = State.SKIPPED, "not organised by the calendar's owner"
+                return
+            if outcome.meeting is not None:
+                seen = talk.meeting
+                seen.etag, seen.snapshot = outcome.meeting.etag, meeting_to_json(outcome.meeting)
+            first_time = talk.state != State.ANNOTATED
+            talk.state, talk.annotated_at = State.ANNOTATED, self.clock()
+            if outcome.result is WriteResult.LEFT_ALONE:
+                talk.left_alone = True
+                self._audit(session, talk, "left_alone", "a person edited the assistant's note")
+                return
+            self.metrics.count("annotations_written")
+            self._audit(session, talk, "annotated", f"{outcome.result.value} after "
+                        f"{outcome.attempts} attempt(s)")
+            if first_time and plan is not None and recommendation is not None:
+                mail = confirmation_email(
+                    read, recommendation, conversation.changes_made(read, plan),
+                    without_answer=bool(done.payload.get("without_answer")),
+                    token=talk.token or self.tokens.issue(
+                        talk.id, self.clock() + TOKEN_VALID_AFTER_MEETING),
+                    sender=self.sender, renderer=self.renderer)
+                self._enqueue_email(session, f"confirmation:{talk.id}", "confirmation", mail,
+                                    talk)
+
+        self._done(row.id, follow)
+
+    def _done(self, row_id: int, follow: Callable[[Session, Outbox], None]) -> None:
+        """Mark an outbox row delivered, together with what follows from it."""
+        with self.store.transaction() as session:
+            row = session.get(Outbox, row_id, with_for_update=True)
+            if row is None or row.state != "pending":
+                return  # another worker finished it (our lease had run out): it followed up
+            row.state, row.done_at = "done", self.clock()
+            row.lease_owner, row.lease_expires = None, None
+            row.attempts += 1
+            follow(session, row)
+
+    def _retry_later(self, row: Outbox, err: Exception) -> None:
+        log.warning("%s %s will be retried: %s", row.kind, row.idempotency_key, err)
+        self.metrics.error(row.kind)
+        with self.store.transaction() as session:
+            fresh = session.get(Outbox, row.id, with_for_update=True)
+            if fresh is None or fresh.state != "pending":
+                return
+            fresh.attempts += 1
+            wait = min(timedelta(seconds=2 ** min(fresh.attempts, 12)), MAX_BACKOFF)
+            fresh.next_attempt_at = self.clock() + wait
+            fresh.last_error = str(err)[:2000]
+            fresh.lease_owner, fresh.lease_expires = None, None
+
+    def _failed(self, row: Outbox, err: AssistantError) -> None:
+        log.error("%s %s failed for good: %s", row.kind, row.idempotency_key, err)
+        self.metrics.error(row.kind)
+        with self.store.transaction() as session:
+            fresh = session.get(Outbox, row.id, with_for_update=True)
+            if fresh is None or fresh.state != "pending":
+                return
+            fresh.state, fresh.last_error, fresh.done_at = "failed", str(err)[:2000], self.clock()
+            fresh.lease_owner, fresh.lease_expires = None, None
+            talk = session.get(Conversation, fresh.conversation_id) if fresh.conversation_id \
+                else None
+            self._audit(session, talk, "failed", f"{fresh.idempotency_key}: {err}")
+
+    # -- push channels ---------------------------------------------------------------------------
+
+    def renew_channels(self) -> None:
+        """Open a channel for each watched calendar, and renew those about to expire."""
+        public_url = self.config.service.public_url
+        if public_url is None or not self.store.hold_job("channels", self.worker, self.clock(),
+                                                         self.lease):
+            return
+        try:
+            with self.store.transaction() as session:
+                calendars = session.scalars(select(WatchedCalendar).where(
+                    WatchedCalendar.paused.is_(False))).all()
+                existing = {c.calendar_id: c for c in session.scalars(select(PushChannel))}
+            for calendar in calendars:
+                self._keep_channel(calendar, existing.get(calendar.id), public_url)
+        finally:
+            self.store.release_job("channels", self.worker)
+
+    def _keep_channel(self, calendar: WatchedCalendar, channel: PushChannel | None,
+                      public_url: str) -> None:
+        provider = Provider(calendar.provider)
+        port = self.outside.calendars.get(provider)
+        now = self.clock()
+        if port is None or (channel and channel.expires - now > CHANNEL_RENEW_BEFORE):
+            return
+        address = f"{public_url.rstrip('/')}/push/{provider.value}"
+        try:
+            if channel is None:
+                made = port.watch(calendar.address, address, uuid.uuid4().hex, CHANNEL_TTL)
+            else:
+                made = port.renew(channel_of(channel, provider), CHANNEL_TTL)
+        except ProviderError as err:
+            log.warning("push for %s could not be set up: %s", calendar.address, err)
+            self.metrics.error("push")
+            return
+        with self.store.transaction() as session:
+            if channel is not None:
+                session.delete(session.get(PushChannel, channel.id))
+                session.flush()
+            session.add(PushChannel(calendar_id=calendar.id, channel_id=made.channel_id,
+                                    resource_id=made.resource_id, token=made.token,
+                                    address=made.address, expires=made.expires))
+
+    def channel_lost(self, channel: Channel, *, renew: bool) -> None:
+        """The provider asked for a renewal, or dropped the channel: make it due now."""
+        with self.store.transaction() as session:
+            row = session.scalars(select(PushChannel).where(
+                PushChannel.channel_id == channel.channel_id)).first()
+            if row is None:
+                return
+            if renew:
+                row.expires = self.clock()  # the next renewal round renews it
+            else:
+                session.delete(row)  # gone at the provider: the next round opens a new one
+
+    def channels(self, provider: Provider) -> dict[str, Channel]:
+        """The live channels of a provider, by channel id, to check notifications against."""
+        with self.store.transaction() as session:
+            rows = session.scalars(select(PushChannel).join(WatchedCalendar).where(
+                WatchedCalendar.provider == provider.value)).all()
+            return {row.channel_id: channel_of(row, provider) for row in rows}
+
+    # -- small helpers ---------------------------------------------------------------------------
+
+    def _enqueue_email(self, session: Session, key: str, kind: str, mail: OutgoingEmail,
+                       talk: Conversation | None) -> None:
+        message = to_message(mail, self.sender, self.clock())
+        domain = self.sender.address.partition("@")[2]
+        # One Message-ID per effect, whatever the attempt: a repeat is recognisably the same.
+        digest = hashlib.sha256(key.encode()).hexdigest()[:32]
+        message.replace_header("Message-ID", f"<mfa.{digest}@{domain}>")
+        self._enqueue(session, Outbox(
+            idempotency_key=key, kind="email", email_kind=kind, recipient=mail.to.lower(),
+            conversation_id=talk.id if talk else None,
+            payload={"message": base64.b64encode(message.as_bytes()).decode()},
+            next_attempt_at=self.clock(), created_at=self.clock()))
+
+    def _enqueue(self, session: Session, row: Outbox) -> None:
+        taken = session.scalar(select(Outbox.id).where(
+            Outbox.idempotency_key == row.idempotency_key))
+        if taken is None:
+            session.add(row)
+
+    def _meeting(self, talk: Conversation) -> Meeting:
+        return meeting_from_json(talk.meeting.snapshot)
+
+    def _audit(self, session: Session, talk: Conversation | None, action: str,
+               detail: str) -> None:
+        calendar = talk.meeting.calendar.address if talk is not None else ""
+        session.add(AuditEntry(at=self.clock(), conversation_id=talk.id if talk else None,
+                               calendar=calendar, action=action, detail=detail[:4000]))
+
+
+class _History:
+    """The organisers' meetings around now, read once per transaction, for inference."""
+
+    def __init__(self, session: Session, now: datetime) -> None:
+        self._session, self._now = session, now
+        self._by_organiser: dict[str, list[tuple[int, Meeting]]] = {}
+
+    def of(self, meeting: Meeting, seen_id: int) -> list[Meeting]:
+        organiser = meeting.organizer.email.lower()
+        if organiser not in self._by_organiser:
+            window = timedelta(weeks=HISTORY_WEEKS)
+            rows = self._session.scalars(select(SeenMeeting).where(
+                SeenMeeting.organiser == organiser, SeenMeeting.removed.is_(False),
+                SeenMeeting.start_at >= self._now - window * 4,
+                SeenMeeting.start_at <= self._now + window))
+            self._by_organiser[organiser] = [(row.id, meeting_from_json(row.snapshot))
+                                             for row in rows]
+        return [m for row_id, m in self._by_organiser[organiser] if row_id != seen_id]
+
+
+@dataclass(frozen=True)
+class _StoredAnswers:
+    """The organiser's answers read out of a session, usable after it closed."""
+
+    answers: list[tuple[str, str, str, str]]
+    choice: str | None
+
+    def rows(self) -> dict[str, RowAnswer]:
+        return {key: RowAnswer(Side(side), Provenance(provenance), why)
+                for key, side, provenance, why in self.answers}
+
+    def facts(self) -> HardFacts:
+        return HardFacts(organiser_choice=Format(self.choice) if self.choice else None)
+
+
+def _link_choice_words(checklist: Checklist, claims: LinkClaims) -> str:
+    if claims.row == DECISION_ROW:
+        return f"meet {Format(claims.choice).words}"
+    row = checklist.find(claims.row)
+    return f"question {row.number}, {row.wording(Side(claims.choice))}"
+
+
+def channel_of(row: PushChannel, provider: Provider) -> Channel:
+    return Channel(provider, row.calendar.address, row.channel_id, row.resource_id, row.token,
+                   row.expires, row.address)
+
+
+def _message(row: Outbox) -> EmailMessage:
+    raw = base64.b64decode(row.payload["message"])
+    message = email.message_from_bytes(raw, policy=email.policy.default)
+    assert isinstance(message, EmailMessage)
+    return message

@@ -1,0 +1,126 @@
+"""Opening the store: the engine, migrations on start, transactions and leases.
+
+SQLite (a file, nothing to install) for one worker; PostgreSQL for several, where rows are
+claimed with `SELECT ... FOR UPDATE SKIP LOCKED` so two workers never take the same calendar
+or outbox row, and a lease that expires (its worker died) makes the row free again.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
+from datetime import datetime, timedelta
+from pathlib import Path
+from typing import Any, TypeVar
+
+from alembic import command
+from alembic.config import Config as AlembicConfig
+from sqlalchemy import Engine, create_engine, event, or_, select, text
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import Session, sessionmaker
+
+from assistant.store.tables import JobLease
+
+MIGRATIONS = Path(__file__).with_name("migrations")
+_MIGRATION_LOCK = 72_431_001  # any constant: serialises workers migrating at the same start
+Leased = TypeVar("Leased")
+
+
+class Store:
+    def __init__(self, url: str) -> None:
+        self.url = url
+        self.engine = _engine(url)
+        self._sessions = sessionmaker(self.engine, expire_on_commit=False)
+
+    @classmethod
+    def open(cls, url: str) -> Store:
+        """The store at url, migrated to the newest schema."""
+        store = cls(url)
+        store.migrate()
+        return store
+
+    @property
+    def is_postgresql(self) -> bool:
+        return self.engine.dialect.name == "postgresql"
+
+    def migrate(self) -> None:
+        with self.engine.begin() as connection:
+            if self.is_postgresql:
+                connection.execute(text(f"SELECT pg_advisory_xact_lock({_MIGRATION_LOCK})"))
+            settings = AlembicConfig()
+            settings.set_main_option("script_location", str(MIGRATIONS))
+            settings.attributes["connection"] = connection
+            command.upgrade(settings, "head")
+
+    @contextmanager
+    def transaction(self) -> Iterator[Session]:
+        """A session whose work commits at the end of the block, or not at all."""
+        with self._sessions.begin() as session:
+            yield session
+
+    def close(self) -> None:
+        self.engine.dispose()
+
+    # -- leases ----------------------------------------------------------------------------------
+
+    @staticmethod
+    def claim(session: Session, model: type[Leased], *, owner: str, now: datetime,
+              lease: timedelta, limit: int, where: Sequence[Any] = (),
+              order_by: Sequence[Any] = ()) -> list[Leased]:
+        """Rows of model matching where, free or ours, leased to owner until now + lease.
+
+        Rows another worker holds are skipped, not waited for (SKIP LOCKED); on SQLite, which
+        has one writer at a time, the transaction itself is the lock.
+        """
+        free = or_(model.lease_owner == owner, model.lease_expires.is_(None),  # type: ignore[attr-defined]
+                   model.lease_expires < now)  # type: ignore[attr-defined]
+        rows = list(session.scalars(
+            select(model).where(free, *where).order_by(*order_by).limit(limit)
+            .with_for_update(skip_locked=True)))
+        for row in rows:
+            row.lease_owner, row.lease_expires = owner, now + lease  # type: ignore[attr-defined]
+        return rows
+
+    def hold_job(self, name: str, owner: str, now: datetime, lease: timedelta) -> bool:
+        """True if owner may run job name now (and holds it until now + lease)."""
+        self._ensure_job(name)
+        with self.transaction() as session:
+            row = session.scalars(select(JobLease).where(JobLease.name == name)
+                                  .with_for_update(skip_locked=True)).first()
+            if row is None:  # another worker is taking it this very moment
+                return False
+            if row.owner not in (None, owner) and row.expires and row.expires > now:
+                return False
+            row.owner, row.expires = owner, now + lease
+            return True
+
+    def release_job(self, name: str, owner: str) -> None:
+        with self.transaction() as session:
+            row = session.get(JobLease, name, with_for_update=True)
+            if row is not None and row.owner == owner:
+                row.owner, row.expires = None, None
+
+    def _ensure_job(self, name: str) -> None:
+        try:
+            with self.transaction() as session:
+                if session.get(JobLease, name) is None:
+                    session.add(JobLease(name=name))
+        except IntegrityError:
+            pass  # another worker made it first: just as good
+
+
+def _engine(url: str) -> Engine:
+    if url.startswith("sqlite"):
+        engine = create_engine(url, connect_args={"timeout": 30})
+        event.listen(engine, "connect", _sqlite_pragmas)
+        return engine
+    return create_engine(url, pool_pre_ping=True, pool_size=5, max_overflow=5)
+
+
+def _sqlite_pragmas(connection: Any, _record: Any) -> None:
+    # WAL lets the web endpoints read while a job writes; foreign keys are off by default.
+    cursor = connection.cursor()
+    cursor.execute("PRAGMA journal_mode=WAL")
+    cursor.execute("PRAGMA foreign_keys=ON")
+    cursor.execute("PRAGMA busy_timeout=30000")
+    cursor.close()

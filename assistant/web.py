@@ -1,0 +1,102 @@
+"""The worker's small web app (Starlette): webhooks, one-click answers, health and metrics.
+
+- POST /push/google: Google's push notifications (X-Goog-* headers, no body worth reading);
+- POST /push/microsoft: Graph's change and lifecycle notifications, and its validation
+  handshake (echo `validationToken` as text/plain within 10 seconds,
+  https://learn.microsoft.com/en-us/graph/change-notifications-delivery-webhooks);
+- GET/POST /answer/{token}: a one-click answer; GET only shows what the link would do, so a
+  mail scanner that follows links changes nothing; the organiser confirms with POST;
+- GET /healthz: the store answers; GET /metrics: Prometheus text.
+A notification only ever makes a calendar due for a sync, so a forged one costs a sync at most,
+and one without our channel's secret is refused before even that.
+"""
+
+from __future__ import annotations
+
+import html
+import logging
+from collections.abc import Callable, Mapping
+
+from sqlalchemy import text
+from starlette.applications import Starlette
+from starlette.requests import Request
+from starlette.responses import HTMLResponse, JSONResponse, PlainTextResponse, Response
+from starlette.routing import Route
+
+from assistant.models import Provider
+from assistant.ports import PushReader
+from assistant.reply_tokens import BadToken
+from assistant.service import Service
+
+log = logging.getLogger(__name__)
+MAX_NOTIFICATION_BYTES = 1_000_000
+
+
+def create_app(service: Service, push_readers: Mapping[Provider, PushReader],
+               wake_sync: Callable[[], None] = lambda: None) -> Starlette:
+    """The app; wake_sync asks the worker to run its sync job now (after a notification)."""
+
+    async def push(request: Request) -> Response:
+        try:
+            provider = Provider(request.path_params["provider"])
+        except ValueError:
+            return PlainTextResponse("not found", status_code=404)
+        validation = request.query_params.get("validationToken")
+        if provider is Provider.MICROSOFT and validation is not None:
+            return PlainTextResponse(validation)
+        body = await request.body()
+        if len(body) > MAX_NOTIFICATION_BYTES:
+            return PlainTextResponse("too large", status_code=413)
+        notice = push_readers[provider](dict(request.headers), body, service.channels(provider))
+        for calendar in notice.sync:
+            service.sync_soon(provider, calendar)
+        for channel in (*notice.renew, *notice.recreate):
+            service.channel_lost(channel, renew=channel in notice.renew)
+        if notice.rejected:
+            log.warning("%d %s notification(s) refused: unknown channel or wrong secret",
+                        notice.rejected, provider.value)
+        if notice.sync:
+            wake_sync()
+        if notice.rejected and not notice.sync:
+            return PlainTextResponse("unknown channel", status_code=403)
+        return Response(status_code=202 if provider is Provider.MICROSOFT else 200)
+
+    async def answer(request: Request) -> Response:
+        token = request.path_params["token"]
+        try:
+            if request.method == "GET":
+                claims = service.describe_link(token)
+                return _page("Confirm your answer", f"<p>{html.escape(claims)}</p>"
+                             '<form method="post"><button type="submit">Confirm</button></form>')
+            return _page("Thank you", f"<p>{html.escape(service.answer_by_link(token))}</p>")
+        except BadToken as err:
+            return _page("This link does not work", f"<p>{html.escape(str(err))}.</p>",
+                         status=400)
+
+    async def healthz(request: Request) -> Response:
+        try:
+            with service.store.transaction() as session:
+                session.execute(text("SELECT 1"))
+        except Exception as err:  # noqa: BLE001 - any failure means unhealthy, and says why
+            return JSONResponse({"status": "unhealthy", "store": str(err)}, status_code=503)
+        return JSONResponse({"status": "ok", "worker": service.worker})
+
+    async def metrics(request: Request) -> Response:
+        return Response(service.metrics.text(),
+                        media_type="text/plain; version=0.0.4; charset=utf-8")
+
+    return Starlette(routes=[
+        Route("/push/{provider:str}", push, methods=["POST"]),
+        Route("/answer/{token:str}", answer, methods=["GET", "POST"]),
+        Route("/healthz", healthz),
+        Route("/metrics", metrics),
+    ])
+
+
+def _page(title: str, body: str, status: int = 200) -> HTMLResponse:
+    return HTMLResponse(
+        f"<!doctype html><html lang=en><meta charset=utf-8>"
+        f'<meta name=viewport content="width=device-width, initial-scale=1">'
+        f"<title>{html.escape(title)}</title><body style='font-family:sans-serif;"
+        f"max-width:32em;margin:2em auto'><h1>{html.escape(title)}</h1>{body}</body></html>",
+        status_code=status)

@@ -1,0 +1,121 @@
+"""The one place the core meets the integrations: a running Service built from a config.
+
+The core (assistant/) speaks only to ports; this module picks each port's implementation the
+config asks for, so `assistant run`, the demo and the tests all build the same service.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from urllib.parse import urlsplit
+
+import requests
+
+from assistant.answer_links import AnswerLinks
+from assistant.config import Config
+from assistant.errors import ConfigError
+from assistant.ports import CalendarPort, Channel, MailIn, MailOut, PushNotice, PushReader
+from assistant.models import Provider
+from assistant.reply_tokens import ReplyTokens, token_secret
+from assistant.retry import RetryPolicy
+from assistant.service import Outside, Service
+from assistant.store import Store
+from integrations import google_calendar, microsoft_graph
+from integrations.imap_inbox import ImapInbox
+from integrations.sandbox.microsoft_identity import PUBLIC_LOGIN, LoginRedirect
+from integrations.smtp_mail import smtp_from_config
+
+LOOPBACK = ("127.0.0.1", "localhost", "::1")
+
+
+@dataclass
+class Built:
+    """A service and what must be closed with it."""
+
+    service: Service
+    push_readers: Mapping[Provider, PushReader]
+    closers: list[Callable[[], None]] = field(default_factory=list)
+
+    def close(self) -> None:
+        for close in reversed(self.closers):
+            close()
+
+
+def build_service(
+    config: Config,
+    *,
+    retry: RetryPolicy = RetryPolicy(),
+    mailer: MailOut | None = None,
+    inbox: MailIn | None = None,
+    clock: Callable[[], datetime] = lambda: datetime.now(UTC),
+    worker: str | None = None,
+) -> Built:
+    """The service the config describes; mailer and inbox replace the configured ones."""
+    if config.mail is None:
+        raise ConfigError("mail", ["the service needs a [mail] section (sender, smtp, imap)"])
+    store = Store.open(config.service.database_url)
+    built = Built(service=None, push_readers=PUSH_READERS)  # type: ignore[arg-type]
+    built.closers.append(store.close)
+    calendars = _calendars(config, retry, built)
+    if mailer is None:
+        mailer = smtp_from_config(config.mail, retry)
+    if inbox is None and config.mail.imap is not None:
+        inbox = ImapInbox.from_config(config.mail)
+    if inbox is not None:
+        built.closers.append(inbox.close)
+    secret = token_secret(config.mail)
+    links = AnswerLinks(secret, config.mail.public_url) if config.mail.public_url else None
+    built.service = Service(config, store, Outside(calendars, mailer, inbox),
+                            tokens=ReplyTokens(secret), links=links, worker=worker, clock=clock)
+    return built
+
+
+def _calendars(config: Config, retry: RetryPolicy, built: Built
+               ) -> dict[Provider, CalendarPort]:
+    calendars: dict[Provider, CalendarPort] = {}
+    if config.google.calendars:
+        adapter = google_calendar.google_calendar_from_config(config, retry)
+        built.closers.append(adapter.close)
+        calendars[Provider.GOOGLE] = adapter
+    if config.microsoft.calendars:
+        config, login = _local_sign_in(config)
+        outlook = microsoft_graph.microsoft_calendar_from_config(config, retry, login_http=login)
+        built.closers.append(outlook.close)
+        if login is not None:
+            built.closers.append(login.close)
+        calendars[Provider.MICROSOFT] = outlook
+    return calendars
+
+
+def _local_sign_in(config: Config) -> tuple[Config, requests.Session | None]:
+    """msal signs in only over https to a real authority; an emulator on this machine is
+    reached by keeping the public authority and sending its requests here instead."""
+    authority = config.microsoft.authority
+    if urlsplit(authority).hostname not in LOOPBACK:
+        return config, None
+    microsoft = config.microsoft.model_copy(update={"authority": PUBLIC_LOGIN})
+    return config.model_copy(update={"microsoft": microsoft}), LoginRedirect(authority)
+
+
+def _google_push(headers: Mapping[str, str], body: bytes,
+                 channels: Mapping[str, Channel]) -> PushNotice:
+    calendar = google_calendar.calendar_to_sync(headers, channels)
+    return PushNotice(sync=frozenset({calendar})) if calendar else PushNotice(rejected=1)
+
+
+def _graph_push(headers: Mapping[str, str], body: bytes,
+                channels: Mapping[str, Channel]) -> PushNotice:
+    try:
+        payload = json.loads(body or b"{}")
+    except ValueError:
+        return PushNotice(rejected=1)
+    notices = microsoft_graph.read_notifications(payload, channels)
+    return PushNotice(sync=frozenset(notices.sync), renew=tuple(notices.renew),
+                      recreate=tuple(notices.recreate), rejected=notices.rejected)
+
+
+PUSH_READERS: Mapping[Provider, PushReader] = {Provider.GOOGLE: _google_push,
+                                               Provider.MICROSOFT: _graph_push}

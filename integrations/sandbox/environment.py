@@ -1,0 +1,104 @@
+"""A whole sandbox in one object: both calendar emulators, the mail sink, and a config for them.
+
+The demo, the end-to-end tests and the benchmarks all need the same setting: a Google
+Workspace domain with a service account delegated for it, a Microsoft 365 tenant with an app
+registration consented by its admin, an SMTP server, and the assistant's config pointing at
+all of them. Secrets go into `environ` (never into the config), as in production.
+"""
+
+from __future__ import annotations
+
+import json
+import secrets
+from pathlib import Path
+from typing import Any
+
+from integrations.sandbox.google_calendar import GoogleCalendarEmulator
+from integrations.sandbox.mail import MailSink
+from integrations.sandbox.microsoft_graph import GraphEmulator
+from integrations.sandbox.server import Faults
+
+SERVICE_ACCOUNT = "assistant@meeting-format-sandbox.iam.gserviceaccount.com"
+SENDER = "meeting-assistant@example.com"
+TOKEN_SECRET_ENV = "ASSISTANT_TOKEN_SECRET"
+GRAPH_SECRET_ENV = "ASSISTANT_MICROSOFT_CLIENT_SECRET"
+
+
+class SandboxEnvironment:
+    def __init__(self, folder: Path, *, google_users: list[str], microsoft_users: list[str],
+                 domain: str = "example.com", faults: Faults | None = None,
+                 dedupe_message_ids: bool = True) -> None:
+        self.folder = folder
+        self.domain = domain
+        self.google_users, self.microsoft_users = google_users, microsoft_users
+        self.google = GoogleCalendarEmulator(faults)
+        self.graph = GraphEmulator(faults, tenant=domain)
+        self.mail = MailSink(dedupe_message_ids=dedupe_message_ids)
+        self.environ: dict[str, str] = {TOKEN_SECRET_ENV: secrets.token_urlsafe(48)}
+
+    def start(self) -> SandboxEnvironment:
+        self.folder.mkdir(parents=True, exist_ok=True)
+        self.google.start()
+        self.graph.start()
+        self.mail.start()
+        for user in self.google_users:
+            self.google.add_user(user)
+        for user in self.microsoft_users:
+            self.graph.add_user(user)
+        key = self.folder / "google-service-account.json"
+        key.write_text(json.dumps(self.google.service_account_key(SERVICE_ACCOUNT, self.domain)))
+        key.chmod(0o600)
+        self.graph_app = self.graph.identity.register_app(
+            self.domain, secret=secrets.token_urlsafe(24))
+        self.environ[GRAPH_SECRET_ENV] = self.graph_app.secret
+        return self
+
+    def stop(self) -> None:
+        self.mail.stop()
+        self.graph.stop()
+        self.google.stop()
+
+    def config(self, database_url: str, **sections: dict[str, Any]) -> dict[str, Any]:
+        """The assistant's config for this sandbox, as a dict; sections are merged in."""
+        data: dict[str, Any] = {
+            "organisation": {"name": "Example Ltd", "domains": [self.domain]},
+            "google": {"calendars": self.google_users, "api_endpoint": self.google.url,
+                       "service_account_key_file": str(self.folder /
+                                                       "google-service-account.json")},
+            "microsoft": {"calendars": self.microsoft_users, "tenant": self.domain,
+                          "client_id": self.graph_app.client_id,
+                          "client_secret_env": GRAPH_SECRET_ENV,
+                          "authority": self.graph.url.rstrip("/"),
+                          "graph_endpoint": self.graph.graph_url},
+            "mail": {"sender": SENDER, "token_secret_env": TOKEN_SECRET_ENV,
+                     "smtp": {"host": "127.0.0.1", "port": self.mail.port, "security": "none"}},
+            "service": {"database_url": database_url},
+        }
+        for name, values in sections.items():
+            data[name] = {**data.get(name, {}), **values}
+        return data
+
+
+def to_toml(data: dict[str, Any]) -> str:
+    """A config dict as TOML: tables of strings, numbers, booleans and lists of those."""
+    lines: list[str] = []
+
+    def table(prefix: str, values: dict[str, Any]) -> None:
+        plain = {k: v for k, v in values.items() if not isinstance(v, dict)}
+        if prefix:
+            lines.append(f"\n[{prefix}]")
+        lines.extend(f"{json.dumps(key)} = {_value(value)}" for key, value in plain.items())
+        for key, value in values.items():
+            if isinstance(value, dict):
+                table(f"{prefix}.{json.dumps(key)}" if prefix else json.dumps(key), value)
+
+    table("", data)
+    return "\n".join(lines).lstrip() + "\n"
+
+
+def _value(value: Any) -> str:
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, list):
+        return "[" + ", ".join(_value(item) for item in value) + "]"
+    return json.dumps(value)  # strings and numbers: JSON's escapes are TOML's

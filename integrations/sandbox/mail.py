@@ -1,0 +1,101 @@
+"""A local mail system for the demo and tests: a real SMTP server that keeps what it accepts,
+and an in-memory inbox that replies can be dropped into.
+
+The sink is aiosmtpd speaking real SMTP on 127.0.0.1, so the assistant's own SmtpTransport
+is what sends to it. Like a mailbox server, it can drop a message whose Message-ID it already
+holds for that recipient (`dedupe_message_ids`), which is what Gmail and Exchange Online do
+with a repeat; `deliveries` counts every SMTP transaction either way.
+"""
+
+from __future__ import annotations
+
+import email
+import email.policy
+import itertools
+import socket
+import threading
+from collections.abc import Iterator
+from email.message import EmailMessage
+from typing import Any
+
+from aiosmtpd.controller import Controller
+
+from assistant.ports import InboundMail
+
+
+class MailSink:
+    def __init__(self, *, dedupe_message_ids: bool = False) -> None:
+        self.dedupe = dedupe_message_ids
+        self.messages: list[EmailMessage] = []
+        self.deliveries = 0
+        self._lock = threading.Lock()
+        self._arrived = threading.Condition(self._lock)
+        self.port = _free_port()
+        self._controller = Controller(self, hostname="127.0.0.1", port=self.port)
+
+    def start(self) -> MailSink:
+        self._controller.start()
+        return self
+
+    def stop(self) -> None:
+        self._controller.stop()
+
+    async def handle_DATA(self, server: Any, session: Any, envelope: Any) -> str:
+        message = email.message_from_bytes(envelope.content, policy=email.policy.default)
+        assert isinstance(message, EmailMessage)
+        with self._arrived:
+            self.deliveries += 1
+            if not (self.dedupe and self._holds(message)):
+                self.messages.append(message)
+            self._arrived.notify_all()
+        return "250 Message accepted for delivery"
+
+    def _holds(self, message: EmailMessage) -> bool:
+        return any(m["Message-ID"] == message["Message-ID"] and m["To"] == message["To"]
+                   for m in self.messages)
+
+    def wait_for(self, count: int, timeout: float = 10.0) -> list[EmailMessage]:
+        with self._arrived:
+            self._arrived.wait_for(lambda: len(self.messages) >= count, timeout)
+            return list(self.messages)
+
+    def to(self, address: str) -> list[EmailMessage]:
+        with self._lock:
+            return [m for m in self.messages if m["To"] == address]
+
+
+class SandboxInbox:
+    """The assistant's inbox, in memory: `receive` a reply, the service reads it (MailIn)."""
+
+    def __init__(self) -> None:
+        self._waiting: dict[int, bytes] = {}
+        self._uids = itertools.count(1)
+        self._lock = threading.Lock()
+        self.processed: list[bytes] = []
+
+    def receive(self, message: EmailMessage | bytes) -> None:
+        raw = message if isinstance(message, bytes) else message.as_bytes()
+        with self._lock:
+            self._waiting[next(self._uids)] = raw
+
+    def messages(self) -> Iterator[InboundMail]:
+        with self._lock:
+            waiting = sorted(self._waiting.items())
+        for uid, raw in waiting:
+            yield InboundMail(uid, raw)
+
+    def mark_processed(self, uid: int) -> None:
+        with self._lock:
+            raw = self._waiting.pop(uid, None)
+            if raw is not None:
+                self.processed.append(raw)
+
+    def close(self) -> None:
+        pass
+
+
+def _free_port() -> int:
+    # aiosmtpd cannot start on port 0 (it connects to itself to check): pick a free port first.
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return probe.getsockname()[1]
