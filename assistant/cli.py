@@ -144,6 +144,50 @@ def check_config(config_file: Path | None, as_json: bool) -> None:
         click.echo(presenting.config_text(path, config, checklist))
 
 
+@cli.command()
+@click.option("--config", "config_path", type=click.Path(path_type=Path, dir_okay=False),
+              help="Config file (default: $ASSISTANT_CONFIG, then ./assistant.toml).")
+@click.option("--once", is_flag=True,
+              help="One full cycle (sync, replies, follow-ups, delivery), then exit: for cron.")
+def run(config_path: Path | None, once: bool) -> None:
+    """Run the service: watch the calendars, ask, read replies, annotate invites.
+
+    Runs until SIGTERM or Ctrl-C, then finishes the current step and gives its work back.
+    Several workers may share one PostgreSQL database (service.database_url); with SQLite,
+    run one.
+    """
+    from assistant.scheduler import Worker
+    from assistant.wiring import build_service
+
+    config = load_config(config_path or _default_config_path())
+    built = build_service(config)
+    try:
+        if once:
+            built.service.cycle()
+        else:
+            Worker(built, config).run()
+    finally:
+        built.close()
+
+
+@cli.command()
+@click.option("--out", "folder", type=click.Path(path_type=Path, file_okay=False),
+              default=Path("assistant-demo"), show_default=True,
+              help="Where the demo keeps its database, config and HTML report.")
+@click.option("--serve", is_flag=True,
+              help="Afterwards keep the web endpoints and the emulators up, until Ctrl-C.")
+def demo(folder: Path, serve: bool) -> None:
+    """Watch the whole flow against local sandboxes: no accounts, nothing to configure.
+
+    Two sandbox calendars (Google and Outlook) get a week of meetings; the real service
+    recognises the customer meetings, emails the organisers, reads their replies and
+    annotates the invites. Everything shown is read back from the sandboxes.
+    """
+    from assistant.demo import run_demo
+
+    run_demo(folder, click.echo, serve=serve)
+
+
 def _read_answers(answers_file, checklist: Checklist) -> AnswerDocument:
     if answers_file is None:
         return AnswerDocument(answers={}, hard=HardFacts())

@@ -168,17 +168,21 @@ class Service:
     # -- one full cycle, for `assistant run --once` and tests ------------------------------------
 
     def cycle(self) -> None:
+        """Everything once, every calendar synced whether due or not."""
         self.reconcile_calendars()
-        self.sync()
+        self.sync(every_calendar=True)
         self.read_replies()
         self.follow_up()
         self.deliver()
 
     # -- sync ------------------------------------------------------------------------------------
 
-    def sync(self) -> int:
-        """Sync every calendar that is due; the number of changes handled."""
+    def sync(self, *, every_calendar: bool = False) -> int:
+        """Sync every calendar that is due (or every one); the number of changes handled."""
         handled = 0
+        if every_calendar:
+            with self.store.transaction() as session:
+                session.execute(update(WatchedCalendar).values(sync_due=self.clock()))
         while claimed := self._claim_calendars():
             for provider, calendars in claimed.items():
                 port = self.outside.calendars.get(provider)

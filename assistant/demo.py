@@ -1,0 +1,363 @@
+"""`assistant demo`: the whole product, in seconds, with nothing to install or configure.
+
+It starts the sandbox (the Google Calendar and Microsoft Graph emulators and a real SMTP sink,
+in this process), books a realistic week in two calendars, runs the real service against them
+(the same code `assistant run` runs), plays the organisers' replies, and tells what happens at
+each step. Everything it shows is read back from the emulators and the mail sink, never from
+the service's own idea of what it did; an HTML report of the same is left for reading later.
+"""
+
+from __future__ import annotations
+
+import os
+import secrets
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+from email.message import EmailMessage
+from pathlib import Path
+from typing import Any
+from zoneinfo import ZoneInfo
+
+from bs4 import BeautifulSoup
+from sqlalchemy import select
+
+from assistant import block
+from assistant.config import Config
+from assistant.models import Provider
+from assistant.rendering import Renderer
+from assistant.store.tables import Conversation, RecommendationRecord, SeenMeeting
+from assistant.wiring import Built, build_service
+from integrations.sandbox.environment import SandboxEnvironment, to_toml
+from integrations.sandbox.mail import SandboxInbox
+
+ALICE, BOB = "alice@example.com", "bob@example.com"
+BERLIN = ZoneInfo("Europe/Berlin")
+Say = Callable[[str], None]
+
+
+@dataclass
+class Booking:
+    """One meeting of the demo week, and what the demo does with it."""
+
+    key: str
+    provider: Provider
+    organiser: str
+    title: str
+    day: int  # days from today
+    hour: int
+    minutes: int
+    guests: tuple[str, ...]
+    reply: str = ""  # what the organiser answers, if asked
+    cancel: bool = False  # the organiser cancels it after the first sync
+    fields: dict[str, Any] = field(default_factory=dict)
+    event_id: str = ""
+    before: dict[str, Any] = field(default_factory=dict)
+
+
+def demo_week() -> list[Booking]:
+    return [
+        Booking("standup", Provider.GOOGLE, ALICE, "Team stand-up", 1, 9, 30,
+                ("carol@example.com",)),
+        Booking("pitch", Provider.GOOGLE, ALICE, "First pitch to Northwind Traders", 3, 10, 60,
+                ("dana@northwind.example", "eli@northwind.example"), reply="1A 4A 9A"),
+        Booking("checkin", Provider.GOOGLE, ALICE, "Acme weekly check-in", 2, 14, 60,
+                ("erin@acme.example",), reply="virtual"),
+        Booking("call", Provider.GOOGLE, ALICE, "Call with Initech", 4, 11, 30,
+                ("finn@initech.example",), cancel=True),
+        Booking("workshop", Provider.MICROSOFT, BOB, "Design workshop with Globex", 4, 13, 90,
+                ("gus@globex.example", "hana@globex.example", "ivan@globex.example"),
+                reply="A B A A"),
+        Booking("review", Provider.MICROSOFT, BOB, "Contoso progress review", 5, 15, 60,
+                ("jo@contoso.example",), reply="2B 3B 4B 5B 6B 7B 8B 9B 10B 11B 12B"),
+        Booking("one-to-one", Provider.MICROSOFT, BOB, "1:1 with Carol", 2, 16, 30,
+                ("carol@example.com",)),
+    ]
+
+
+def run_demo(folder: Path, say: Say, *, serve: bool = False) -> Path:
+    """Play the demo in folder; returns the HTML report's path."""
+    folder.mkdir(parents=True, exist_ok=True)
+    sandbox = SandboxEnvironment(folder / "sandbox", google_users=[ALICE],
+                                 microsoft_users=[BOB]).start()
+    try:
+        with _environment(sandbox.environ):
+            return _play(sandbox, folder, say, serve)
+    finally:
+        sandbox.stop()
+
+
+def _play(sandbox: SandboxEnvironment, folder: Path, say: Say, serve: bool) -> Path:
+    database = folder / "assistant.sqlite3"
+    database.unlink(missing_ok=True)
+    data = sandbox.config(f"sqlite:///{database}",
+                          customers={"acme.example": {"name": "Acme", "values": "virtual"}})
+    (folder / "assistant.toml").write_text(to_toml(data))
+    config = Config.model_validate(data)
+    inbox = SandboxInbox()
+    built = build_service(config, inbox=inbox)
+    story = Story(say)
+    try:
+        week = demo_week()
+        _history(sandbox)
+        for booking in week:
+            _book(sandbox, booking)
+        story.heading("1. A week in two calendars",
+                      f"Alice ({ALICE}) uses Google Calendar and Bob ({BOB}) Outlook. "
+                      f"{len(week)} meetings are booked; the assistant syncs both calendars.")
+        built.service.cycle()
+        story.recognised(_conversations(built))
+        for booking in week:
+            if booking.cancel:
+                _cancel(sandbox, booking)
+                story.line(f"{booking.organiser} cancels {booking.title!r}.")
+        built.service.cycle()
+        for booking in week:
+            if booking.cancel:
+                story.line(f"{booking.title!r} is now {_state(built, booking)}: no reminder, "
+                           "decision or confirmation will follow for it.")
+        questions = _questions(sandbox)
+        story.heading("2. The question emails",
+                      f"{len(questions)} emails went out, one per upcoming customer meeting; "
+                      "each asks only what the calendar could not tell. The first:")
+        first = next(iter(questions.values()), None)
+        if first is not None:
+            story.email(first)
+        story.heading("3. The organisers reply", "Short answers, as typed on a phone.")
+        for booking in week:
+            question = questions.get(booking.title)
+            if booking.reply and question is not None:
+                inbox.receive(_reply(question, booking.reply))
+                story.line(f"{booking.organiser} answers {booking.title!r}: {booking.reply!r}")
+        built.service.cycle()
+        story.heading("4. Decisions and invites", "Read back from the calendars themselves.")
+        for booking in week:
+            if booking.reply:
+                story.outcome(booking, _recommendation(built, booking),
+                              _event(sandbox, booking))
+        confirmations = [m for m in sandbox.mail.messages if "[MFA-" in m["Subject"]
+                         and "in person or virtual?" not in m["Subject"]]
+        story.line(f"{len(confirmations)} confirmation emails told the organisers what changed.")
+        built.service.cycle()
+        story.line(f"A further cycle changed nothing: {sandbox.mail.deliveries} emails in all, "
+                   "none twice.")
+        report = story.write_report(folder / "report.html")
+        if serve:
+            _serve(built, config, sandbox, say, folder)
+        return report
+    finally:
+        built.close()
+
+
+class Story:
+    """What the demo tells, on the terminal as it happens and in the report afterwards."""
+
+    def __init__(self, say: Say) -> None:
+        self.say = say
+        self.sections: list[dict[str, Any]] = []
+
+    def heading(self, title: str, text: str) -> None:
+        self.sections.append({"title": title, "text": text, "items": []})
+        self.say(f"\n== {title} ==\n{text}")
+
+    def line(self, text: str) -> None:
+        self.sections[-1]["items"].append({"kind": "line", "text": text})
+        self.say(f"  {text}")
+
+    def recognised(self, talks: list[tuple[str, datetime | None, str, str]]) -> None:
+        for title, start, state, why in talks:
+            when = f"{start.astimezone(BERLIN):%a %d %b}" if start else "all day"
+            verdict = "left alone" if state == "skipped" else "customer meeting"
+            self.line(f"{title} ({when}): {verdict}, {why}")
+
+    def email(self, message: EmailMessage) -> None:
+        text = message.get_body(("plain",)).get_content()  # type: ignore[union-attr]
+        self.sections[-1]["items"].append({"kind": "email", "to": message["To"],
+                                           "subject": message["Subject"], "text": text})
+        self.say(f"  To: {message['To']}\n  Subject: {message['Subject']}\n")
+        self.say("\n".join("  | " + line for line in text.splitlines()))
+
+    def outcome(self, booking: Booking, recommendation: RecommendationRecord | None,
+                after: dict[str, Any]) -> None:
+        if recommendation is None:
+            self.line(f"{booking.title}: no decision yet")
+            return
+        words = "in person" if recommendation.format == "in_person" else "virtual"
+        reasons = recommendation.detail.get("reasons", [])[:3]
+        before_minutes, after_minutes = _minutes(booking.before), _minutes(after)
+        note = _note(booking.provider, after)
+        item = {"kind": "outcome", "title": booking.title, "format": words, "reasons": reasons,
+                "before_minutes": before_minutes, "after_minutes": after_minutes,
+                "video": _video_link(booking.provider, after), "note": note,
+                "had_video": _video_link(booking.provider, booking.before)}
+        self.sections[-1]["items"].append(item)
+        self.say(f"\n  {booking.title} ({booking.organiser}): {words.upper()}")
+        for reason in reasons:
+            self.say(f"    - {reason}")
+        length = (f"{before_minutes} minutes became {after_minutes}"
+                  if before_minutes != after_minutes else f"{after_minutes} minutes, unchanged")
+        video = "video link added" if item["video"] and not item["had_video"] else (
+            "video link kept" if item["video"] else "no video link")
+        self.say(f"    invite: {length}; {video}; note:")
+        self.say("\n".join("    | " + line for line in note.splitlines()))
+
+    def write_report(self, path: Path) -> Path:
+        html = Renderer().render("demo_report.html.j2", {
+            "sections": self.sections, "made": datetime.now(UTC).strftime("%Y-%m-%d %H:%M UTC")})
+        path.write_text(html, encoding="utf-8")
+        self.say(f"\nThe same story, to read later: {path}")
+        return path
+
+
+# -- the sandbox calendars -------------------------------------------------------------------
+
+
+def _when(day: int, hour: int) -> datetime:
+    date = (datetime.now(UTC) + timedelta(days=day)).astimezone(BERLIN)
+    return date.replace(hour=hour, minute=0, second=0, microsecond=0)
+
+
+def _history(sandbox: SandboxEnvironment) -> None:
+    """Alice has met Acme before: two past check-ins make the next one routine, not a first."""
+    for weeks in (1, 2):
+        start = _when(-7 * weeks, 14)
+        _book(sandbox, Booking("past", Provider.GOOGLE, ALICE, "Acme weekly check-in", 0, 0, 60,
+                               ("erin@acme.example",)), start=start)
+
+
+def _book(sandbox: SandboxEnvironment, booking: Booking, start: datetime | None = None) -> None:
+    start = start or _when(booking.day, booking.hour)
+    end = start + timedelta(minutes=booking.minutes)
+    if booking.provider is Provider.GOOGLE:
+        event = sandbox.google.create_event(
+            booking.organiser, summary=booking.title, description="Agenda to follow.",
+            start={"dateTime": start.isoformat(), "timeZone": "Europe/Berlin"},
+            end={"dateTime": end.isoformat(), "timeZone": "Europe/Berlin"},
+            attendees=[{"email": booking.organiser},
+                       *({"email": guest} for guest in booking.guests)], **booking.fields)
+    else:
+        event = sandbox.graph.create_event(
+            booking.organiser, subject=booking.title,
+            body={"contentType": "html", "content": "<p>Agenda to follow.</p>"},
+            start={"dateTime": _utc(start), "timeZone": "UTC"},
+            end={"dateTime": _utc(end), "timeZone": "UTC"},
+            attendees=[{"emailAddress": {"address": guest}, "type": "required"}
+                       for guest in booking.guests], **booking.fields)
+    booking.event_id = event["id"]
+    booking.before = _event(sandbox, booking)
+
+
+def _cancel(sandbox: SandboxEnvironment, booking: Booking) -> None:
+    if booking.provider is Provider.GOOGLE:
+        sandbox.google.cancel_event(booking.organiser, booking.event_id)
+    else:
+        sandbox.graph.cancel_event(booking.organiser, booking.event_id)
+
+
+def _event(sandbox: SandboxEnvironment, booking: Booking) -> dict[str, Any]:
+    if booking.provider is Provider.GOOGLE:
+        return sandbox.google.event(booking.organiser, booking.event_id)
+    return sandbox.graph.event(booking.organiser, booking.event_id)
+
+
+def _utc(moment: datetime) -> str:
+    return moment.astimezone(UTC).replace(tzinfo=None).isoformat()
+
+
+def _minutes(event: dict[str, Any]) -> int:
+    start, end = (datetime.fromisoformat(event[k]["dateTime"][:19]) for k in ("start", "end"))
+    return int((end - start).total_seconds() // 60)
+
+
+def _video_link(provider: Provider, event: dict[str, Any]) -> str:
+    if provider is Provider.GOOGLE:
+        return str(event.get("hangoutLink") or "")
+    return str((event.get("onlineMeeting") or {}).get("joinUrl") or "")
+
+
+def _note(provider: Provider, event: dict[str, Any]) -> str:
+    if provider is Provider.GOOGLE:
+        description, is_html = str(event.get("description") or ""), False
+    else:
+        description = str(event["body"]["content"])
+        is_html = event["body"].get("contentType") == "html"
+    span = block.find_block(description, is_html)
+    if span is None:
+        return "(no note)"
+    note = description[span[0] : span[1]]
+    return BeautifulSoup(note, "html.parser").get_text("\n", strip=True) if is_html else note
+
+
+# -- reading back what the service did ---------------------------------------------------------
+
+
+def _conversations(built: Built) -> list[tuple[str, datetime | None, str, str]]:
+    with built.service.store.transaction() as session:
+        rows = session.execute(select(SeenMeeting.title, SeenMeeting.start_at, Conversation.state,
+                                      Conversation.why)
+                               .join(Conversation).order_by(SeenMeeting.start_at)).all()
+        return [(title, start, state, why) for title, start, state, why in rows]
+
+
+def _state(built: Built, booking: Booking) -> str:
+    with built.service.store.transaction() as session:
+        return session.scalars(select(Conversation.state).join(SeenMeeting).where(
+            SeenMeeting.event_id == booking.event_id)).first() or "unknown"
+
+
+def _recommendation(built: Built, booking: Booking) -> RecommendationRecord | None:
+    with built.service.store.transaction() as session:
+        return session.scalars(
+            select(RecommendationRecord).join(Conversation).join(SeenMeeting)
+            .where(SeenMeeting.event_id == booking.event_id)
+            .order_by(RecommendationRecord.id.desc())).first()
+
+
+def _questions(sandbox: SandboxEnvironment) -> dict[str, EmailMessage]:
+    """The question emails the sink holds, by meeting title."""
+    found = {}
+    for message in sandbox.mail.messages:
+        subject = str(message["Subject"])
+        if subject.endswith("]") and ": in person or virtual?" in subject:
+            found[subject.split(": in person or virtual?")[0]] = message
+    return found
+
+
+def _reply(question: EmailMessage, text: str) -> EmailMessage:
+    reply = EmailMessage()
+    reply["From"] = question["To"]
+    reply["To"] = question["Reply-To"]
+    reply["Subject"] = "Re: " + str(question["Subject"])
+    reply["In-Reply-To"] = question["Message-ID"]
+    reply["Message-ID"] = f"<demo.{secrets.token_hex(8)}@example.com>"
+    reply.set_content(f"{text}\n\nSent from my phone\n")
+    return reply
+
+
+@contextmanager
+def _environment(values: dict[str, str]) -> Iterator[None]:
+    """The sandbox's secrets in the environment, as production reads them, then gone again."""
+    saved = {name: os.environ.get(name) for name in values}
+    os.environ.update(values)
+    try:
+        yield
+    finally:
+        for name, value in saved.items():
+            if value is None:
+                os.environ.pop(name, None)
+            else:
+                os.environ[name] = value
+
+
+def _serve(built: Built, config: Config, sandbox: SandboxEnvironment, say: Say,
+           folder: Path) -> None:
+    from assistant.scheduler import Worker  # only --serve needs the web server
+
+    secrets_file = folder / "sandbox.env"
+    secrets_file.write_text("".join(f"{k}={v}\n" for k, v in sandbox.environ.items()))
+    secrets_file.chmod(0o600)
+    say(f"\nServing: http://{config.service.listen}/healthz and /metrics; the emulators stay "
+        f"up for `assistant run --config {folder / 'assistant.toml'}` (secrets: "
+        f"{secrets_file}). Ctrl-C stops.")
+    Worker(built, config).run()
