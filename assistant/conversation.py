@@ -19,6 +19,7 @@ from datetime import datetime, timedelta
 from assistant.annotate import AnnotationPlan
 from assistant.assess import Assessment
 from assistant.config import Policy
+from assistant.edits import HumanEdit, human_edits
 from assistant.models import Meeting
 
 
@@ -65,8 +66,16 @@ def is_series_exception(meeting: Meeting) -> bool:
 
 
 def rewrite_needed(meeting: Meeting, plan: AnnotationPlan | None) -> bool:
-    """True when writing plan would change what the event says now."""
+    """True when writing plan would change what the event says now, and it is ours to change.
+
+    A person who set the length back has the last word: while the format stays, the event is
+    not written again (even the note's "50 minutes" line stays, rather than send every guest
+    another update right after theirs).
+    """
     if plan is None:
+        return False
+    if (HumanEdit.LENGTH_CHANGED in human_edits(meeting) and meeting.mark is not None
+            and plan.mark.format is meeting.mark.format):
         return False
     return (plan.description != meeting.description or plan.add_video_link
             or (plan.end is not None and plan.end != meeting.end) or plan.mark != meeting.mark)

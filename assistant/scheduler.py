@@ -12,6 +12,7 @@ from __future__ import annotations
 import logging
 import signal
 import threading
+import time
 from collections.abc import Callable
 from datetime import UTC, datetime
 
@@ -32,6 +33,7 @@ class Worker:
         self.built, self.config = built, config
         self.service: Service = built.service
         self.stopping = threading.Event()
+        self._woken = threading.Event()  # a notification came while the sync job ran
         self.scheduler = BackgroundScheduler(
             timezone=UTC, job_defaults={"coalesce": True, "max_instances": 1,
                                         "misfire_grace_time": 60})
@@ -47,17 +49,20 @@ class Worker:
         self.service.reconcile_calendars()
         self.service.metrics.watch_store(self.service.store, self.service.clock)
         settings = self.config.service
-        self._every("sync", self.service.sync, settings.sync_interval_seconds)
+        self._every("sync", self._sync_while_woken, settings.sync_interval_seconds)
         self._every("outbox", self.service.deliver, settings.outbox_interval_seconds)
         self._every("inbox", self.service.read_replies, settings.inbox_interval_seconds)
         self._every("follow_up", self.service.follow_up, settings.follow_up_interval_seconds)
         self._every("channels", self.service.renew_channels, CHANNEL_RENEWAL_SECONDS)
-        previous = {sig: signal.signal(sig, lambda *_: self.stop())
-                    for sig in (signal.SIGTERM, signal.SIGINT)}
+        previous = {}
+        if threading.current_thread() is threading.main_thread():  # Python's rule for signals
+            previous = {sig: signal.signal(sig, lambda *_: self.stop())
+                        for sig in (signal.SIGTERM, signal.SIGINT)}
         web = None
         if self.server is not None:
             web = threading.Thread(target=self.server.run, name="web", daemon=True)
             web.start()
+            self._wait_until_listening()  # Graph checks the webhook when a job subscribes
         self.scheduler.start()
         log.info("worker %s running", self.service.worker)
         try:
@@ -76,8 +81,28 @@ class Worker:
         self.stopping.set()
 
     def wake_sync(self) -> None:
-        """Run the sync job now (a notification arrived), not at its next interval."""
+        """Run the sync job now (a notification arrived), not at its next interval.
+
+        If the job is running, it goes round once more when it ends (APScheduler would skip a
+        second instance, and the calendar would wait for the next interval).
+        """
+        self._woken.set()
         self.scheduler.modify_job("sync", next_run_time=datetime.now(UTC))
+
+    def _sync_while_woken(self) -> None:
+        while True:
+            self._woken.clear()
+            self.service.sync()
+            self.service.deliver()
+            if not self._woken.is_set() or self.stopping.is_set():
+                return
+
+    def _wait_until_listening(self, timeout: float = 10.0) -> None:
+        deadline = time.monotonic() + timeout
+        while self.server is not None and not self.server.started:
+            if time.monotonic() > deadline:
+                raise RuntimeError(f"the web app did not start on {self.config.service.listen}")
+            time.sleep(0.02)
 
     def _every(self, name: str, job: Callable[[], object], seconds: int) -> None:
         def run_and_deliver() -> None:

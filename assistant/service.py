@@ -23,14 +23,16 @@ import email.policy
 import hashlib
 import logging
 import socket
+import threading
 import uuid
 from collections import defaultdict
 from collections.abc import Callable, Iterable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import UTC, datetime, timedelta
 from email.message import EmailMessage
 
 from sqlalchemy import select, update
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from assistant import conversation, follow_ups
@@ -88,6 +90,9 @@ from assistant.store.tables import (
 
 log = logging.getLogger(__name__)
 
+# Where a reply still counts: while asked, and after the decision too (the confirmation says
+# "reply to change it") until the meeting starts.
+_ANSWERABLE = (State.ASKED, State.REMINDED, State.ANSWERED, State.DECIDED, State.ANNOTATED)
 CLAIM_CALENDARS = 500  # calendars synced per round; more wait for the next round
 CLAIM_OUTBOX = 50
 MAX_BACKOFF = timedelta(hours=1)
@@ -133,6 +138,7 @@ class Service:
         self.sender = Sender(config.mail.sender, config.organisation.name)
         self.lease = timedelta(seconds=config.service.lease_seconds)
         self.metrics = metrics or Metrics()
+        self._delivering = threading.Lock()
 
     # -- the calendars to watch ------------------------------------------------------------------
 
@@ -160,7 +166,7 @@ class Service:
         """Give back everything this worker holds, so others need not wait for it to expire."""
         with self.store.transaction() as session:
             for model in (WatchedCalendar, Outbox):
-                session.execute(update(model).where(model.lease_owner == self.worker)
+                session.execute(update(model).where(model.lease_owner.startswith(self.worker + "/"))
                                 .values(lease_owner=None, lease_expires=None))
             session.execute(update(JobLease).where(JobLease.owner == self.worker)
                             .values(owner=None, expires=None))
@@ -192,7 +198,7 @@ class Service:
                 for result in port.sync({c.address: c.cursor for c in calendars.values()}):
                     calendar = calendars[result.calendar]
                     if isinstance(result, CalendarChanges):
-                        handled += self._apply(calendar.id, result)
+                        handled += self._apply(calendar, result)
                     else:
                         self._sync_failed([calendar], str(result.error))
         self.ask()
@@ -201,7 +207,7 @@ class Service:
     def _claim_calendars(self) -> dict[Provider, dict[str, WatchedCalendar]]:
         now = self.clock()
         with self.store.transaction() as session:
-            rows = Store.claim(session, WatchedCalendar, owner=self.worker, now=now,
+            rows = Store.claim(session, WatchedCalendar, owner=self._claim_id(), now=now,
                                lease=self.lease, limit=CLAIM_CALENDARS,
                                where=[WatchedCalendar.paused.is_(False),
                                       WatchedCalendar.sync_due <= now],
@@ -217,17 +223,18 @@ class Service:
         with self.store.transaction() as session:
             for calendar in calendars:
                 row = session.get(WatchedCalendar, calendar.id)
-                if row is not None and row.lease_owner == self.worker:
+                if row is not None and row.lease_owner == calendar.lease_owner:
                     row.last_error, row.lease_owner, row.lease_expires = error, None, None
                 log.warning("sync of %s failed: %s", calendar.address, error)
                 self.metrics.error("sync")
 
-    def _apply(self, calendar_id: int, result: CalendarChanges) -> int:
+    def _apply(self, claimed: WatchedCalendar, result: CalendarChanges) -> int:
         """One calendar's changes and its new cursor, in one transaction."""
         now = self.clock()
+        calendar_id, claimed_by = claimed.id, claimed.lease_owner
         with self.store.transaction() as session:
             calendar = session.get(WatchedCalendar, calendar_id, with_for_update=True)
-            if calendar is None or calendar.lease_owner != self.worker:
+            if calendar is None or calendar.lease_owner != claimed_by:
                 return 0  # our lease ran out and another worker has it: it repeats this sync
             fresh = [self._remember(session, calendar, change, now) for change in result.changes]
             history = _History(session, now)
@@ -258,6 +265,10 @@ class Service:
             seen = SeenMeeting(calendar_id=calendar.id, event_id=change.event_id,
                                first_seen_at=now)
             session.add(seen)
+        elif change.mark is None and seen.snapshot.get("mark"):
+            # Graph's delta query cannot expand extended properties, so its listings come
+            # without our mark: the one we wrote last still tells our changes from a person's.
+            change = replace(change, mark=meeting_from_json(seen.snapshot).mark)
         span = change.timed_span
         seen.series_id, seen.etag, seen.removed = change.series_id, change.etag, False
         seen.organiser, seen.title = change.organizer.email.lower(), change.title
@@ -403,14 +414,9 @@ class Service:
         read = 0
         try:
             for mail in inbox.messages():
-                reply = read_reply_email(mail.raw, self.sender.address)
-                key = reply.message_id or "sha256:" + hashlib.sha256(mail.raw).hexdigest()
-                with self.store.transaction() as session:
-                    if session.get(HandledReply, key[:255]) is None:
-                        outcome = self._on_reply(session, reply) if mail.raw else "too big to read"
-                        session.add(HandledReply(message_key=key[:255], outcome=outcome,
-                                                 at=self.clock()))
-                        read += 1
+                if not self.store.hold_job("inbox", self.worker, self.clock(), self.lease):
+                    break  # our turn ran out and another worker reads on: leave it the rest
+                read += self._handle_reply(mail.raw)
                 inbox.mark_processed(mail.uid)
         except TransientProviderError as err:
             log.warning("the inbox could not be read: %s", err)
@@ -418,6 +424,20 @@ class Service:
         finally:
             self.store.release_job("inbox", self.worker)
         return read
+
+    def _handle_reply(self, raw: bytes) -> int:
+        """Apply one reply unless it was applied before (by Message-ID); 1 if applied now."""
+        reply = read_reply_email(raw, self.sender.address)
+        key = (reply.message_id or "sha256:" + hashlib.sha256(raw).hexdigest())[:255]
+        try:
+            with self.store.transaction() as session:
+                if session.get(HandledReply, key) is not None:
+                    return 0
+                outcome = self._on_reply(session, reply) if raw else "too big to read"
+                session.add(HandledReply(message_key=key, outcome=outcome, at=self.clock()))
+                return 1
+        except IntegrityError:
+            return 0  # another worker applied the same reply at the same moment: it counts once
 
     def _on_reply(self, session: Session, reply: ReplyEmail) -> str:
         assert self.config.mail is not None
@@ -439,8 +459,11 @@ class Service:
     def _open_question(self, session: Session, conversation_id: int) -> OpenQuestion | None:
         assert self.config.mail is not None
         talk = session.get(Conversation, conversation_id)
-        if talk is None or talk.state not in (State.ASKED, State.REMINDED):
+        if talk is None or talk.state not in _ANSWERABLE or talk.left_alone:
             return None
+        start = talk.meeting.start_at
+        if start is None or start <= self.clock():
+            return None  # too late to change anything
         organiser = talk.meeting.organiser
         delegates = {d.lower() for owner, names in self.config.mail.delegates.items()
                      if owner.lower() == organiser for d in names}
@@ -495,7 +518,8 @@ class Service:
             if session.get(UsedLink, claims.nonce) is not None:
                 return "This link was used already; nothing changed."
             question = self._open_question(session, claims.conversation_id)
-            if question is None:
+            talk = session.get(Conversation, claims.conversation_id)
+            if question is None or talk is None or talk.state not in (State.ASKED, State.REMINDED):
                 return "This meeting is decided already; reply to its email to change it."
             talk = session.get(Conversation, claims.conversation_id, with_for_update=True)
             assert talk is not None
@@ -576,22 +600,34 @@ class Service:
     # -- delivery --------------------------------------------------------------------------------
 
     def deliver(self) -> int:
-        """Deliver every due outbox row; the number delivered."""
-        delivered = 0
-        while rows := self._claim_outbox():
-            for row in rows:
-                delivered += self._deliver_one(row)
-        return delivered
+        """Deliver every due outbox row; the number delivered.
+
+        One thread of a worker delivers at a time: a call while another is delivering
+        returns at once, and that one picks up the new rows on its next round. So a worker
+        killed mid-delivery leaves at most one email in doubt.
+        """
+        if not self._delivering.acquire(blocking=False):
+            return 0
+        try:
+            delivered = 0
+            while rows := self._claim_outbox():
+                for row in rows:
+                    delivered += self._deliver_one(row)
+            return delivered
+        finally:
+            self._delivering.release()
 
     def _claim_outbox(self) -> list[Outbox]:
         now = self.clock()
         with self.store.transaction() as session:
-            return Store.claim(session, Outbox, owner=self.worker, now=now, lease=self.lease,
+            return Store.claim(session, Outbox, owner=self._claim_id(), now=now, lease=self.lease,
                                limit=CLAIM_OUTBOX,
                                where=[Outbox.state == "pending", Outbox.next_attempt_at <= now],
                                order_by=[Outbox.id])
 
     def _deliver_one(self, row: Outbox) -> int:
+        if not self._still_ours(row):
+            return 0  # our lease ran out while earlier rows were delivered: another has it
         try:
             if row.kind == "email":
                 self.outside.mailer.send(_message(row))
@@ -605,6 +641,20 @@ class Service:
         except AssistantError as err:
             self._failed(row, err)
         return 0
+
+    def _still_ours(self, row: Outbox) -> bool:
+        """Renew this row's lease just before delivering it, if it is still ours and pending.
+
+        Rows are claimed in batches; without this, a batch that takes longer than the lease
+        would have its last rows delivered by us and by the worker that took them over.
+        """
+        with self.store.transaction() as session:
+            renewed = session.execute(
+                update(Outbox).where(Outbox.id == row.id, Outbox.state == "pending",
+                                     Outbox.lease_owner == row.lease_owner,
+                                     Outbox.lease_expires > self.clock())
+                .values(lease_expires=self.clock() + self.lease))
+            return bool(renewed.rowcount)
 
     def _annotate(self, row: Outbox) -> None:
         with self.store.transaction() as session:
@@ -641,7 +691,6 @@ class Service:
             if outcome.meeting is not None:
                 seen = talk.meeting
                 seen.etag, seen.snapshot = outcome.meeting.etag, meeting_to_json(outcome.meeting)
-            first_time = talk.state != State.ANNOTATED
             talk.state, talk.annotated_at = State.ANNOTATED, self.clock()
             if outcome.result is WriteResult.LEFT_ALONE:
                 talk.left_alone = True
@@ -650,15 +699,17 @@ class Service:
             self.metrics.count("annotations_written")
             self._audit(session, talk, "annotated", f"{outcome.result.value} after "
                         f"{outcome.attempts} attempt(s)")
-            if first_time and plan is not None and recommendation is not None:
+            # Each decision is confirmed once (a change of mind too); a move is not news.
+            decided = done.payload.get("why") == "decided"
+            if decided and plan is not None and recommendation is not None:
                 mail = confirmation_email(
                     read, recommendation, conversation.changes_made(read, plan),
                     without_answer=bool(done.payload.get("without_answer")),
                     token=talk.token or self.tokens.issue(
                         talk.id, self.clock() + TOKEN_VALID_AFTER_MEETING),
                     sender=self.sender, renderer=self.renderer)
-                self._enqueue_email(session, f"confirmation:{talk.id}", "confirmation", mail,
-                                    talk)
+                self._enqueue_email(session, f"confirmation:{talk.id}:{talk.revision}",
+                                    "confirmation", mail, talk)
 
         self._done(row.id, follow)
 
@@ -762,6 +813,10 @@ class Service:
             return {row.channel_id: channel_of(row, provider) for row in rows}
 
     # -- small helpers ---------------------------------------------------------------------------
+
+    def _claim_id(self) -> str:
+        """A lease owner per claim: two jobs of one worker must not take each other's rows."""
+        return f"{self.worker}/{uuid.uuid4().hex[:12]}"
 
     def _enqueue_email(self, session: Session, key: str, kind: str, mail: OutgoingEmail,
                        talk: Conversation | None) -> None:

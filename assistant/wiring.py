@@ -17,8 +17,8 @@ import requests
 from assistant.answer_links import AnswerLinks
 from assistant.config import Config
 from assistant.errors import ConfigError
-from assistant.ports import CalendarPort, Channel, MailIn, MailOut, PushNotice, PushReader
 from assistant.models import Provider
+from assistant.ports import CalendarPort, Channel, MailIn, MailOut, PushNotice, PushReader
 from assistant.reply_tokens import ReplyTokens, token_secret
 from assistant.retry import RetryPolicy
 from assistant.service import Outside, Service
@@ -102,6 +102,9 @@ def _local_sign_in(config: Config) -> tuple[Config, requests.Session | None]:
 
 def _google_push(headers: Mapping[str, str], body: bytes,
                  channels: Mapping[str, Channel]) -> PushNotice:
+    lower = {name.lower(): value for name, value in headers.items()}
+    if lower.get("x-goog-resource-state") == "sync":
+        return PushNotice()  # the hello a new channel sends, often before we saved it: no news
     calendar = google_calendar.calendar_to_sync(headers, channels)
     return PushNotice(sync=frozenset({calendar})) if calendar else PushNotice(rejected=1)
 

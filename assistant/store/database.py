@@ -67,12 +67,14 @@ class Store:
     def claim(session: Session, model: type[Leased], *, owner: str, now: datetime,
               lease: timedelta, limit: int, where: Sequence[Any] = (),
               order_by: Sequence[Any] = ()) -> list[Leased]:
-        """Rows of model matching where, free or ours, leased to owner until now + lease.
+        """Rows of model matching where and free, leased to owner until now + lease.
 
-        Rows another worker holds are skipped, not waited for (SKIP LOCKED); on SQLite, which
+        A row under a live lease is not free, even to its owner: a worker runs several jobs
+        at once, and two of its threads must not deliver the same row. Rows another
+        transaction is claiming are skipped, not waited for (SKIP LOCKED); on SQLite, which
         has one writer at a time, the transaction itself is the lock.
         """
-        free = or_(model.lease_owner == owner, model.lease_expires.is_(None),  # type: ignore[attr-defined]
+        free = or_(model.lease_expires.is_(None),  # type: ignore[attr-defined]
                    model.lease_expires < now)  # type: ignore[attr-defined]
         rows = list(session.scalars(
             select(model).where(free, *where).order_by(*order_by).limit(limit)

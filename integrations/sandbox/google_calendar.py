@@ -183,6 +183,7 @@ class GoogleCalendarEmulator(SandboxServer):
             if_match=request.header("If-Match"), conference=_conference(request), replace=replace,
         )
         self._record_updates(event["id"], "update" if replace else "patch", request)
+        self.count_write(calendar, event["id"])
         return json_response(200, event)
 
     def _update(self, request: Request, match: Any) -> Response:

@@ -14,6 +14,7 @@ import email.policy
 import itertools
 import socket
 import threading
+from collections import Counter
 from collections.abc import Iterator
 from email.message import EmailMessage
 from typing import Any
@@ -28,6 +29,7 @@ class MailSink:
         self.dedupe = dedupe_message_ids
         self.messages: list[EmailMessage] = []
         self.deliveries = 0
+        self.delivered: Counter[str] = Counter()  # SMTP transactions by Message-ID
         self._lock = threading.Lock()
         self._arrived = threading.Condition(self._lock)
         self.port = _free_port()
@@ -45,6 +47,7 @@ class MailSink:
         assert isinstance(message, EmailMessage)
         with self._arrived:
             self.deliveries += 1
+            self.delivered[str(message["Message-ID"])] += 1
             if not (self.dedupe and self._holds(message)):
                 self.messages.append(message)
             self._arrived.notify_all()

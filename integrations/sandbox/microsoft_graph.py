@@ -190,6 +190,7 @@ class GraphEmulator(SandboxServer):
         prefer = request.header("Prefer") or ""
         event = self.store.patch(address, unquote(match["event"]), _json(request),
                                  if_match=request.header("If-Match"), zone_name=_zone(prefer))
+        self.count_write(address, event["id"])
         return json_response(200, self._shown(event, request.param("$expand")), _applied(prefer))
 
     def _delete(self, request: Request, match: Any) -> Response:

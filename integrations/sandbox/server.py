@@ -124,6 +124,9 @@ class SandboxServer:
         self.round_trips = 0  # HTTP requests received; a batch counts once
         self.calls: Counter[str] = Counter()  # API calls by Route.name, batch parts included
         self.injected: Counter[str] = Counter()  # faults injected, by kind
+        # Event writes that clients made through the API, by (calendar, event id): a person's
+        # edits through the "acting as a person" methods are not counted.
+        self.api_writes: Counter[tuple[str, str]] = Counter()
         self._count_lock = threading.Lock()
         self._httpd: ThreadingHTTPServer | None = None
         self._thread: threading.Thread | None = None
@@ -159,8 +162,13 @@ class SandboxServer:
             raise RuntimeError("the emulator is not running")
         return f"http://127.0.0.1:{self._httpd.server_address[1]}/"
 
+    def count_write(self, calendar: str, event_id: str) -> None:
+        with self._count_lock:
+            self.api_writes[(calendar, event_id)] += 1
+
     def reset_counts(self) -> None:
         with self._count_lock:
+            self.api_writes.clear()
             self.round_trips = 0
             self.calls.clear()
             self.injected.clear()

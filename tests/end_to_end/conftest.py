@@ -15,7 +15,6 @@ from assistant.wiring import Built, build_service
 from integrations.sandbox.environment import SandboxEnvironment
 from integrations.sandbox.mail import SandboxInbox
 
-
 ALICE, BOB = "alice@example.com", "bob@example.com"  # Alice on Google, Bob on Outlook
 BERLIN = ZoneInfo("Europe/Berlin")
 NO_WAIT = RetryPolicy(sleep=lambda seconds: None)
