@@ -159,8 +159,16 @@ def run(config_path: Path | None, once: bool) -> None:
     from assistant.scheduler import Worker
     from assistant.wiring import build_service
 
-    config = load_config(config_path or _default_config_path())
-    built = build_service(config)
+    path = config_path or _default_config_path()
+    config = load_config(path)
+    try:
+        built = build_service(config)
+    except ConfigError as err:
+        if Path(err.path).exists():
+            raise
+        # Named by its key (mail.smtp, ...): say which file it is missing from.
+        raise ConfigError(str(path), [f"{err.path}: {problem}" for problem in err.problems]
+                          ) from err
     try:
         if once:
             built.service.cycle()

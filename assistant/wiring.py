@@ -55,7 +55,8 @@ def build_service(
 ) -> Built:
     """The service the config describes; mailer and inbox replace the configured ones."""
     if config.mail is None:
-        raise ConfigError("mail", ["the service needs a [mail] section (sender, smtp, imap)"])
+        raise ConfigError("mail", ["missing: the service needs a [mail] section with the "
+                                   "sender, [mail.smtp] and [mail.imap] (see the example config)"])
     store = Store.open(config.service.database_url)
     built = Built(service=None, push_readers=PUSH_READERS)  # type: ignore[arg-type]
     built.closers.append(store.close)

@@ -16,10 +16,16 @@ from typing import Any, TypeVar
 from alembic import command
 from alembic.config import Config as AlembicConfig
 from sqlalchemy import Engine, create_engine, event, or_, select, text
-from sqlalchemy.exc import IntegrityError
+from sqlalchemy.exc import IntegrityError, OperationalError
 from sqlalchemy.orm import Session, sessionmaker
 
+from assistant.errors import AssistantError
 from assistant.store.tables import JobLease
+
+
+class StoreUnavailable(AssistantError):
+    """The database cannot be reached or opened (the message never shows a password)."""
+
 
 MIGRATIONS = Path(__file__).with_name("migrations")
 _MIGRATION_LOCK = 72_431_001  # any constant: serialises workers migrating at the same start
@@ -34,9 +40,15 @@ class Store:
 
     @classmethod
     def open(cls, url: str) -> Store:
-        """The store at url, migrated to the newest schema."""
+        """The store at url, migrated to the newest schema; StoreUnavailable if unreachable."""
         store = cls(url)
-        store.migrate()
+        try:
+            store.migrate()
+        except OperationalError as err:
+            store.close()
+            where = store.engine.url.render_as_string(hide_password=True)
+            raise StoreUnavailable(f"cannot open the database {where}: "
+                                   f"{str(err.orig or err).strip()}") from err
         return store
 
     @property

@@ -60,3 +60,18 @@ def test_installed_wheel_runs_away_from_the_checkout(wheel, tmp_path):
         cwd=elsewhere, env=env, capture_output=True, text=True, check=True,
     )
     assert where.stdout.strip().startswith(str(target))
+
+
+def test_installed_wheel_plays_the_demo_with_its_migrations_and_templates(wheel, tmp_path):
+    target = tmp_path / "site"
+    subprocess.run([sys.executable, "-m", "pip", "install", "--quiet", "--no-deps", "--target",
+                    str(target), str(wheel)], check=True)
+    elsewhere = tmp_path / "elsewhere"
+    elsewhere.mkdir()
+    path = [str(target), *(p for p in sys.path if p and Path(p).resolve() != ROOT)]
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join(path), "PYTHONSAFEPATH": "1"}
+    result = subprocess.run([sys.executable, "-m", "assistant", "demo"], cwd=elsewhere, env=env,
+                            capture_output=True, text=True, check=False, timeout=120)
+    assert result.returncode == 0, result.stderr
+    assert "60 minutes became 50" in result.stdout
+    assert (elsewhere / "assistant-demo" / "report.html").exists()
