@@ -53,7 +53,7 @@ class Worker:
         self._every("outbox", self.service.deliver, settings.outbox_interval_seconds)
         self._every("inbox", self.service.read_replies, settings.inbox_interval_seconds)
         self._every("follow_up", self.service.follow_up, settings.follow_up_interval_seconds)
-        self._every("channels", self.service.renew_channels, CHANNEL_RENEWAL_SECONDS)
+        self._every("channels", self.service.push.keep_open, CHANNEL_RENEWAL_SECONDS)
         previous = {}
         if threading.current_thread() is threading.main_thread():  # Python's rule for signals
             previous = {sig: signal.signal(sig, lambda *_: self.stop())

@@ -17,9 +17,6 @@ Every job may run on several workers at once (PostgreSQL) and may be killed at a
 
 from __future__ import annotations
 
-import base64
-import email
-import email.policy
 import hashlib
 import logging
 import socket
@@ -29,7 +26,6 @@ from collections import defaultdict
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime, timedelta
-from email.message import EmailMessage
 
 from sqlalchemy import select, update
 from sqlalchemy.exc import IntegrityError
@@ -50,9 +46,13 @@ from assistant.emails import (
     confirmation_email,
     digest_email,
     question_email,
-    to_message,
 )
-from assistant.errors import AssistantError, AuthFailed, ProviderError, TransientProviderError
+from assistant.errors import (
+    AssistantError,
+    AuthFailed,
+    Conflict,
+    TransientProviderError,
+)
 from assistant.metrics import Metrics
 from assistant.models import (
     EventRemoved,
@@ -65,8 +65,10 @@ from assistant.models import (
     RowAnswer,
     Side,
 )
-from assistant.ports import CalendarChanges, CalendarPort, Channel, MailIn, MailOut, WriteResult
+from assistant.outbox import Effects, message_of
+from assistant.ports import CalendarChanges, CalendarPort, MailIn, MailOut, WriteResult
 from assistant.presenting import recommendation_json
+from assistant.push import PushChannels
 from assistant.rendering import Renderer
 from assistant.reply_acceptance import Answered, Ignored, OpenQuestion, Unclear, judge_reply
 from assistant.reply_mail import ReplyEmail, read_reply_email
@@ -80,7 +82,6 @@ from assistant.store.tables import (
     HandledReply,
     JobLease,
     Outbox,
-    PushChannel,
     RecommendationRecord,
     SeenMeeting,
     State,
@@ -94,11 +95,7 @@ log = logging.getLogger(__name__)
 # "reply to change it") until the meeting starts.
 _ANSWERABLE = (State.ASKED, State.REMINDED, State.ANSWERED, State.DECIDED, State.ANNOTATED)
 CLAIM_CALENDARS = 500  # calendars synced per round; more wait for the next round
-CLAIM_OUTBOX = 50
-MAX_BACKOFF = timedelta(hours=1)
 TOKEN_VALID_AFTER_MEETING = timedelta(days=7)
-CHANNEL_TTL = timedelta(days=7)
-CHANNEL_RENEW_BEFORE = timedelta(days=1)
 HISTORY_WEEKS = 6  # the organiser's meetings either side that inference looks at
 
 
@@ -138,6 +135,8 @@ class Service:
         self.sender = Sender(config.mail.sender, config.organisation.name)
         self.lease = timedelta(seconds=config.service.lease_seconds)
         self.metrics = metrics or Metrics()
+        self.effects = Effects(store, self.sender, clock, self.lease)
+        self.push = PushChannels(self)
         self._delivering = threading.Lock()
 
     # -- the calendars to watch ------------------------------------------------------------------
@@ -365,7 +364,7 @@ class Service:
         for key in singles:
             talk = keys[key]
             self._issue_token(talk)
-            self._enqueue_email(session, f"question:{talk.id}", "question",
+            self.effects.add_email(session, f"question:{talk.id}", "question",
                                 self._question(talk, reminder=False), talk)
             talk.state, talk.asked_at = State.ASKED, now
         if digested:
@@ -377,7 +376,7 @@ class Service:
                 talk.state, talk.asked_at = State.ASKED, now
             mail = digest_email(organiser, items, checklist=self.checklist, sender=self.sender,
                                 renderer=self.renderer)
-            self._enqueue_email(session, "digest:" + ",".join(digested), "digest", mail, None)
+            self.effects.add_email(session, "digest:" + ",".join(digested), "digest", mail, None)
 
     def _issue_token(self, talk: Conversation) -> None:
         if talk.token is None:
@@ -477,7 +476,7 @@ class Service:
         mail = clarification_email(self._meeting(talk), verdict.reading, checklist=self.checklist,
                                    questions=talk.questions, token=talk.token or "",
                                    sender=self.sender, renderer=self.renderer)
-        self._enqueue_email(session, f"clarification:{talk.id}:{now.isoformat()}",
+        self.effects.add_email(session, f"clarification:{talk.id}:{now.isoformat()}",
                             "clarification", mail, talk)
         talk.clarified_at = now
         self._audit(session, talk, "clarification", "; ".join(verdict.reading.problems))
@@ -554,10 +553,8 @@ class Service:
     def _queue_annotation(self, session: Session, talk: Conversation, now: datetime, why: str,
                           *, without_answer: bool = False) -> None:
         talk.revision += 1
-        self._enqueue(session, Outbox(
-            idempotency_key=f"annotate:{talk.id}:{talk.revision}", kind="annotate",
-            conversation_id=talk.id, payload={"why": why, "without_answer": without_answer},
-            next_attempt_at=now, created_at=now))
+        self.effects.add(session, f"annotate:{talk.id}:{talk.revision}", "annotate", talk,
+                         {"why": why, "without_answer": without_answer})
 
     def _assess(self, meeting: Meeting, talk: Conversation | None,
                 history: list[Meeting] | None = None) -> Assessment:
@@ -591,7 +588,7 @@ class Service:
                             self._sent(session, talk.meeting.organiser, now), str(talk.id), start,
                             now, reminder_after_hours=policy.reminder_after_hours,
                             decide_before_hours=policy.decide_before_hours):
-                        self._enqueue_email(session, f"reminder:{talk.id}", "reminder",
+                        self.effects.add_email(session, f"reminder:{talk.id}", "reminder",
                                             self._question(talk, reminder=True), talk)
                         talk.state, talk.reminded_at = State.REMINDED, now
         finally:
@@ -610,51 +607,34 @@ class Service:
             return 0
         try:
             delivered = 0
-            while rows := self._claim_outbox():
+            while rows := self.effects.claim(self._claim_id()):
                 for row in rows:
                     delivered += self._deliver_one(row)
             return delivered
         finally:
             self._delivering.release()
 
-    def _claim_outbox(self) -> list[Outbox]:
-        now = self.clock()
-        with self.store.transaction() as session:
-            return Store.claim(session, Outbox, owner=self._claim_id(), now=now, lease=self.lease,
-                               limit=CLAIM_OUTBOX,
-                               where=[Outbox.state == "pending", Outbox.next_attempt_at <= now],
-                               order_by=[Outbox.id])
-
     def _deliver_one(self, row: Outbox) -> int:
-        if not self._still_ours(row):
+        if not self.effects.still_ours(row):
             return 0  # our lease ran out while earlier rows were delivered: another has it
         try:
             if row.kind == "email":
-                self.outside.mailer.send(_message(row))
-                self._done(row.id, lambda session, _: self.metrics.count(
+                self.outside.mailer.send(message_of(row))
+                self.effects.done(row.id, lambda session, _: self.metrics.count(
                     "emails_sent", row.email_kind))
             else:
                 self._annotate(row)
             return 1
-        except (TransientProviderError, AuthFailed) as err:
-            self._retry_later(row, err)
+        except (TransientProviderError, AuthFailed, Conflict) as err:
+            # Passing trouble, credentials being fixed, or people busy editing the event.
+            log.warning("%s %s will be retried: %s", row.kind, row.idempotency_key, err)
+            self.metrics.error(row.kind)
+            self.effects.retry_later(row, err)
         except AssistantError as err:
-            self._failed(row, err)
+            log.error("%s %s failed for good: %s", row.kind, row.idempotency_key, err)
+            self.metrics.error(row.kind)
+            self.effects.failed(row, err)
         return 0
-
-    def _still_ours(self, row: Outbox) -> bool:
-        """Renew this row's lease just before delivering it, if it is still ours and pending.
-
-        Rows are claimed in batches; without this, a batch that takes longer than the lease
-        would have its last rows delivered by us and by the worker that took them over.
-        """
-        with self.store.transaction() as session:
-            renewed = session.execute(
-                update(Outbox).where(Outbox.id == row.id, Outbox.state == "pending",
-                                     Outbox.lease_owner == row.lease_owner,
-                                     Outbox.lease_expires > self.clock())
-                .values(lease_expires=self.clock() + self.lease))
-            return bool(renewed.rowcount)
 
     def _annotate(self, row: Outbox) -> None:
         with self.store.transaction() as session:
@@ -708,109 +688,10 @@ class Service:
                     token=talk.token or self.tokens.issue(
                         talk.id, self.clock() + TOKEN_VALID_AFTER_MEETING),
                     sender=self.sender, renderer=self.renderer)
-                self._enqueue_email(session, f"confirmation:{talk.id}:{talk.revision}",
+                self.effects.add_email(session, f"confirmation:{talk.id}:{talk.revision}",
                                     "confirmation", mail, talk)
 
-        self._done(row.id, follow)
-
-    def _done(self, row_id: int, follow: Callable[[Session, Outbox], None]) -> None:
-        """Mark an outbox row delivered, together with what follows from it."""
-        with self.store.transaction() as session:
-            row = session.get(Outbox, row_id, with_for_update=True)
-            if row is None or row.state != "pending":
-                return  # another worker finished it (our lease had run out): it followed up
-            row.state, row.done_at = "done", self.clock()
-            row.lease_owner, row.lease_expires = None, None
-            row.attempts += 1
-            follow(session, row)
-
-    def _retry_later(self, row: Outbox, err: Exception) -> None:
-        log.warning("%s %s will be retried: %s", row.kind, row.idempotency_key, err)
-        self.metrics.error(row.kind)
-        with self.store.transaction() as session:
-            fresh = session.get(Outbox, row.id, with_for_update=True)
-            if fresh is None or fresh.state != "pending":
-                return
-            fresh.attempts += 1
-            wait = min(timedelta(seconds=2 ** min(fresh.attempts, 12)), MAX_BACKOFF)
-            fresh.next_attempt_at = self.clock() + wait
-            fresh.last_error = str(err)[:2000]
-            fresh.lease_owner, fresh.lease_expires = None, None
-
-    def _failed(self, row: Outbox, err: AssistantError) -> None:
-        log.error("%s %s failed for good: %s", row.kind, row.idempotency_key, err)
-        self.metrics.error(row.kind)
-        with self.store.transaction() as session:
-            fresh = session.get(Outbox, row.id, with_for_update=True)
-            if fresh is None or fresh.state != "pending":
-                return
-            fresh.state, fresh.last_error, fresh.done_at = "failed", str(err)[:2000], self.clock()
-            fresh.lease_owner, fresh.lease_expires = None, None
-            talk = session.get(Conversation, fresh.conversation_id) if fresh.conversation_id \
-                else None
-            self._audit(session, talk, "failed", f"{fresh.idempotency_key}: {err}")
-
-    # -- push channels ---------------------------------------------------------------------------
-
-    def renew_channels(self) -> None:
-        """Open a channel for each watched calendar, and renew those about to expire."""
-        public_url = self.config.service.public_url
-        if public_url is None or not self.store.hold_job("channels", self.worker, self.clock(),
-                                                         self.lease):
-            return
-        try:
-            with self.store.transaction() as session:
-                calendars = session.scalars(select(WatchedCalendar).where(
-                    WatchedCalendar.paused.is_(False))).all()
-                existing = {c.calendar_id: c for c in session.scalars(select(PushChannel))}
-            for calendar in calendars:
-                self._keep_channel(calendar, existing.get(calendar.id), public_url)
-        finally:
-            self.store.release_job("channels", self.worker)
-
-    def _keep_channel(self, calendar: WatchedCalendar, channel: PushChannel | None,
-                      public_url: str) -> None:
-        provider = Provider(calendar.provider)
-        port = self.outside.calendars.get(provider)
-        now = self.clock()
-        if port is None or (channel and channel.expires - now > CHANNEL_RENEW_BEFORE):
-            return
-        address = f"{public_url.rstrip('/')}/push/{provider.value}"
-        try:
-            if channel is None:
-                made = port.watch(calendar.address, address, uuid.uuid4().hex, CHANNEL_TTL)
-            else:
-                made = port.renew(channel_of(channel, provider), CHANNEL_TTL)
-        except ProviderError as err:
-            log.warning("push for %s could not be set up: %s", calendar.address, err)
-            self.metrics.error("push")
-            return
-        with self.store.transaction() as session:
-            if channel is not None:
-                session.delete(session.get(PushChannel, channel.id))
-                session.flush()
-            session.add(PushChannel(calendar_id=calendar.id, channel_id=made.channel_id,
-                                    resource_id=made.resource_id, token=made.token,
-                                    address=made.address, expires=made.expires))
-
-    def channel_lost(self, channel: Channel, *, renew: bool) -> None:
-        """The provider asked for a renewal, or dropped the channel: make it due now."""
-        with self.store.transaction() as session:
-            row = session.scalars(select(PushChannel).where(
-                PushChannel.channel_id == channel.channel_id)).first()
-            if row is None:
-                return
-            if renew:
-                row.expires = self.clock()  # the next renewal round renews it
-            else:
-                session.delete(row)  # gone at the provider: the next round opens a new one
-
-    def channels(self, provider: Provider) -> dict[str, Channel]:
-        """The live channels of a provider, by channel id, to check notifications against."""
-        with self.store.transaction() as session:
-            rows = session.scalars(select(PushChannel).join(WatchedCalendar).where(
-                WatchedCalendar.provider == provider.value)).all()
-            return {row.channel_id: channel_of(row, provider) for row in rows}
+        self.effects.done(row.id, follow)
 
     # -- small helpers ---------------------------------------------------------------------------
 
@@ -818,33 +699,12 @@ class Service:
         """A lease owner per claim: two jobs of one worker must not take each other's rows."""
         return f"{self.worker}/{uuid.uuid4().hex[:12]}"
 
-    def _enqueue_email(self, session: Session, key: str, kind: str, mail: OutgoingEmail,
-                       talk: Conversation | None) -> None:
-        message = to_message(mail, self.sender, self.clock())
-        domain = self.sender.address.partition("@")[2]
-        # One Message-ID per effect, whatever the attempt: a repeat is recognisably the same.
-        digest = hashlib.sha256(key.encode()).hexdigest()[:32]
-        message.replace_header("Message-ID", f"<mfa.{digest}@{domain}>")
-        self._enqueue(session, Outbox(
-            idempotency_key=key, kind="email", email_kind=kind, recipient=mail.to.lower(),
-            conversation_id=talk.id if talk else None,
-            payload={"message": base64.b64encode(message.as_bytes()).decode()},
-            next_attempt_at=self.clock(), created_at=self.clock()))
-
-    def _enqueue(self, session: Session, row: Outbox) -> None:
-        taken = session.scalar(select(Outbox.id).where(
-            Outbox.idempotency_key == row.idempotency_key))
-        if taken is None:
-            session.add(row)
-
     def _meeting(self, talk: Conversation) -> Meeting:
         return meeting_from_json(talk.meeting.snapshot)
 
     def _audit(self, session: Session, talk: Conversation | None, action: str,
                detail: str) -> None:
-        calendar = talk.meeting.calendar.address if talk is not None else ""
-        session.add(AuditEntry(at=self.clock(), conversation_id=talk.id if talk else None,
-                               calendar=calendar, action=action, detail=detail[:4000]))
+        session.add(AuditEntry.of(talk, self.clock(), action, detail))
 
 
 class _History:
@@ -887,15 +747,3 @@ def _link_choice_words(checklist: Checklist, claims: LinkClaims) -> str:
         return f"meet {Format(claims.choice).words}"
     row = checklist.find(claims.row)
     return f"question {row.number}, {row.wording(Side(claims.choice))}"
-
-
-def channel_of(row: PushChannel, provider: Provider) -> Channel:
-    return Channel(provider, row.calendar.address, row.channel_id, row.resource_id, row.token,
-                   row.expires, row.address)
-
-
-def _message(row: Outbox) -> EmailMessage:
-    raw = base64.b64decode(row.payload["message"])
-    message = email.message_from_bytes(raw, policy=email.policy.default)
-    assert isinstance(message, EmailMessage)
-    return message

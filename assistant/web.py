@@ -47,11 +47,11 @@ def create_app(service: Service, push_readers: Mapping[Provider, PushReader],
         body = await request.body()
         if len(body) > MAX_NOTIFICATION_BYTES:
             return PlainTextResponse("too large", status_code=413)
-        notice = push_readers[provider](dict(request.headers), body, service.channels(provider))
+        notice = push_readers[provider](dict(request.headers), body, service.push.live(provider))
         for calendar in notice.sync:
             service.sync_soon(provider, calendar)
         for channel in (*notice.renew, *notice.recreate):
-            service.channel_lost(channel, renew=channel in notice.renew)
+            service.push.lost(channel, renew=channel in notice.renew)
         if notice.rejected:
             log.warning("%d %s notification(s) refused: unknown channel or wrong secret",
                         notice.rejected, provider.value)

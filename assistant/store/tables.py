@@ -192,6 +192,13 @@ class AuditEntry(Base):
     action: Mapped[str] = mapped_column(String(32))
     detail: Mapped[str] = mapped_column(Text, default="")
 
+    @classmethod
+    def of(cls, talk: Conversation | None, at: datetime, action: str, detail: str) -> AuditEntry:
+        """What the assistant did about talk's meeting (or about no meeting), and why."""
+        calendar = talk.meeting.calendar.address if talk is not None else ""
+        return cls(at=at, conversation_id=talk.id if talk else None, calendar=calendar,
+                   action=action, detail=detail[:4000])
+
 
 class HandledReply(Base):
     """A reply already handled, by Message-ID (or a digest of the bytes): never handled twice."""

@@ -181,12 +181,12 @@ class Site:
 
 
 def open_channels(site: Site, sandbox: Any) -> None:
-    """Open the channels (renew_channels), then let their first messages come and go.
+    """Open the channels (push.keep_open), then let their first messages come and go.
 
     Google sends a "sync" message as a channel opens, and the app takes it like any other
     notification; whatever it made due is synced here, so each test starts with nothing due.
     """
-    site.service.renew_channels()
+    site.service.push.keep_open()
     for emulator in (sandbox.google, sandbox.graph):
         emulator.notifier.wait_idle()
     site.service.sync()
@@ -357,13 +357,13 @@ def test_an_unknown_provider_and_an_oversized_notification_are_refused(site):
 def test_a_running_worker_opens_a_channel_per_calendar_at_start(live, sandbox):
     assert requests.get(live.url + "/healthz", timeout=HTTP_TIMEOUT).json()["status"] == "ok"
     live.settle(sandbox)
-    google = live.service.channels(Provider.GOOGLE)
+    google = live.service.push.live(Provider.GOOGLE)
     [(channel_id, channel)] = google.items()
     assert channel.calendar == ALICE and channel.address == live.url + "/push/google"
     assert sandbox.google.channels[channel_id]["address"] == live.url + "/push/google"
     # Graph validates the notification URL while the subscription is made: the web app must
     # be answering by the time the channels job runs.
-    graph = live.service.channels(Provider.MICROSOFT)
+    graph = live.service.push.live(Provider.MICROSOFT)
     assert [c.calendar for c in graph.values()] == [BOB], (
         "no Graph subscription after start: the validation handshake failed")
     assert [s["notificationUrl"] for s in sandbox.graph.subscriptions.values()] == [
@@ -415,7 +415,7 @@ def test_a_google_notification_makes_its_calendar_due_through_the_web_app(site, 
     service.cycle()  # the first sync: nothing is due for an hour now
     assert not is_due(service, Provider.GOOGLE, ALICE)
     open_channels(site, sandbox)
-    [(channel_id, channel)] = service.channels(Provider.GOOGLE).items()
+    [(channel_id, channel)] = service.push.live(Provider.GOOGLE).items()
     assert sandbox.google.channels[channel_id]["address"] == site.url + "/push/google"
 
     book_google(sandbox, "Pitch to Northwind")
@@ -447,7 +447,7 @@ def test_a_forged_google_notification_is_refused_and_syncs_nothing(site, sandbox
     service = site.service
     service.cycle()
     open_channels(site, sandbox)
-    [channel] = service.channels(Provider.GOOGLE).values()
+    [channel] = service.push.live(Provider.GOOGLE).values()
     with notifications_lost(sandbox.google):
         book_google(sandbox, "Pitch to Northwind")  # waiting in the calendar, unannounced
 
@@ -493,7 +493,7 @@ def test_graph_validates_the_subscription_and_only_its_client_state_makes_a_sync
     open_channels(site, sandbox)  # the emulator refuses a subscription without the handshake
     [subscription] = sandbox.graph.subscriptions.values()
     assert subscription["notificationUrl"] == site.url + "/push/microsoft"
-    [(subscription_id, channel)] = service.channels(Provider.MICROSOFT).items()
+    [(subscription_id, channel)] = service.push.live(Provider.MICROSOFT).items()
     assert subscription_id == subscription["id"] and channel.calendar == BOB
     assert subscription["clientState"] == channel.token
 
@@ -528,7 +528,7 @@ def test_a_graph_notification_for_an_unknown_subscription_is_refused(site, sandb
     service = site.service
     service.cycle()
     open_channels(site, sandbox)
-    [channel] = service.channels(Provider.MICROSOFT).values()
+    [channel] = service.push.live(Provider.MICROSOFT).values()
     unknown = {"value": [{"subscriptionId": "00000000-0000-0000-0000-000000000000",
                           "clientState": channel.token, "changeType": "updated"}]}
     for body in (unknown, b"{not json"):

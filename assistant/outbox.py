@@ -1,0 +1,131 @@
+"""The outbox: every email and event write the assistant means to make, kept until it is made.
+
+A row is added in the transaction that decided the effect, under an idempotency key (adding
+the same key again does nothing), then claimed by one worker under a lease, delivered, and
+settled: done (with whatever follows from it, in the same transaction), retried later with
+backoff, or failed for good. An email's whole message is kept in the row with a Message-ID
+derived from its key, so every attempt sends the same message.
+"""
+
+from __future__ import annotations
+
+import base64
+import email
+import email.policy
+import hashlib
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from datetime import datetime, timedelta
+from email.message import EmailMessage
+from typing import Any
+
+from sqlalchemy import select, update
+from sqlalchemy.orm import Session
+
+from assistant.emails import OutgoingEmail, Sender, to_message
+from assistant.store import Store
+from assistant.store.tables import AuditEntry, Conversation, Outbox
+
+BATCH = 50  # rows claimed at a time
+MAX_BACKOFF = timedelta(hours=1)
+
+
+class Effects:
+    def __init__(self, store: Store, sender: Sender, clock: Callable[[], datetime],
+                 lease: timedelta) -> None:
+        self.store, self.sender, self.clock, self.lease = store, sender, clock, lease
+
+    # -- adding ----------------------------------------------------------------------------------
+
+    def add_email(self, session: Session, key: str, kind: str, mail: OutgoingEmail,
+                  talk: Conversation | None) -> None:
+        message = to_message(mail, self.sender, self.clock())
+        domain = self.sender.address.partition("@")[2]
+        # One Message-ID per effect, whatever the attempt: a repeat is recognisably the same.
+        digest = hashlib.sha256(key.encode()).hexdigest()[:32]
+        message.replace_header("Message-ID", f"<mfa.{digest}@{domain}>")
+        self.add(session, key, "email", talk, {
+            "message": base64.b64encode(message.as_bytes()).decode()},
+            email_kind=kind, recipient=mail.to.lower())
+
+    def add(self, session: Session, key: str, kind: str, talk: Conversation | None,
+            payload: dict[str, Any], **columns: str) -> None:
+        """A new effect under key, unless one was added under it before."""
+        if session.scalar(select(Outbox.id).where(Outbox.idempotency_key == key)) is None:
+            session.add(Outbox(idempotency_key=key, kind=kind, payload=payload,
+                               conversation_id=talk.id if talk else None,
+                               next_attempt_at=self.clock(), created_at=self.clock(), **columns))
+
+    # -- delivering ------------------------------------------------------------------------------
+
+    def claim(self, owner: str) -> list[Outbox]:
+        now = self.clock()
+        with self.store.transaction() as session:
+            return Store.claim(session, Outbox, owner=owner, now=now, lease=self.lease,
+                               limit=BATCH,
+                               where=[Outbox.state == "pending", Outbox.next_attempt_at <= now],
+                               order_by=[Outbox.id])
+
+    def still_ours(self, row: Outbox) -> bool:
+        """Renew row's lease just before delivering it, if it is still ours and pending.
+
+        Rows are claimed in batches; without this, a batch that takes longer than the lease
+        would have its last rows delivered by us and by the worker that took them over.
+        """
+        with self.store.transaction() as session:
+            renewed = session.execute(
+                update(Outbox).where(Outbox.id == row.id, Outbox.state == "pending",
+                                     Outbox.lease_owner == row.lease_owner,
+                                     Outbox.lease_expires > self.clock())
+                .values(lease_expires=self.clock() + self.lease))
+            return bool(renewed.rowcount)
+
+    # -- settling --------------------------------------------------------------------------------
+
+    def done(self, row_id: int, follow: Callable[[Session, Outbox], None]) -> None:
+        """Mark a row delivered, together with what follows from it."""
+        with self._settling(row_id) as settling:
+            if settling is not None:
+                session, row = settling
+                row.state, row.done_at = "done", self.clock()
+                follow(session, row)
+
+    def retry_later(self, row: Outbox, error: Exception) -> None:
+        with self._settling(row.id) as settling:
+            if settling is not None:
+                _, fresh = settling
+                wait = min(timedelta(seconds=2 ** min(fresh.attempts, 12)), MAX_BACKOFF)
+                fresh.next_attempt_at, fresh.last_error = self.clock() + wait, str(error)[:2000]
+
+    def failed(self, row: Outbox, error: Exception) -> None:
+        with self._settling(row.id) as settling:
+            if settling is not None:
+                session, fresh = settling
+                fresh.state, fresh.last_error = "failed", str(error)[:2000]
+                fresh.done_at = self.clock()
+                talk = (session.get(Conversation, fresh.conversation_id)
+                        if fresh.conversation_id else None)
+                session.add(AuditEntry.of(talk, self.clock(), "failed",
+                                          f"{fresh.idempotency_key}: {error}"))
+
+    @contextmanager
+    def _settling(self, row_id: int) -> Iterator[tuple[Session, Outbox] | None]:
+        """The row, locked and its lease given back, if it is still pending; else None.
+
+        None means another worker settled it (our lease had run out) and followed up.
+        """
+        with self.store.transaction() as session:
+            row = session.get(Outbox, row_id, with_for_update=True)
+            if row is None or row.state != "pending":
+                yield None
+                return
+            row.lease_owner, row.lease_expires = None, None
+            row.attempts += 1
+            yield session, row
+
+
+def message_of(row: Outbox) -> EmailMessage:
+    raw = base64.b64decode(row.payload["message"])
+    message = email.message_from_bytes(raw, policy=email.policy.default)
+    assert isinstance(message, EmailMessage)
+    return message

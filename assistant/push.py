@@ -1,0 +1,101 @@
+"""Push: a Google channel or Graph subscription per watched calendar, kept open and renewed.
+
+A notification only ever makes its calendar due for a sync (the webhooks are in
+assistant.web); polling stays the safety net, so a channel that could not be opened costs
+latency, never a meeting. Channels need `service.public_url`, the https address at which
+Google and Microsoft reach the web app.
+"""
+
+from __future__ import annotations
+
+import logging
+import uuid
+from datetime import timedelta
+from typing import TYPE_CHECKING
+
+from sqlalchemy import select
+
+from assistant.errors import ProviderError
+from assistant.models import Provider
+from assistant.ports import Channel
+from assistant.store.tables import PushChannel, WatchedCalendar
+
+if TYPE_CHECKING:
+    from assistant.service import Service
+
+log = logging.getLogger(__name__)
+
+CHANNEL_TTL = timedelta(days=7)  # Google's default, and inside Outlook's 10,080 minutes
+RENEW_BEFORE = timedelta(days=1)
+
+
+class PushChannels:
+    def __init__(self, service: Service) -> None:
+        self.service = service
+        self.store = service.store
+
+    def keep_open(self) -> None:
+        """Open a channel for each watched calendar, and renew those about to expire."""
+        service = self.service
+        public_url = service.config.service.public_url
+        if public_url is None or not self.store.hold_job("channels", service.worker,
+                                                         service.clock(), service.lease):
+            return
+        try:
+            with self.store.transaction() as session:
+                calendars = session.scalars(select(WatchedCalendar).where(
+                    WatchedCalendar.paused.is_(False))).all()
+                existing = {c.calendar_id: c for c in session.scalars(select(PushChannel))}
+            for calendar in calendars:
+                self._keep(calendar, existing.get(calendar.id), public_url)
+        finally:
+            self.store.release_job("channels", service.worker)
+
+    def _keep(self, calendar: WatchedCalendar, channel: PushChannel | None,
+              public_url: str) -> None:
+        provider = Provider(calendar.provider)
+        port = self.service.outside.calendars.get(provider)
+        if port is None or (channel and channel.expires - self.service.clock() > RENEW_BEFORE):
+            return
+        address = f"{public_url.rstrip('/')}/push/{provider.value}"
+        try:
+            if channel is None:
+                made = port.watch(calendar.address, address, uuid.uuid4().hex, CHANNEL_TTL)
+            else:
+                made = port.renew(channel_of(channel, provider), CHANNEL_TTL)
+        except ProviderError as err:
+            log.warning("push for %s could not be set up: %s", calendar.address, err)
+            self.service.metrics.error("push")
+            return
+        with self.store.transaction() as session:
+            if channel is not None:
+                session.delete(session.get(PushChannel, channel.id))
+                session.flush()
+            session.add(PushChannel(calendar_id=calendar.id, channel_id=made.channel_id,
+                                    resource_id=made.resource_id, token=made.token,
+                                    address=made.address, expires=made.expires))
+
+    def lost(self, channel: Channel, *, renew: bool) -> None:
+        """The provider asked for a renewal, or dropped the channel: renew or reopen it now."""
+        with self.store.transaction() as session:
+            row = session.scalars(select(PushChannel).where(
+                PushChannel.channel_id == channel.channel_id)).first()
+            if row is None:
+                return
+            if renew:
+                row.expires = self.service.clock()  # due for renewal
+            else:
+                session.delete(row)  # gone at the provider: opened anew
+        self.keep_open()
+
+    def live(self, provider: Provider) -> dict[str, Channel]:
+        """The channels of a provider, by channel id, to check notifications against."""
+        with self.store.transaction() as session:
+            rows = session.scalars(select(PushChannel).join(WatchedCalendar).where(
+                WatchedCalendar.provider == provider.value)).all()
+            return {row.channel_id: channel_of(row, provider) for row in rows}
+
+
+def channel_of(row: PushChannel, provider: Provider) -> Channel:
+    return Channel(provider, row.calendar.address, row.channel_id, row.resource_id, row.token,
+                   row.expires, row.address)
