@@ -365,7 +365,7 @@ class Service:
             talk = keys[key]
             self._issue_token(talk)
             self.effects.add_email(session, f"question:{talk.id}", "question",
-                                self._question(talk, reminder=False), talk)
+                                   self._question(talk, reminder=False), talk)
             talk.state, talk.asked_at = State.ASKED, now
         if digested:
             items = []
@@ -376,7 +376,8 @@ class Service:
                 talk.state, talk.asked_at = State.ASKED, now
             mail = digest_email(organiser, items, checklist=self.checklist, sender=self.sender,
                                 renderer=self.renderer)
-            self.effects.add_email(session, "digest:" + ",".join(digested), "digest", mail, None)
+            batch = hashlib.sha256(",".join(digested).encode()).hexdigest()[:16]
+            self.effects.add_email(session, f"digest:{organiser}:{batch}", "digest", mail, None)
 
     def _issue_token(self, talk: Conversation) -> None:
         if talk.token is None:
@@ -477,7 +478,7 @@ class Service:
                                    questions=talk.questions, token=talk.token or "",
                                    sender=self.sender, renderer=self.renderer)
         self.effects.add_email(session, f"clarification:{talk.id}:{now.isoformat()}",
-                            "clarification", mail, talk)
+                               "clarification", mail, talk)
         talk.clarified_at = now
         self._audit(session, talk, "clarification", "; ".join(verdict.reading.problems))
         return "unclear: clarification asked"
@@ -516,12 +517,11 @@ class Service:
         with self.store.transaction() as session:
             if session.get(UsedLink, claims.nonce) is not None:
                 return "This link was used already; nothing changed."
+            talk = session.get(Conversation, claims.conversation_id, with_for_update=True)
             question = self._open_question(session, claims.conversation_id)
-            talk = session.get(Conversation, claims.conversation_id)
+            # A link answers the question it came with; a later change of mind is a reply.
             if question is None or talk is None or talk.state not in (State.ASKED, State.REMINDED):
                 return "This meeting is decided already; reply to its email to change it."
-            talk = session.get(Conversation, claims.conversation_id, with_for_update=True)
-            assert talk is not None
             session.add(UsedLink(nonce=claims.nonce, at=now))
             if claims.row == DECISION_ROW:
                 verdict = Answered(question, {}, Format(claims.choice))
@@ -554,7 +554,8 @@ class Service:
                           *, without_answer: bool = False) -> None:
         talk.revision += 1
         self.effects.add(session, f"annotate:{talk.id}:{talk.revision}", "annotate", talk,
-                         {"why": why, "without_answer": without_answer})
+                         {"why": why, "without_answer": without_answer,
+                          "revision": talk.revision})
 
     def _assess(self, meeting: Meeting, talk: Conversation | None,
                 history: list[Meeting] | None = None) -> Assessment:
@@ -589,7 +590,7 @@ class Service:
                             now, reminder_after_hours=policy.reminder_after_hours,
                             decide_before_hours=policy.decide_before_hours):
                         self.effects.add_email(session, f"reminder:{talk.id}", "reminder",
-                                            self._question(talk, reminder=True), talk)
+                                               self._question(talk, reminder=True), talk)
                         talk.state, talk.reminded_at = State.REMINDED, now
         finally:
             self.store.release_job("follow_up", self.worker)
@@ -688,8 +689,9 @@ class Service:
                     token=talk.token or self.tokens.issue(
                         talk.id, self.clock() + TOKEN_VALID_AFTER_MEETING),
                     sender=self.sender, renderer=self.renderer)
-                self.effects.add_email(session, f"confirmation:{talk.id}:{talk.revision}",
-                                    "confirmation", mail, talk)
+                revision = done.payload.get("revision", talk.revision)
+                self.effects.add_email(session, f"confirmation:{talk.id}:{revision}",
+                                       "confirmation", mail, talk)
 
         self.effects.done(row.id, follow)
 
