@@ -61,7 +61,7 @@ def demo_week() -> list[Booking]:
         Booking("standup", Provider.GOOGLE, ALICE, "Team stand-up", 1, 9, 30,
                 ("carol@example.com",)),
         Booking("pitch", Provider.GOOGLE, ALICE, "First pitch to Northwind Traders", 3, 10, 60,
-                ("dana@northwind.example", "eli@northwind.example"), reply="1A 4A 9A"),
+                ("dana@northwind.example", "eli@northwind.example"), reply="3A 6A 9A"),
         Booking("checkin", Provider.GOOGLE, ALICE, "Acme weekly check-in", 2, 14, 60,
                 ("erin@acme.example",), reply="virtual"),
         Booking("call", Provider.GOOGLE, ALICE, "Call with Initech", 4, 11, 30,
@@ -70,7 +70,7 @@ def demo_week() -> list[Booking]:
                 ("gus@globex.example", "hana@globex.example", "ivan@globex.example"),
                 reply="A B A A"),
         Booking("review", Provider.MICROSOFT, BOB, "Contoso progress review", 5, 15, 60,
-                ("jo@contoso.example",), reply="2B 3B 4B 5B 6B 7B 8B 9B 10B 11B 12B"),
+                ("jo@contoso.example",), reply="6B 9B 11B"),
         Booking("one-to-one", Provider.MICROSOFT, BOB, "1:1 with Carol", 2, 16, 30,
                 ("carol@example.com",)),
     ]
@@ -92,7 +92,12 @@ def _play(sandbox: SandboxEnvironment, folder: Path, say: Say, serve: bool) -> P
     database = folder / "assistant.sqlite3"
     database.unlink(missing_ok=True)
     data = sandbox.config(f"sqlite:///{database}",
-                          customers={"acme.example": {"name": "Acme", "values": "virtual"}})
+                          customers={
+                              "acme.example": {"name": "Acme", "values": "virtual"},
+                              "northwind.example": {"name": "Northwind Traders",
+                                                    "values": "in_person",
+                                                    "competitors_active": True,
+                                                    "power": "balanced"}})
     (folder / "assistant.toml").write_text(to_toml(data))
     config = Config.model_validate(data)
     inbox = SandboxInbox()
