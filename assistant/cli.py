@@ -57,6 +57,9 @@ def cli(verbose: int) -> None:
     """Recommend in person or virtual for customer meetings, and annotate the invites."""
     level = logging.WARNING - 10 * min(verbose, 2)
     logging.basicConfig(level=level, format="%(levelname)s %(name)s: %(message)s")
+    # Alembic narrates every start's migration check at INFO: only -vv wants that.
+    logging.getLogger("alembic").setLevel(max(level, logging.DEBUG if verbose > 1 else
+                                              logging.WARNING))
 
 
 @cli.command()
@@ -171,9 +174,9 @@ def run(config_path: Path | None, once: bool) -> None:
                           ) from err
     try:
         if once:
-            built.service.cycle()
+            click.echo(built.service.cycle(), err=True)
         else:
-            Worker(built, config).run()
+            Worker(built, config).run(announce=lambda text: click.echo(text, err=True))
     finally:
         built.close()
 

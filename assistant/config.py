@@ -268,6 +268,28 @@ class Config(_Section):
         return self
 
 
+def secrets_named(config: Config) -> dict[str, str]:
+    """The environment variables the config names for secrets, each with its config key."""
+    named: dict[str, str] = {}
+    if config.mail is not None:
+        named[config.mail.token_secret_env] = "mail.token_secret_env"
+        if config.mail.smtp is not None and config.mail.smtp.username:
+            named[config.mail.smtp.password_env] = "mail.smtp.password_env"
+        if config.mail.imap is not None:
+            named[config.mail.imap.password_env] = "mail.imap.password_env"
+    if config.microsoft.client_secret_env:
+        named[config.microsoft.client_secret_env] = "microsoft.client_secret_env"
+    return named
+
+
+def files_named(config: Config) -> dict[str, Path]:
+    """The sign-in files the config names, by config key."""
+    files = {"google.service_account_key_file": config.google.service_account_key_file,
+             "google.token_file": config.google.token_file,
+             "microsoft.certificate_file": config.microsoft.certificate_file}
+    return {key: path for key, path in files.items() if path is not None}
+
+
 def secret_from_env(variable: str, key: str, *, needed: bool = True) -> str:
     """The secret held in environment variable `variable` (named by config key `key`).
 

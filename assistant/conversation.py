@@ -44,7 +44,9 @@ def start(assessment: Assessment, now: datetime, policy: Policy) -> Start:
     if not meeting.organizer_is_owner:
         return Start(Opening.SKIP, "a copy of a meeting someone else organises")
     span = meeting.timed_span
-    if span is None or span[0] <= now:
+    if span is None or span[1] <= now:
+        return Start(Opening.SKIP, "it is in the past")
+    if span[0] <= now:
         return Start(Opening.SKIP, "it has already started")
     if is_series_exception(meeting):
         return Start(Opening.SKIP, "one occurrence of a series, which is handled as a whole")

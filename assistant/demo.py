@@ -33,6 +33,13 @@ from integrations.sandbox.environment import SandboxEnvironment, to_toml
 from integrations.sandbox.mail import SandboxInbox
 
 ALICE, BOB = "alice@example.com", "bob@example.com"
+RUN_LISTEN = "127.0.0.1:8081"  # `assistant run` on the demo's config, beside `demo --serve`
+# What an admin told the assistant about two customers (config [customers]).
+DEMO_CUSTOMERS = {
+    "acme.example": {"name": "Acme", "values": "virtual"},
+    "northwind.example": {"name": "Northwind Traders", "values": "in_person",
+                          "competitors_active": True, "power": "balanced"},
+}
 BERLIN = ZoneInfo("Europe/Berlin")
 Say = Callable[[str], None]
 
@@ -45,7 +52,7 @@ class Booking:
     provider: Provider
     organiser: str
     title: str
-    day: int  # days from today
+    day: int  # working days from today
     hour: int
     minutes: int
     guests: tuple[str, ...]
@@ -78,6 +85,7 @@ def demo_week() -> list[Booking]:
 
 def run_demo(folder: Path, say: Say, *, serve: bool = False) -> Path:
     """Play the demo in folder; returns the HTML report's path."""
+    folder = folder.resolve()  # the config it leaves must work from any directory
     folder.mkdir(parents=True, exist_ok=True)
     sandbox = SandboxEnvironment(folder / "sandbox", google_users=[ALICE],
                                  microsoft_users=[BOB]).start()
@@ -91,68 +99,97 @@ def run_demo(folder: Path, say: Say, *, serve: bool = False) -> Path:
 def _play(sandbox: SandboxEnvironment, folder: Path, say: Say, serve: bool) -> Path:
     database = folder / "assistant.sqlite3"
     database.unlink(missing_ok=True)
-    data = sandbox.config(f"sqlite:///{database}",
-                          customers={
-                              "acme.example": {"name": "Acme", "values": "virtual"},
-                              "northwind.example": {"name": "Northwind Traders",
-                                                    "values": "in_person",
-                                                    "competitors_active": True,
-                                                    "power": "balanced"}})
-    (folder / "assistant.toml").write_text(to_toml(data))
+    data = sandbox.config(f"sqlite:///{database}", customers=DEMO_CUSTOMERS)
     config = Config.model_validate(data)
+    # For `assistant run` beside `demo --serve`, which itself listens on the default port.
+    (folder / "assistant.toml").write_text(to_toml(
+        {**data, "service": {**data["service"], "listen": RUN_LISTEN}}))
     inbox = SandboxInbox()
     built = build_service(config, inbox=inbox)
     story = Story(say)
     try:
         week = demo_week()
-        _history(sandbox)
+        _history(sandbox, week)
         for booking in week:
             _book(sandbox, booking)
-        story.heading("1. A week in two calendars",
-                      f"Alice ({ALICE}) uses Google Calendar and Bob ({BOB}) Outlook. "
-                      f"{len(week)} meetings are booked; the assistant syncs both calendars.")
+        _tell_the_week(story, built, week)
+        questions = _tell_the_questions(story, sandbox)
+        _tell_the_cancellation(story, built, sandbox, week)
+        _tell_the_replies(story, built, inbox, week, questions)
         built.service.cycle()
-        story.recognised(_conversations(built))
-        for booking in week:
-            if booking.cancel:
-                _cancel(sandbox, booking)
-                story.line(f"{booking.organiser} cancels {booking.title!r}.")
-        built.service.cycle()
-        for booking in week:
-            if booking.cancel:
-                story.line(f"{booking.title!r} is now {_state(built, booking)}: no reminder, "
-                           "decision or confirmation will follow for it.")
-        questions = _questions(sandbox)
-        story.heading("2. The question emails",
-                      f"{len(questions)} emails went out, one per upcoming customer meeting; "
-                      "each asks only what the calendar could not tell. The first:")
-        first = next(iter(questions.values()), None)
-        if first is not None:
-            story.email(first)
-        story.heading("3. The organisers reply", "Short answers, as typed on a phone.")
-        for booking in week:
-            question = questions.get(booking.title)
-            if booking.reply and question is not None:
-                inbox.receive(_reply(question, booking.reply))
-                story.line(f"{booking.organiser} answers {booking.title!r}: {booking.reply!r}")
-        built.service.cycle()
-        story.heading("4. Decisions and invites", "Read back from the calendars themselves.")
-        for booking in week:
-            if booking.reply:
-                story.outcome(booking, _recommendation(built, booking),
-                              _event(sandbox, booking))
-        confirmations = [m for m in sandbox.mail.messages if "[MFA-" in m["Subject"]
-                         and "in person or virtual?" not in m["Subject"]]
-        story.line(f"{len(confirmations)} confirmation emails told the organisers what changed.")
-        built.service.cycle()
-        story.line(f"A further cycle changed nothing: {sandbox.mail.deliveries} emails in all, "
-                   "none twice.")
+        _tell_the_outcomes(story, built, sandbox, week)
         report = story.write_report(folder / "report.html")
         if serve:
             _serve(built, config, sandbox, say, folder)
         return report
     finally:
         built.close()
+
+
+def _tell_the_week(story: Story, built: Built, week: list[Booking]) -> None:
+    story.heading("1. A week in two calendars",
+                  f"Alice ({ALICE}) uses Google Calendar and Bob ({BOB}) Outlook. {len(week)} "
+                  "meetings are booked for the coming days (Alice also met Acme twice "
+                  "before); the assistant syncs both calendars and tells customer meetings "
+                  "from the rest.")
+    built.service.cycle()
+    story.recognised(_conversations(built))
+
+
+def _tell_the_questions(story: Story, sandbox: SandboxEnvironment) -> dict[str, EmailMessage]:
+    questions = _questions(sandbox)
+    story.heading("2. The question emails",
+                  f"{len(questions)} emails went out, one per upcoming customer meeting; each "
+                  "asks only what the calendar and the admin's customer facts could not "
+                  "tell. The first:")
+    first = next(iter(questions.values()), None)
+    if first is not None:
+        story.email(first)
+    return questions
+
+
+def _tell_the_cancellation(story: Story, built: Built, sandbox: SandboxEnvironment,
+                           week: list[Booking]) -> None:
+    story.heading("3. Plans change", "An organiser cancels a meeting after its question went out.")
+    for booking in week:
+        if booking.cancel:
+            _cancel(sandbox, booking)
+    built.service.cycle()
+    for booking in week:
+        if booking.cancel:
+            story.line(f"{booking.organiser} cancels {booking.title!r}; the assistant now has "
+                       f"it as {_state(built, booking)}: no reminder, decision or "
+                       "confirmation will follow.")
+
+
+def _tell_the_replies(story: Story, built: Built, inbox: SandboxInbox, week: list[Booking],
+                      questions: dict[str, EmailMessage]) -> None:
+    story.heading("4. The organisers reply", "Short answers, as typed on a phone.")
+    for booking in week:
+        question = questions.get(booking.title)
+        if booking.reply and question is not None:
+            inbox.receive(_reply(question, booking.reply))
+            letters = booking.reply.split()
+            order = ""
+            if len(letters) > 1 and all(letter in ("A", "B") for letter in letters):
+                rows = ", ".join(map(str, _asked(built, booking)[: len(letters)]))
+                order = f" (letters in the order asked: rows {rows})"
+            story.line(f"{booking.organiser} answers {booking.title!r}: "
+                       f"{booking.reply!r}{order}")
+
+
+def _tell_the_outcomes(story: Story, built: Built, sandbox: SandboxEnvironment,
+                       week: list[Booking]) -> None:
+    story.heading("5. Decisions and invites", "Read back from the calendars themselves.")
+    for booking in week:
+        if booking.reply:
+            story.outcome(booking, _recommendation(built, booking), _event(sandbox, booking))
+    confirmations = [m for m in sandbox.mail.messages if "[MFA-" in m["Subject"]
+                     and "in person or virtual?" not in m["Subject"]]
+    story.line(f"{len(confirmations)} confirmation emails told the organisers what changed.")
+    built.service.cycle()
+    story.line(f"A further cycle changed nothing: {sandbox.mail.deliveries} emails in all, "
+               "none twice.")
 
 
 class Story:
@@ -192,10 +229,14 @@ class Story:
         reasons = recommendation.detail.get("reasons", [])[:3]
         before_minutes, after_minutes = _minutes(booking.before), _minutes(after)
         note = _note(booking.provider, after)
+        totals = recommendation.detail.get("totals", {})
         item = {"kind": "outcome", "title": booking.title, "format": words, "reasons": reasons,
+                "organiser": booking.organiser, "totals": totals,
+                "decided_by": recommendation.decided_by.replace("_", " "),
                 "before_minutes": before_minutes, "after_minutes": after_minutes,
                 "video": _video_link(booking.provider, after), "note": note,
-                "had_video": _video_link(booking.provider, booking.before)}
+                "had_video": _video_link(booking.provider, booking.before),
+                "kept": _own_text(booking.provider, after)}
         self.sections[-1]["items"].append(item)
         self.say(f"\n  {booking.title} ({booking.organiser}): {words.upper()}")
         for reason in reasons:
@@ -218,17 +259,22 @@ class Story:
 # -- the sandbox calendars -------------------------------------------------------------------
 
 
-def _when(day: int, hour: int) -> datetime:
-    date = (datetime.now(UTC) + timedelta(days=day)).astimezone(BERLIN)
+def _when(workday: int, hour: int) -> datetime:
+    """hour o'clock in Berlin on the workday-th working day from today (1: the next one)."""
+    date = datetime.now(UTC).astimezone(BERLIN)
+    while workday > 0:
+        date += timedelta(days=1)
+        workday -= date.weekday() < 5
     return date.replace(hour=hour, minute=0, second=0, microsecond=0)
 
 
-def _history(sandbox: SandboxEnvironment) -> None:
+def _history(sandbox: SandboxEnvironment, week: list[Booking]) -> None:
     """Alice has met Acme before: two past check-ins make the next one routine, not a first."""
+    [checkin] = [booking for booking in week if booking.key == "checkin"]
     for weeks in (1, 2):
-        start = _when(-7 * weeks, 14)
-        _book(sandbox, Booking("past", Provider.GOOGLE, ALICE, "Acme weekly check-in", 0, 0, 60,
-                               ("erin@acme.example",)), start=start)
+        start = _when(checkin.day, checkin.hour) - timedelta(weeks=weeks)
+        _book(sandbox, Booking("past", Provider.GOOGLE, ALICE, checkin.title, 0, 0, 60,
+                               checkin.guests), start=start)
 
 
 def _book(sandbox: SandboxEnvironment, booking: Booking, start: datetime | None = None) -> None:
@@ -281,12 +327,21 @@ def _video_link(provider: Provider, event: dict[str, Any]) -> str:
     return str((event.get("onlineMeeting") or {}).get("joinUrl") or "")
 
 
-def _note(provider: Provider, event: dict[str, Any]) -> str:
+def _description(provider: Provider, event: dict[str, Any]) -> tuple[str, bool]:
     if provider is Provider.GOOGLE:
-        description, is_html = str(event.get("description") or ""), False
-    else:
-        description = str(event["body"]["content"])
-        is_html = event["body"].get("contentType") == "html"
+        return str(event.get("description") or ""), False
+    return str(event["body"]["content"]), event["body"].get("contentType") == "html"
+
+
+def _own_text(provider: Provider, event: dict[str, Any]) -> str:
+    """The organiser's own words in the description, around the assistant's note."""
+    description, is_html = _description(provider, event)
+    rest = block.remove_block(description, is_html)
+    return BeautifulSoup(rest, "html.parser").get_text(" ", strip=True) if is_html else rest.strip()
+
+
+def _note(provider: Provider, event: dict[str, Any]) -> str:
+    description, is_html = _description(provider, event)
     span = block.find_block(description, is_html)
     if span is None:
         return "(no note)"
@@ -303,6 +358,12 @@ def _conversations(built: Built) -> list[tuple[str, datetime | None, str, str]]:
                                       Conversation.why)
                                .join(Conversation).order_by(SeenMeeting.start_at)).all()
         return [(title, start, state, why) for title, start, state, why in rows]
+
+
+def _asked(built: Built, booking: Booking) -> list[int]:
+    with built.service.store.transaction() as session:
+        return list(session.scalars(select(Conversation.questions).join(SeenMeeting).where(
+            SeenMeeting.event_id == booking.event_id)).first() or [])
 
 
 def _state(built: Built, booking: Booking) -> str:

@@ -2,15 +2,18 @@
 
 from __future__ import annotations
 
+import os
 from datetime import date, datetime
 from pathlib import Path
 from typing import Any
+
+from sqlalchemy.engine import make_url
 
 from assistant import resources
 from assistant.annotate import AnnotationPlan
 from assistant.assess import Assessment
 from assistant.checklist import Checklist
-from assistant.config import Config
+from assistant.config import Config, files_named, secrets_named
 from assistant.models import Meeting, Recommendation
 from assistant.replies import Reading
 from assistant.reply_mail import ReplyEmail
@@ -144,6 +147,11 @@ def config_json(path: Path, config: Config, checklist: Checklist) -> dict[str, A
         "customers": len(config.customers),
         "checklist": str(config.checklist or resources.default_checklist_path()),
         "checklist_rows": len(checklist),
+        "database": _database(config),
+        "secrets": {variable: bool(os.environ.get(variable))
+                    for variable in secrets_named(config)},
+        "files": {key: {"path": str(path), "exists": path.exists()}
+                  for key, path in files_named(config).items()},
     }
 
 
@@ -159,8 +167,18 @@ def config_text(path: Path, config: Config, checklist: Checklist) -> str:
             f"  customers with facts: {len(config.customers)}",
             f"  a virtual hour becomes {config.policy.virtual_minutes} minutes",
             f"  checklist: {len(checklist)} rows, {checklist_source}",
+            f"  state: {_database(config)}",
+            *(f"  secret {variable} ({key}): "
+              f"{'set' if os.environ.get(variable) else 'NOT SET in this environment'}"
+              for variable, key in secrets_named(config).items()),
+            *(f"  {key}: {path}{'' if path.exists() else ' (NOT FOUND)'}"
+              for key, path in files_named(config).items()),
         ]
     )
+
+
+def _database(config: Config) -> str:
+    return make_url(config.service.database_url).render_as_string(hide_password=True)
 
 
 def reply_json(reply: ReplyEmail, reading: Reading, checklist: Checklist) -> dict[str, Any]:

@@ -20,6 +20,7 @@ import uvicorn
 from apscheduler.schedulers.background import BackgroundScheduler
 
 from assistant.config import Config
+from assistant.errors import AssistantError
 from assistant.service import Service
 from assistant.web import create_app
 from assistant.wiring import Built
@@ -44,8 +45,11 @@ class Worker:
             self.server = uvicorn.Server(uvicorn.Config(app, host=host.strip("[]"),
                                                         port=int(port), log_level="warning"))
 
-    def run(self) -> None:
-        """Until SIGTERM or SIGINT (or stop()): then finish, release leases and return."""
+    def run(self, announce: Callable[[str], None] = log.info) -> None:
+        """Until SIGTERM or SIGINT (or stop()): then finish, release leases and return.
+
+        announce is told, once running, what the worker watches and where it listens.
+        """
         self.service.reconcile_calendars()
         self.service.metrics.watch_store(self.service.store, self.service.clock)
         settings = self.config.service
@@ -54,17 +58,17 @@ class Worker:
         self._every("inbox", self.service.read_replies, settings.inbox_interval_seconds)
         self._every("follow_up", self.service.follow_up, settings.follow_up_interval_seconds)
         self._every("channels", self.service.push.keep_open, CHANNEL_RENEWAL_SECONDS)
-        previous = {}
-        if threading.current_thread() is threading.main_thread():  # Python's rule for signals
-            previous = {sig: signal.signal(sig, lambda *_: self.stop())
-                        for sig in (signal.SIGTERM, signal.SIGINT)}
         web = None
         if self.server is not None:
             web = threading.Thread(target=self.server.run, name="web", daemon=True)
             web.start()
-            self._wait_until_listening()  # Graph checks the webhook when a job subscribes
+            self._wait_until_listening(web)  # Graph checks the webhook when a job subscribes
+        previous = {}
+        if threading.current_thread() is threading.main_thread():  # Python's rule for signals
+            previous = {sig: signal.signal(sig, lambda *_: self.stop())
+                        for sig in (signal.SIGTERM, signal.SIGINT)}
         self.scheduler.start()
-        log.info("worker %s running", self.service.worker)
+        announce(self._started())
         try:
             self.stopping.wait()
         finally:
@@ -76,6 +80,15 @@ class Worker:
             for sig, handler in previous.items():
                 signal.signal(sig, handler)
             log.info("worker %s stopped", self.service.worker)
+
+    def _started(self) -> str:
+        counts = self.service.watched()
+        watched = ", ".join(f"{n} {provider}" for provider, n in counts.items()) or "nothing yet"
+        web = (f"; web app on http://{self.config.service.listen} (/healthz, /metrics)"
+               if self.server is not None else "")
+        database = self.service.store.engine.url.render_as_string(hide_password=True)
+        return (f"worker {self.service.worker} watching {watched} calendars, state in "
+                f"{database}{web}; SIGTERM or Ctrl-C stops it")
 
     def stop(self) -> None:
         self.stopping.set()
@@ -97,11 +110,13 @@ class Worker:
             if not self._woken.is_set() or self.stopping.is_set():
                 return
 
-    def _wait_until_listening(self, timeout: float = 10.0) -> None:
+    def _wait_until_listening(self, web: threading.Thread, timeout: float = 10.0) -> None:
         deadline = time.monotonic() + timeout
         while self.server is not None and not self.server.started:
-            if time.monotonic() > deadline:
-                raise RuntimeError(f"the web app did not start on {self.config.service.listen}")
+            if not web.is_alive() or time.monotonic() > deadline:
+                raise AssistantError(
+                    f"the web app could not listen on {self.config.service.listen} (is another "
+                    "worker or program using that port?); set service.listen to a free one")
             time.sleep(0.02)
 
     def _every(self, name: str, job: Callable[[], object], seconds: int) -> None:

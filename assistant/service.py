@@ -27,7 +27,7 @@ from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime, timedelta
 
-from sqlalchemy import select, update
+from sqlalchemy import func, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
@@ -172,13 +172,25 @@ class Service:
 
     # -- one full cycle, for `assistant run --once` and tests ------------------------------------
 
-    def cycle(self) -> None:
-        """Everything once, every calendar synced whether due or not."""
+    def cycle(self) -> str:
+        """Everything once, every calendar synced whether due or not; what it did, in words."""
         self.reconcile_calendars()
-        self.sync(every_calendar=True)
-        self.read_replies()
+        changes = self.sync(every_calendar=True)
+        replies = self.read_replies()
         self.follow_up()
-        self.deliver()
+        delivered = self.deliver()
+        watched = sum(self.watched().values())
+        return (f"one cycle: {watched} calendars synced, {changes} changed events handled, "
+                f"{replies} replies read, {delivered} emails and invite writes delivered")
+
+    def watched(self) -> dict[str, int]:
+        """How many calendars are watched, per provider's name (paused ones left out)."""
+        with self.store.transaction() as session:
+            rows = session.execute(select(WatchedCalendar.provider, func.count())
+                                   .where(WatchedCalendar.paused.is_(False))
+                                   .group_by(WatchedCalendar.provider)).all()
+        names = {Provider.GOOGLE.value: "Google", Provider.MICROSOFT.value: "Microsoft 365"}
+        return {names.get(provider, provider): count for provider, count in rows}
 
     # -- sync ------------------------------------------------------------------------------------
 
@@ -365,7 +377,7 @@ class Service:
             talk = keys[key]
             self._issue_token(talk)
             self.effects.add_email(session, f"question:{talk.id}", "question",
-                                   self._question(talk, reminder=False), talk)
+                                   self._question(session, talk, reminder=False), talk)
             talk.state, talk.asked_at = State.ASKED, now
         if digested:
             items = []
@@ -384,9 +396,10 @@ class Service:
             start = talk.meeting.start_at or self.clock()
             talk.token = self.tokens.issue(talk.id, start + TOKEN_VALID_AFTER_MEETING)
 
-    def _question(self, talk: Conversation, *, reminder: bool) -> OutgoingEmail:
+    def _question(self, session: Session, talk: Conversation, *,
+                  reminder: bool) -> OutgoingEmail:
         meeting = self._meeting(talk)
-        inferred = self.assessor.assess(meeting, now=self.clock()).inference
+        inferred = self._assess_stored(session, talk).inference
         links = None
         if self.links is not None and talk.deadline_at is not None:
             links = OneClick(self.links, talk.id, talk.deadline_at)
@@ -495,8 +508,8 @@ class Service:
         if verdict.decision is not None:
             talk.organiser_choice = verdict.decision.value
         talk.answered_at = now
-        assessment = self._assess(self._meeting(talk), talk)
-        self._decide(session, talk, assessment, now, State.ANSWERED, without_answer=False)
+        self._decide(session, talk, self._assess_stored(session, talk), now, State.ANSWERED,
+                     without_answer=False)
         return f"answered: {len(verdict.answers)} rows" + (
             f", decision {verdict.decision.words}" if verdict.decision else "")
 
@@ -558,13 +571,24 @@ class Service:
                           "revision": talk.revision})
 
     def _assess(self, meeting: Meeting, talk: Conversation | None,
-                history: list[Meeting] | None = None) -> Assessment:
+                history: list[Meeting]) -> Assessment:
+        """The meeting assessed with the organiser's answers so far and their calendar around it.
+
+        Every stage (detection, the question, the decision, the write) passes the same
+        history, so a row inferred from it reads the same in the email and in the invite.
+        """
         answers = {a.row_key: RowAnswer(Side(a.side), Provenance(a.provenance), a.why)
                    for a in (talk.answers if talk else [])}
         choice = talk.organiser_choice if talk else None
         facts = HardFacts(organiser_choice=Format(choice) if choice else None)
         return self.assessor.assess(meeting, now=self.clock(), history=history,
                                     organiser_answers=answers, organiser_facts=facts)
+
+    def _assess_stored(self, session: Session, talk: Conversation) -> Assessment:
+        """The assessment of talk's meeting as last read, in its organiser's stored history."""
+        meeting = self._meeting(talk)
+        history = _History(session, self.clock()).of(meeting, talk.meeting_id)
+        return self._assess(meeting, talk, history)
 
     # -- follow-ups ------------------------------------------------------------------------------
 
@@ -583,14 +607,14 @@ class Service:
                     if start is None or talk.deadline_at is None:
                         continue
                     if now >= talk.deadline_at:
-                        self._decide(session, talk, self._assess(self._meeting(talk), talk), now,
+                        self._decide(session, talk, self._assess_stored(session, talk), now,
                                      State.DECIDED, without_answer=True)
                     elif talk.state == State.ASKED and follow_ups.reminder_due(
                             self._sent(session, talk.meeting.organiser, now), str(talk.id), start,
                             now, reminder_after_hours=policy.reminder_after_hours,
                             decide_before_hours=policy.decide_before_hours):
                         self.effects.add_email(session, f"reminder:{talk.id}", "reminder",
-                                               self._question(talk, reminder=True), talk)
+                                               self._question(session, talk, reminder=True), talk)
                         talk.state, talk.reminded_at = State.REMINDED, now
         finally:
             self.store.release_job("follow_up", self.worker)

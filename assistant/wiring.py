@@ -57,17 +57,23 @@ def build_service(
     if config.mail is None:
         raise ConfigError("mail", ["missing: the service needs a [mail] section with the "
                                    "sender, [mail.smtp] and [mail.imap] (see the example config)"])
-    store = Store.open(config.service.database_url)
-    built = Built(service=None, push_readers=PUSH_READERS)  # type: ignore[arg-type]
-    built.closers.append(store.close)
-    calendars = _calendars(config, retry, built)
+    # Everything the config names is checked before the database is touched, so a bad
+    # config leaves nothing behind.
+    secret = token_secret(config.mail)
     if mailer is None:
         mailer = smtp_from_config(config.mail, retry)
-    if inbox is None and config.mail.imap is not None:
-        inbox = ImapInbox.from_config(config.mail)
-    if inbox is not None:
-        built.closers.append(inbox.close)
-    secret = token_secret(config.mail)
+    built = Built(service=None, push_readers=PUSH_READERS)  # type: ignore[arg-type]
+    try:
+        calendars = _calendars(config, retry, built)
+        if inbox is None and config.mail.imap is not None:
+            inbox = ImapInbox.from_config(config.mail)
+        if inbox is not None:
+            built.closers.append(inbox.close)
+        store = Store.open(config.service.database_url)
+    except BaseException:
+        built.close()
+        raise
+    built.closers.append(store.close)
     links = AnswerLinks(secret, config.mail.public_url) if config.mail.public_url else None
     built.service = Service(config, store, Outside(calendars, mailer, inbox),
                             tokens=ReplyTokens(secret), links=links, worker=worker, clock=clock)

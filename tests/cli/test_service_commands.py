@@ -7,12 +7,14 @@ import signal
 import socket
 import subprocess
 import sys
+import time
 
 import pytest
 import requests
 from click.testing import CliRunner
 from sqlalchemy import select
 
+from assistant import resources
 from assistant.cli import cli
 from assistant.store import Store
 from assistant.store.tables import Outbox, WatchedCalendar
@@ -30,10 +32,22 @@ def test_demo_shows_the_whole_flow_and_leaves_a_report(tmp_path):
     assert "Subject: First pitch to Northwind Traders: in person or virtual?" in out
     assert "60 minutes became 50; video link added" in out
     assert "We will have our cameras on and would love it if you did too." in out
-    assert "'Call with Initech' is now cancelled" in out
+    assert "cancels 'Call with Initech'; the assistant now has it as cancelled" in out
     assert "none twice" in out
+    assert "(letters in the order asked: rows " in out
     report = (tmp_path / "demo" / "report.html").read_text()
-    assert "60 minutes → 50 minutes" in report and "<script" not in report
+    assert "After: 50 minutes, a video link added" in report and "<script" not in report
+    assert "The organiser's own text, kept: “Agenda to follow.”" in report
+
+
+def test_the_config_the_demo_leaves_works_from_any_directory(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    CliRunner().invoke(cli, ["demo"], catch_exceptions=False)  # the default, relative folder
+    monkeypatch.chdir(tmp_path / "assistant-demo")
+    result = CliRunner().invoke(cli, ["check-config", "assistant.toml"], catch_exceptions=False)
+    assert result.exit_code == 0
+    assert f"state: sqlite:///{tmp_path}/assistant-demo/assistant.sqlite3" in result.output
+    assert "(NOT FOUND)" not in result.output
 
 
 @pytest.fixture()
@@ -75,8 +89,13 @@ def test_run_stops_cleanly_on_sigterm_and_gives_its_work_back(sandbox, tmp_path)
         assert sandbox.mail.wait_for(1, timeout=30), "no question within 30 s"
         health = requests.get(f"http://127.0.0.1:{port}/healthz", timeout=5)
         assert health.status_code == 200 and health.json()["status"] == "ok"
-        metrics = requests.get(f"http://127.0.0.1:{port}/metrics", timeout=5).text
-        assert 'assistant_emails_sent_total{kind="question"} 1.0' in metrics
+        # The counter goes up once the mail server's "accepted" is recorded, just after.
+        sent = 'assistant_emails_sent_total{kind="question"} 1.0'
+        deadline = time.monotonic() + 10
+        while sent not in (metrics := requests.get(f"http://127.0.0.1:{port}/metrics",
+                                                   timeout=5).text):
+            assert time.monotonic() < deadline, metrics
+            time.sleep(0.05)
         worker.send_signal(signal.SIGTERM)
         assert worker.wait(timeout=30) == 0
     finally:
@@ -114,3 +133,16 @@ def _free_port() -> int:
     with socket.socket() as probe:
         probe.bind(("127.0.0.1", 0))
         return int(probe.getsockname()[1])
+
+
+def test_check_config_says_which_secrets_and_files_are_missing(tmp_path, monkeypatch):
+    monkeypatch.delenv("ASSISTANT_TOKEN_SECRET", raising=False)
+    monkeypatch.setenv("ASSISTANT_MICROSOFT_CLIENT_SECRET", "s3cret")
+    result = CliRunner().invoke(cli, ["check-config", str(resources.example_config_path())])
+    assert result.exit_code == 0
+    assert ("secret ASSISTANT_TOKEN_SECRET (mail.token_secret_env): NOT SET in this environment"
+            in result.output)
+    assert "secret ASSISTANT_MICROSOFT_CLIENT_SECRET (microsoft.client_secret_env): set" \
+        in result.output
+    assert "s3cret" not in result.output
+    assert "google-service-account.json (NOT FOUND)" in result.output
