@@ -9,6 +9,7 @@ Google and Microsoft reach the web app.
 from __future__ import annotations
 
 import logging
+import threading
 import uuid
 from datetime import timedelta
 from typing import TYPE_CHECKING
@@ -45,16 +46,19 @@ class PushChannels:
             with self.store.transaction() as session:
                 calendars = session.scalars(select(WatchedCalendar).where(
                     WatchedCalendar.paused.is_(False))).all()
-                existing = {c.calendar_id: c for c in session.scalars(select(PushChannel))}
+                # As Channels, read while the session is open (a row's calendar loads lazily).
+                existing = {row.calendar_id: (row.id, channel_of(row, Provider(
+                    row.calendar.provider))) for row in session.scalars(select(PushChannel))}
             for calendar in calendars:
                 self._keep(calendar, existing.get(calendar.id), public_url)
         finally:
             self.store.release_job("channels", service.worker)
 
-    def _keep(self, calendar: WatchedCalendar, channel: PushChannel | None,
+    def _keep(self, calendar: WatchedCalendar, existing: tuple[int, Channel] | None,
               public_url: str) -> None:
         provider = Provider(calendar.provider)
         port = self.service.outside.calendars.get(provider)
+        channel = existing[1] if existing else None
         if port is None or (channel and channel.expires - self.service.clock() > RENEW_BEFORE):
             return
         address = f"{public_url.rstrip('/')}/push/{provider.value}"
@@ -62,15 +66,17 @@ class PushChannels:
             if channel is None:
                 made = port.watch(calendar.address, address, uuid.uuid4().hex, CHANNEL_TTL)
             else:
-                made = port.renew(channel_of(channel, provider), CHANNEL_TTL)
+                made = port.renew(channel, CHANNEL_TTL)
         except ProviderError as err:
             log.warning("push for %s could not be set up: %s", calendar.address, err)
             self.service.metrics.error("push")
             return
         with self.store.transaction() as session:
-            if channel is not None:
-                session.delete(session.get(PushChannel, channel.id))
-                session.flush()
+            if existing is not None:
+                old = session.get(PushChannel, existing[0])
+                if old is not None:
+                    session.delete(old)
+                    session.flush()
             session.add(PushChannel(calendar_id=calendar.id, channel_id=made.channel_id,
                                     resource_id=made.resource_id, token=made.token,
                                     address=made.address, expires=made.expires))
@@ -86,7 +92,8 @@ class PushChannels:
                 row.expires = self.service.clock()  # due for renewal
             else:
                 session.delete(row)  # gone at the provider: opened anew
-        self.keep_open()
+        # Off the webhook's thread: Graph wants its notification answered within seconds.
+        threading.Thread(target=self.keep_open, name="push-renewal", daemon=True).start()
 
     def live(self, provider: Provider) -> dict[str, Channel]:
         """The channels of a provider, by channel id, to check notifications against."""

@@ -8,7 +8,8 @@
   mail scanner that follows links changes nothing; the organiser confirms with POST;
 - GET /healthz: the store answers; GET /metrics: Prometheus text.
 A notification only ever makes a calendar due for a sync, so a forged one costs a sync at most,
-and one without our channel's secret is refused before even that.
+and one without our channel's secret is refused before even that. The store is synchronous,
+so every endpoint that touches it runs on Starlette's thread pool, never on the event loop.
 """
 
 from __future__ import annotations
@@ -19,12 +20,13 @@ from collections.abc import Callable, Mapping
 
 from sqlalchemy import text
 from starlette.applications import Starlette
+from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request
 from starlette.responses import HTMLResponse, JSONResponse, PlainTextResponse, Response
 from starlette.routing import Route
 
 from assistant.models import Provider
-from assistant.ports import PushReader
+from assistant.ports import PushNotice, PushReader
 from assistant.reply_tokens import BadToken
 from assistant.service import Service
 
@@ -47,11 +49,9 @@ def create_app(service: Service, push_readers: Mapping[Provider, PushReader],
         body = await request.body()
         if len(body) > MAX_NOTIFICATION_BYTES:
             return PlainTextResponse("too large", status_code=413)
-        notice = push_readers[provider](dict(request.headers), body, service.push.live(provider))
-        for calendar in notice.sync:
-            service.sync_soon(provider, calendar)
-        for channel in (*notice.renew, *notice.recreate):
-            service.push.lost(channel, renew=channel in notice.renew)
+        # The store is synchronous: its work runs on Starlette's thread pool, off the loop.
+        notice = await run_in_threadpool(_take_notice, service, push_readers[provider],
+                                         provider, dict(request.headers), body)
         if notice.rejected:
             log.warning("%d %s notification(s) refused: unknown channel or wrong secret",
                         notice.rejected, provider.value)
@@ -61,7 +61,7 @@ def create_app(service: Service, push_readers: Mapping[Provider, PushReader],
             return PlainTextResponse("unknown channel", status_code=403)
         return Response(status_code=202 if provider is Provider.MICROSOFT else 200)
 
-    async def answer(request: Request) -> Response:
+    def answer(request: Request) -> Response:
         token = request.path_params["token"]
         try:
             if request.method == "GET":
@@ -73,7 +73,7 @@ def create_app(service: Service, push_readers: Mapping[Provider, PushReader],
             return _page("This link does not work", f"<p>{html.escape(str(err))}.</p>",
                          status=400)
 
-    async def healthz(request: Request) -> Response:
+    def healthz(request: Request) -> Response:
         try:
             with service.store.transaction() as session:
                 session.execute(text("SELECT 1"))
@@ -81,7 +81,7 @@ def create_app(service: Service, push_readers: Mapping[Provider, PushReader],
             return JSONResponse({"status": "unhealthy", "store": str(err)}, status_code=503)
         return JSONResponse({"status": "ok", "worker": service.worker})
 
-    async def metrics(request: Request) -> Response:
+    def metrics(request: Request) -> Response:
         return Response(service.metrics.text(),
                         media_type="text/plain; version=0.0.4; charset=utf-8")
 
@@ -91,6 +91,16 @@ def create_app(service: Service, push_readers: Mapping[Provider, PushReader],
         Route("/healthz", healthz),
         Route("/metrics", metrics),
     ])
+
+
+def _take_notice(service: Service, reader: PushReader, provider: Provider,
+                 headers: dict[str, str], body: bytes) -> PushNotice:
+    notice = reader(headers, body, service.push.live(provider))
+    for calendar in notice.sync:
+        service.sync_soon(provider, calendar)
+    for channel in (*notice.renew, *notice.recreate):
+        service.push.lost(channel, renew=channel in notice.renew)
+    return notice
 
 
 def _page(title: str, body: str, status: int = 200) -> HTMLResponse:

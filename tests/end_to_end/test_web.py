@@ -601,3 +601,27 @@ def test_a_tampered_one_click_link_gets_400_and_changes_nothing(site, sandbox):
     service.deliver()
     assert conversation_states(service) == ["asked"]
     assert count_rows(service, UsedLink) == 0
+
+
+# -- Graph lifecycle notifications ----------------------------------------------------------------
+
+def test_a_subscription_graph_wants_reauthorised_is_renewed_at_once(site, sandbox):
+    site.service.cycle()
+    open_channels(site, sandbox)
+    [(subscription_id, before)] = site.service.push.live(Provider.MICROSOFT).items()
+    renewals = "PATCH /v1.0/subscriptions/{sub}"
+    sandbox.graph.send_lifecycle(subscription_id, "reauthorizationRequired")
+    wait_until(lambda: sandbox.graph.calls[renewals] >= 1, "the subscription to be renewed")
+    wait_until(lambda: site.service.push.live(Provider.MICROSOFT)[subscription_id].expires
+               >= before.expires, "the renewal to be stored")
+
+
+def test_a_subscription_graph_removed_is_opened_anew(site, sandbox):
+    site.service.cycle()
+    open_channels(site, sandbox)
+    [subscription_id] = site.service.push.live(Provider.MICROSOFT)
+    sandbox.graph.send_lifecycle(subscription_id, "subscriptionRemoved")
+    wait_until(lambda: set(site.service.push.live(Provider.MICROSOFT)) - {subscription_id},
+               "a new subscription")
+    [fresh] = site.service.push.live(Provider.MICROSOFT)
+    assert fresh in sandbox.graph.subscriptions
