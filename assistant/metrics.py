@@ -35,7 +35,7 @@ class Metrics:
             for name, text in _EVENTS.items()}
         self._errors = Counter("assistant_errors", "Failures, by where they happened", ["kind"],
                                registry=self.registry)
-        self.last_sync: dict[str, datetime] = {}
+        self._watching = False
 
     def count(self, name: str, kind: str = "") -> None:
         counter = self._counters[name]
@@ -44,11 +44,11 @@ class Metrics:
     def error(self, kind: str) -> None:
         self._errors.labels(kind).inc()
 
-    def synced(self, calendar: str, at: datetime) -> None:
-        self.last_sync[calendar] = at
-
     def watch_store(self, store: Store, clock: Callable[[], datetime]) -> None:
-        self.registry.register(_StoreCollector(store, clock))
+        """Report the store's picture too (once, however often a worker is started)."""
+        if not self._watching:
+            self.registry.register(_StoreCollector(store, clock))
+            self._watching = True
 
     def text(self) -> bytes:
         return generate_latest(self.registry)

@@ -255,7 +255,6 @@ class Service:
             calendar.cursor, calendar.last_synced_at, calendar.last_error = result.cursor, now, None
             calendar.lease_owner, calendar.lease_expires = None, None
             handled = sum(1 for seen, _ in fresh if seen is not None)
-        self.metrics.synced(result.calendar, now)
         return handled
 
     def _remember(self, session: Session, calendar: WatchedCalendar,
