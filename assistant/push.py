@@ -9,7 +9,6 @@ Google and Microsoft reach the web app.
 from __future__ import annotations
 
 import logging
-import threading
 import uuid
 from datetime import timedelta
 from typing import TYPE_CHECKING
@@ -19,6 +18,7 @@ from sqlalchemy import select
 from assistant.errors import ProviderError
 from assistant.models import Provider
 from assistant.ports import Channel
+from assistant.redaction import redacted
 from assistant.store.tables import PushChannel, WatchedCalendar
 
 if TYPE_CHECKING:
@@ -39,10 +39,12 @@ class PushChannels:
         """Open a channel for each watched calendar, and renew those about to expire."""
         service = self.service
         public_url = service.config.service.public_url
-        if public_url is None or not self.store.hold_job("channels", service.worker,
-                                                         service.clock(), service.lease):
+        if public_url is None:
             return
-        try:
+        with self.store.turn("channels", service.worker, service.clock(),
+                             service.lease) as turn:
+            if turn is None:
+                return
             with self.store.transaction() as session:
                 calendars = session.scalars(select(WatchedCalendar).where(
                     WatchedCalendar.paused.is_(False))).all()
@@ -51,8 +53,6 @@ class PushChannels:
                     row.calendar.provider))) for row in session.scalars(select(PushChannel))}
             for calendar in calendars:
                 self._keep(calendar, existing.get(calendar.id), public_url)
-        finally:
-            self.store.release_job("channels", service.worker)
 
     def _keep(self, calendar: WatchedCalendar, existing: tuple[int, Channel] | None,
               public_url: str) -> None:
@@ -68,7 +68,7 @@ class PushChannels:
             else:
                 made = port.renew(channel, CHANNEL_TTL)
         except ProviderError as err:
-            log.warning("push for %s could not be set up: %s", calendar.address, err)
+            log.warning("push for %s could not be set up: %s", redacted(calendar.address), err)
             self.service.metrics.error("push")
             return
         with self.store.transaction() as session:
@@ -82,7 +82,8 @@ class PushChannels:
                                     address=made.address, expires=made.expires))
 
     def lost(self, channel: Channel, *, renew: bool) -> None:
-        """The provider asked for a renewal, or dropped the channel: renew or reopen it now."""
+        """The provider asked for a renewal, or dropped the channel: the next keep_open
+        renews or reopens it."""
         with self.store.transaction() as session:
             row = session.scalars(select(PushChannel).where(
                 PushChannel.channel_id == channel.channel_id)).first()
@@ -92,8 +93,6 @@ class PushChannels:
                 row.expires = self.service.clock()  # due for renewal
             else:
                 session.delete(row)  # gone at the provider: opened anew
-        # Off the webhook's thread: Graph wants its notification answered within seconds.
-        threading.Thread(target=self.keep_open, name="push-renewal", daemon=True).start()
 
     def live(self, provider: Provider) -> dict[str, Channel]:
         """The channels of a provider, by channel id, to check notifications against."""

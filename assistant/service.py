@@ -69,6 +69,7 @@ from assistant.outbox import Effects, message_of
 from assistant.ports import CalendarChanges, CalendarPort, MailIn, MailOut, WriteResult
 from assistant.presenting import recommendation_json
 from assistant.push import PushChannels
+from assistant.redaction import redacted
 from assistant.rendering import Renderer
 from assistant.reply_acceptance import Answered, Ignored, OpenQuestion, Unclear, judge_reply
 from assistant.reply_mail import ReplyEmail, read_reply_email
@@ -95,8 +96,8 @@ log = logging.getLogger(__name__)
 # "reply to change it") until the meeting starts.
 _ANSWERABLE = (State.ASKED, State.REMINDED, State.ANSWERED, State.DECIDED, State.ANNOTATED)
 CLAIM_CALENDARS = 500  # calendars synced per round; more wait for the next round
-TOKEN_VALID_AFTER_MEETING = timedelta(days=7)
-HISTORY_WEEKS = 6  # the organiser's meetings either side that inference looks at
+TOKEN_VALID_AFTER_MEETING = timedelta(days=90)
+HISTORY_WEEKS = 6  # inference sees the organiser's meetings 4x this back and this far ahead
 
 
 @dataclass(frozen=True)
@@ -135,7 +136,8 @@ class Service:
         self.sender = Sender(config.mail.sender, config.organisation.name)
         self.lease = timedelta(seconds=config.service.lease_seconds)
         self.metrics = metrics or Metrics()
-        self.effects = Effects(store, self.sender, clock, self.lease)
+        # Through self.clock at each call, so that a clock set later (tests) reaches it too.
+        self.effects = Effects(store, self.sender, lambda: self.clock(), self.lease)
         self.push = PushChannels(self)
         self._delivering = threading.Lock()
 
@@ -167,7 +169,7 @@ class Service:
             for model in (WatchedCalendar, Outbox):
                 session.execute(update(model).where(model.lease_owner.startswith(self.worker + "/"))
                                 .values(lease_owner=None, lease_expires=None))
-            session.execute(update(JobLease).where(JobLease.owner == self.worker)
+            session.execute(update(JobLease).where(JobLease.owner.startswith(self.worker + "/"))
                             .values(owner=None, expires=None))
 
     # -- one full cycle, for `assistant run --once` and tests ------------------------------------
@@ -180,7 +182,7 @@ class Service:
         self.follow_up()
         delivered = self.deliver()
         watched = sum(self.watched().values())
-        return (f"one cycle: {watched} calendars synced, {changes} changed events handled, "
+        return (f"one cycle: {watched} calendars watched, {changes} changed events handled, "
                 f"{replies} replies read, {delivered} emails and invite writes delivered")
 
     def watched(self) -> dict[str, int]:
@@ -236,7 +238,7 @@ class Service:
                 row = session.get(WatchedCalendar, calendar.id)
                 if row is not None and row.lease_owner == calendar.lease_owner:
                     row.last_error, row.lease_owner, row.lease_expires = error, None, None
-                log.warning("sync of %s failed: %s", calendar.address, error)
+                log.warning("sync of %s failed: %s", redacted(calendar.address), error)
                 self.metrics.error("sync")
 
     def _apply(self, claimed: WatchedCalendar, result: CalendarChanges) -> int:
@@ -302,6 +304,10 @@ class Service:
         elif talk.state == State.ANNOTATED and not talk.left_alone and \
                 conversation.rewrite_needed(change, assessment.plan):
             self._queue_annotation(session, talk, now, "the meeting changed")
+        elif talk.state in (State.ANSWERED, State.DECIDED) and not self._annotation_pending(
+                session, talk):
+            # Its write failed for good earlier (say, a sign-in was missing): try afresh.
+            self._queue_annotation(session, talk, now, "decided")
 
     def _open(self, session: Session, seen: SeenMeeting, talk: Conversation | None,
               assessment: Assessment, now: datetime) -> None:
@@ -313,13 +319,14 @@ class Service:
         elif begin.opening is conversation.Opening.SKIP:
             talk.why = begin.why
             return  # still nothing to do
-        talk.why = begin.why
+        talk.why = begin.why  # a new conversation's first reason, or the reopened one's
         talk.deadline_at = begin.deadline
         talk.customer_domains = list(assessment.detection.customer_domains)
         if begin.opening is conversation.Opening.SKIP:
             talk.state = State.SKIPPED
             return
         talk.detected_at, talk.cancelled_at = now, None
+        talk.round += 1
         self.metrics.count("meetings_detected")
         self._audit(session, talk, "detected", f"{seen.title!r}: {begin.why}")
         if begin.opening is conversation.Opening.DECIDE:
@@ -350,9 +357,9 @@ class Service:
 
     def ask(self) -> None:
         """Send the questions of newly detected meetings, at most the daily cap per organiser."""
-        if not self.store.hold_job("ask", self.worker, self.clock(), self.lease):
-            return
-        try:
+        with self.store.turn("ask", self.worker, self.clock(), self.lease) as turn:
+            if turn is None:
+                return
             now = self.clock()
             with self.store.transaction() as session:
                 waiting = session.scalars(select(Conversation).where(
@@ -362,12 +369,11 @@ class Service:
                     by_organiser[talk.meeting.organiser].append(talk)
                 for organiser, talks in by_organiser.items():
                     self._ask_organiser(session, organiser, talks, now)
-        finally:
-            self.store.release_job("ask", self.worker)
 
     def _ask_organiser(self, session: Session, organiser: str, talks: list[Conversation],
                        now: datetime) -> None:
         assert self.config.mail is not None
+        talks = [talk for talk in talks if self._still_worth_asking(session, talk, now)]
         sent = self._sent(session, organiser, now)
         keys = {str(talk.id): talk for talk in talks}
         singles, digested = follow_ups.split_for_cap(
@@ -375,7 +381,7 @@ class Service:
         for key in singles:
             talk = keys[key]
             self._issue_token(talk)
-            self.effects.add_email(session, f"question:{talk.id}", "question",
+            self.effects.add_email(session, f"question:{talk.id}:{talk.round}", "question",
                                    self._question(session, talk, reminder=False), talk)
             talk.state, talk.asked_at = State.ASKED, now
         if digested:
@@ -387,13 +393,34 @@ class Service:
                 talk.state, talk.asked_at = State.ASKED, now
             mail = digest_email(organiser, items, checklist=self.checklist, sender=self.sender,
                                 renderer=self.renderer)
-            batch = hashlib.sha256(",".join(digested).encode()).hexdigest()[:16]
+            asked = ",".join(f"{key}:{keys[key].round}" for key in digested)
+            batch = hashlib.sha256(asked.encode()).hexdigest()[:16]
             self.effects.add_email(session, f"digest:{organiser}:{batch}", "digest", mail, None)
 
-    def _issue_token(self, talk: Conversation) -> None:
+    def _still_worth_asking(self, session: Session, talk: Conversation, now: datetime) -> bool:
+        """False (and decided or dropped) for a question that waited past its deadline."""
+        start = talk.meeting.start_at
+        if start is not None and start <= now:
+            self._cancel(session, talk, now, "it started before it was asked about",
+                         state=State.SKIPPED)
+            return False
+        if talk.deadline_at is not None and now >= talk.deadline_at:
+            self._decide(session, talk, self._assess_stored(session, talk), now, State.DECIDED,
+                         without_answer=True)
+            return False
+        return True
+
+    def _issue_token(self, talk: Conversation) -> str:
+        """The conversation's reply token, issued once, valid well past the meeting.
+
+        Generous, because a meeting can move later after the question went out and the
+        organiser may reply to the confirmation until it starts; a token only ever opens a
+        question that is still answerable (see _open_question).
+        """
         if talk.token is None:
-            start = talk.meeting.start_at or self.clock()
+            start = max(talk.meeting.start_at or self.clock(), self.clock())
             talk.token = self.tokens.issue(talk.id, start + TOKEN_VALID_AFTER_MEETING)
+        return talk.token
 
     def _question(self, session: Session, talk: Conversation, *,
                   reminder: bool) -> OutgoingEmail:
@@ -420,36 +447,42 @@ class Service:
     def read_replies(self) -> int:
         """Read the inbox; each reply is applied once, then moved out of the way."""
         inbox = self.outside.inbox
-        if inbox is None or not self.store.hold_job("inbox", self.worker, self.clock(),
-                                                    self.lease):
+        if inbox is None:
             return 0
         read = 0
-        try:
-            for mail in inbox.messages():
-                if not self.store.hold_job("inbox", self.worker, self.clock(), self.lease):
-                    break  # our turn ran out and another worker reads on: leave it the rest
-                read += self._handle_reply(mail.raw)
-                inbox.mark_processed(mail.uid)
-        except TransientProviderError as err:
-            log.warning("the inbox could not be read: %s", err)
-            self.metrics.error("inbox")
-        finally:
-            self.store.release_job("inbox", self.worker)
+        with self.store.turn("inbox", self.worker, self.clock(), self.lease) as turn:
+            if turn is None:
+                return 0
+            try:
+                for mail in inbox.messages():
+                    if not turn.renew(self.clock()):
+                        break  # our turn lapsed and another worker reads on: leave it the rest
+                    read += self._handle_reply(mail.uid, mail.raw)
+                    inbox.mark_processed(mail.uid)
+            except TransientProviderError as err:
+                log.warning("the inbox could not be read: %s", err)
+                self.metrics.error("inbox")
         return read
 
-    def _handle_reply(self, raw: bytes) -> int:
+    def _handle_reply(self, uid: int, raw: bytes) -> int:
         """Apply one reply unless it was applied before (by Message-ID); 1 if applied now."""
+        if not raw:
+            log.warning("message %d in the inbox is too big to read; moved aside unread", uid)
+            return 0
         reply = read_reply_email(raw, self.sender.address)
         key = (reply.message_id or "sha256:" + hashlib.sha256(raw).hexdigest())[:255]
         try:
             with self.store.transaction() as session:
                 if session.get(HandledReply, key) is not None:
                     return 0
-                outcome = self._on_reply(session, reply) if raw else "too big to read"
+                outcome = self._on_reply(session, reply)
                 session.add(HandledReply(message_key=key, outcome=outcome, at=self.clock()))
                 return 1
         except IntegrityError:
-            return 0  # another worker applied the same reply at the same moment: it counts once
+            with self.store.transaction() as session:
+                if session.get(HandledReply, key) is not None:
+                    return 0  # another worker applied it at the same moment: it counts once
+            raise  # something else is wrong: keep the message, to be read again
 
     def _on_reply(self, session: Session, reply: ReplyEmail) -> str:
         assert self.config.mail is not None
@@ -460,7 +493,7 @@ class Service:
                               require_dmarc=self.config.mail.require_dmarc)
         self.metrics.count("replies_read")
         if isinstance(verdict, Ignored):
-            log.info("reply from %s ignored: %s", reply.sender or "?", verdict.reason)
+            log.info("reply from %s ignored: %s", redacted(reply.sender), verdict.reason)
             return f"ignored: {verdict.reason}"
         talk = session.get(Conversation, verdict.question.conversation_id, with_for_update=True)
         assert talk is not None
@@ -569,6 +602,11 @@ class Service:
                          {"why": why, "without_answer": without_answer,
                           "revision": talk.revision})
 
+    def _annotation_pending(self, session: Session, talk: Conversation) -> bool:
+        return session.scalar(select(Outbox.id).where(
+            Outbox.conversation_id == talk.id, Outbox.kind == "annotate",
+            Outbox.state == "pending").limit(1)) is not None
+
     def _assess(self, meeting: Meeting, talk: Conversation | None,
                 history: list[Meeting]) -> Assessment:
         """The meeting assessed with the organiser's answers so far and their calendar around it.
@@ -593,9 +631,9 @@ class Service:
 
     def follow_up(self) -> None:
         """Reminders once, and decisions at the deadline for questions nobody answered."""
-        if not self.store.hold_job("follow_up", self.worker, self.clock(), self.lease):
-            return
-        try:
+        with self.store.turn("follow_up", self.worker, self.clock(), self.lease) as turn:
+            if turn is None:
+                return
             now = self.clock()
             policy = self.config.policy
             with self.store.transaction() as session:
@@ -605,18 +643,20 @@ class Service:
                     start = talk.meeting.start_at
                     if start is None or talk.deadline_at is None:
                         continue
-                    if now >= talk.deadline_at:
+                    if start <= now:  # e.g. the worker was down: an annotation is too late
+                        self._cancel(session, talk, now, "it started before it was decided",
+                                     state=State.SKIPPED)
+                    elif now >= talk.deadline_at:
                         self._decide(session, talk, self._assess_stored(session, talk), now,
                                      State.DECIDED, without_answer=True)
                     elif talk.state == State.ASKED and follow_ups.reminder_due(
                             self._sent(session, talk.meeting.organiser, now), str(talk.id), start,
                             now, reminder_after_hours=policy.reminder_after_hours,
                             decide_before_hours=policy.decide_before_hours):
-                        self.effects.add_email(session, f"reminder:{talk.id}", "reminder",
-                                               self._question(session, talk, reminder=True), talk)
+                        reminder = self._question(session, talk, reminder=True)
+                        self.effects.add_email(session, f"reminder:{talk.id}:{talk.round}",
+                                               "reminder", reminder, talk)
                         talk.state, talk.reminded_at = State.REMINDED, now
-        finally:
-            self.store.release_job("follow_up", self.worker)
 
     # -- delivery --------------------------------------------------------------------------------
 
@@ -658,6 +698,11 @@ class Service:
             log.error("%s %s failed for good: %s", row.kind, row.idempotency_key, err)
             self.metrics.error(row.kind)
             self.effects.failed(row, err)
+        except Exception as err:  # a bug of ours, or the store hiccuped: never hold the batch
+            log.exception("%s %s failed unexpectedly; it will be retried", row.kind,
+                          row.idempotency_key)
+            self.metrics.error(row.kind)
+            self.effects.retry_later(row, err)
         return 0
 
     def _annotate(self, row: Outbox) -> None:
@@ -679,7 +724,9 @@ class Service:
             plans.append((current, assessment.plan, assessment.recommendation))
             return assessment.plan
 
-        port = self.outside.calendars[Provider(calendar.provider)]
+        port = self.outside.calendars.get(Provider(calendar.provider))
+        if port is None:
+            raise AssistantError(f"no {calendar.provider} sign-in is configured any more")
         outcome = port.update(calendar.address, event_id, planner)
         read, plan, recommendation = plans[-1] if plans else (before, None, None)
 
@@ -709,8 +756,7 @@ class Service:
                 mail = confirmation_email(
                     read, recommendation, conversation.changes_made(read, plan),
                     without_answer=bool(done.payload.get("without_answer")),
-                    token=talk.token or self.tokens.issue(
-                        talk.id, self.clock() + TOKEN_VALID_AFTER_MEETING),
+                    token=self._issue_token(talk),
                     sender=self.sender, renderer=self.renderer)
                 revision = done.payload.get("revision", talk.revision)
                 self.effects.add_email(session, f"confirmation:{talk.id}:{revision}",

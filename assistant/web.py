@@ -20,6 +20,7 @@ from collections.abc import Callable, Mapping
 
 from sqlalchemy import text
 from starlette.applications import Starlette
+from starlette.background import BackgroundTask
 from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request
 from starlette.responses import HTMLResponse, JSONResponse, PlainTextResponse, Response
@@ -46,8 +47,11 @@ def create_app(service: Service, push_readers: Mapping[Provider, PushReader],
         validation = request.query_params.get("validationToken")
         if provider is Provider.MICROSOFT and validation is not None:
             return PlainTextResponse(validation)
-        body = await request.body()
-        if len(body) > MAX_NOTIFICATION_BYTES:
+        declared = request.headers.get("content-length", "")
+        if declared.isdigit() and int(declared) > MAX_NOTIFICATION_BYTES:
+            return PlainTextResponse("too large", status_code=413)  # before reading any of it
+        body = await _body_up_to(request, MAX_NOTIFICATION_BYTES)
+        if body is None:
             return PlainTextResponse("too large", status_code=413)
         # The store is synchronous: its work runs on Starlette's thread pool, off the loop.
         notice = await run_in_threadpool(_take_notice, service, push_readers[provider],
@@ -59,7 +63,11 @@ def create_app(service: Service, push_readers: Mapping[Provider, PushReader],
             wake_sync()
         if notice.rejected and not notice.sync:
             return PlainTextResponse("unknown channel", status_code=403)
-        return Response(status_code=202 if provider is Provider.MICROSOFT else 200)
+        # Renewing a channel is a provider call: answered first (Graph wants an answer within
+        # seconds), done right after, and waited for when the server shuts down.
+        renewals = BackgroundTask(_renew_lost, service, notice)
+        return Response(status_code=202 if provider is Provider.MICROSOFT else 200,
+                        background=renewals)
 
     def answer(request: Request) -> Response:
         token = request.path_params["token"]
@@ -77,8 +85,10 @@ def create_app(service: Service, push_readers: Mapping[Provider, PushReader],
         try:
             with service.store.transaction() as session:
                 session.execute(text("SELECT 1"))
-        except Exception as err:  # noqa: BLE001 - any failure means unhealthy, and says why
-            return JSONResponse({"status": "unhealthy", "store": str(err)}, status_code=503)
+        except Exception:  # any failure means unhealthy; the details go to the log only
+            log.exception("the health check could not reach the store")
+            return JSONResponse({"status": "unhealthy", "store": "unreachable"},
+                                status_code=503)
         return JSONResponse({"status": "ok", "worker": service.worker})
 
     def metrics(request: Request) -> Response:
@@ -93,14 +103,30 @@ def create_app(service: Service, push_readers: Mapping[Provider, PushReader],
     ])
 
 
+async def _body_up_to(request: Request, limit: int) -> bytes | None:
+    """The body, read as it streams in; None as soon as it passes limit bytes."""
+    chunks, size = [], 0
+    async for chunk in request.stream():
+        size += len(chunk)
+        if size > limit:
+            return None
+        chunks.append(chunk)
+    return b"".join(chunks)
+
+
 def _take_notice(service: Service, reader: PushReader, provider: Provider,
                  headers: dict[str, str], body: bytes) -> PushNotice:
     notice = reader(headers, body, service.push.live(provider))
     for calendar in notice.sync:
         service.sync_soon(provider, calendar)
+    return notice
+
+
+def _renew_lost(service: Service, notice: PushNotice) -> None:
     for channel in (*notice.renew, *notice.recreate):
         service.push.lost(channel, renew=channel in notice.renew)
-    return notice
+    if notice.renew or notice.recreate:
+        service.push.keep_open()
 
 
 def _page(title: str, body: str, status: int = 200) -> HTMLResponse:

@@ -3,7 +3,8 @@
 STARTTLS (RFC 3207, usually port 587), implicit TLS (RFC 8314, usually 465) or, for a local relay,
 none; AUTH when a username is set, the password from the environment. 4xx answers, dropped
 connections and timeouts are retried with the shared backoff; 5xx answers are final, and say
-which recipient or sender the server refused. One connection per message keeps a long-lived
+which recipient or sender the server refused; a refused login is AuthFailed, for the caller to
+try again once the credentials are fixed. One connection per message keeps a long-lived
 service clear of half-dead sessions; volume is a few emails per meeting.
 """
 
@@ -14,7 +15,7 @@ import ssl
 from email.message import EmailMessage
 
 from assistant.config import Mail, secret_from_env
-from assistant.errors import AssistantError, ConfigError, ProviderUnavailable
+from assistant.errors import AssistantError, AuthFailed, ConfigError, ProviderUnavailable
 from assistant.retry import RetryPolicy
 
 
@@ -55,8 +56,10 @@ class SmtpTransport:
                     smtp.login(self._username, self._password)
                 refused = smtp.send_message(message)
         except smtplib.SMTPAuthenticationError as err:
-            raise MailRejected(f"{self.host} refused the login for {self._username}: "
-                               f"{_words(err)}") from err
+            # Not MailRejected: the message is fine, the credentials are not (yet) - the
+            # service keeps it and tries again later, as it does for calendars.
+            raise AuthFailed(f"{self.host} refused the login for {self._username}: "
+                             f"{_words(err)}") from err
         except smtplib.SMTPRecipientsRefused as err:
             codes = {code for code, _ in err.recipients.values()}
             if all(code >= 500 for code in codes):

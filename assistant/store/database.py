@@ -7,8 +7,10 @@ or outbox row, and a lease that expires (its worker died) makes the row free aga
 
 from __future__ import annotations
 
+import uuid
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
+from dataclasses import dataclass
 from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any, TypeVar
@@ -83,8 +85,8 @@ class Store:
 
         A row under a live lease is not free, even to its owner: a worker runs several jobs
         at once, and two of its threads must not deliver the same row. Rows another
-        transaction is claiming are skipped, not waited for (SKIP LOCKED); on SQLite, which
-        has one writer at a time, the transaction itself is the lock.
+        transaction is claiming are skipped, not waited for (SKIP LOCKED); on SQLite every
+        transaction begins IMMEDIATE, so it is the one writer from its first read.
         """
         free = or_(model.lease_expires.is_(None),  # type: ignore[attr-defined]
                    model.lease_expires < now)  # type: ignore[attr-defined]
@@ -94,6 +96,23 @@ class Store:
         for row in rows:
             row.lease_owner, row.lease_expires = owner, now + lease  # type: ignore[attr-defined]
         return rows
+
+    @contextmanager
+    def turn(self, name: str, worker: str, now: datetime, lease: timedelta
+             ) -> Iterator[JobTurn | None]:
+        """This worker's turn at job name, or None while another run of it holds the job.
+
+        The turn's owner is new each time, so two threads of one worker exclude each other
+        too; it is given back when the block ends, and lapses after lease if the worker dies.
+        """
+        owner = f"{worker}/{uuid.uuid4().hex[:12]}"
+        if not self.hold_job(name, owner, now, lease):
+            yield None
+            return
+        try:
+            yield JobTurn(self, name, owner, lease)
+        finally:
+            self.release_job(name, owner)
 
     def hold_job(self, name: str, owner: str, now: datetime, lease: timedelta) -> bool:
         """True if owner may run job name now (and holds it until now + lease)."""
@@ -123,18 +142,43 @@ class Store:
             pass  # another worker made it first: just as good
 
 
+@dataclass(frozen=True)
+class JobTurn:
+    store: Store
+    name: str
+    owner: str
+    lease: timedelta
+
+    def renew(self, now: datetime) -> bool:
+        """Extend the turn for a long run; False if it lapsed and another run took the job."""
+        return self.store.hold_job(self.name, self.owner, now, self.lease)
+
+
 def _engine(url: str) -> Engine:
     if url.startswith("sqlite"):
         engine = create_engine(url, connect_args={"timeout": 30})
         event.listen(engine, "connect", _sqlite_pragmas)
+        event.listen(engine, "begin", _sqlite_begin_immediate)
         return engine
     return create_engine(url, pool_pre_ping=True, pool_size=5, max_overflow=5)
 
 
 def _sqlite_pragmas(connection: Any, _record: Any) -> None:
+    # SQLAlchemy, not the driver, begins transactions (see _sqlite_begin_immediate).
+    connection.isolation_level = None
     # WAL lets the web endpoints read while a job writes; foreign keys are off by default.
     cursor = connection.cursor()
     cursor.execute("PRAGMA journal_mode=WAL")
     cursor.execute("PRAGMA foreign_keys=ON")
     cursor.execute("PRAGMA busy_timeout=30000")
     cursor.close()
+
+
+def _sqlite_begin_immediate(connection: Any) -> None:
+    """Take SQLite's write lock when a transaction begins, not at its first write.
+
+    SQLite has no SELECT ... FOR UPDATE: a claim reads, then writes, and two processes on one
+    file (a worker and a cron `run --once`) could both read a row as free before either
+    writes. Beginning IMMEDIATE makes each transaction the only writer from its first read.
+    """
+    connection.exec_driver_sql("BEGIN IMMEDIATE")

@@ -120,6 +120,9 @@ class Conversation(Base):
     token: Mapped[str | None] = mapped_column(String(64))
     organiser_choice: Mapped[str | None] = mapped_column(String(16))
     revision: Mapped[int] = mapped_column(Integer, default=0)  # bumps when a rewrite is due
+    # Bumps each time the conversation (re)opens: a meeting cancelled and restored, or one
+    # that lost its customers and gained them back, is asked again, under fresh keys.
+    round: Mapped[int] = mapped_column(Integer, default=0)
     left_alone: Mapped[bool] = mapped_column(Boolean, default=False)
     deadline_at: Mapped[datetime | None]
     detected_at: Mapped[datetime]

@@ -18,7 +18,7 @@ from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import NameOID
 
 from assistant.emails import OutgoingEmail, Sender, to_message
-from assistant.errors import ProviderUnavailable
+from assistant.errors import AuthFailed, ProviderUnavailable
 from assistant.retry import RetryPolicy
 from integrations.smtp_mail import MailRejected, SmtpTransport
 
@@ -111,9 +111,9 @@ def test_starttls_with_a_login_delivers(starttls):
     assert handler.received[0]["Subject"] == "Hello"
 
 
-def test_a_wrong_password_is_final_and_says_whose(starttls):
+def test_a_wrong_password_is_an_auth_failure_that_says_whose(starttls):
     handler, port, client_context = starttls
-    with pytest.raises(MailRejected, match=f"refused the login for {USER}"):
+    with pytest.raises(AuthFailed, match=f"refused the login for {USER}"):
         transport(port, client_context, password="wrong").send(hello())
     assert handler.received == []
 

@@ -61,6 +61,7 @@ def upgrade() -> None:
         sa.Column("token", sa.String(64)),
         sa.Column("organiser_choice", sa.String(16)),
         sa.Column("revision", sa.Integer, nullable=False),
+        sa.Column("round", sa.Integer, nullable=False),
         sa.Column("left_alone", sa.Boolean, nullable=False),
         *(sa.Column(name, UtcDateTime) for name in (
             "deadline_at", "asked_at", "reminded_at", "clarified_at", "answered_at",
