@@ -14,8 +14,9 @@ from __future__ import annotations
 
 import enum
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import datetime
 
+from assistant import follow_ups
 from assistant.annotate import AnnotationPlan
 from assistant.assess import Assessment
 from assistant.config import Policy
@@ -59,7 +60,7 @@ def start(assessment: Assessment, now: datetime, policy: Policy) -> Start:
 
 
 def decision_deadline(meeting_start: datetime, policy: Policy) -> datetime:
-    return meeting_start - timedelta(hours=policy.decide_before_hours)
+    return follow_ups.deadline(meeting_start, policy.decide_before_hours)
 
 
 def is_series_exception(meeting: Meeting) -> bool:

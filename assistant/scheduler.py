@@ -92,6 +92,7 @@ class Worker:
 
     def stop(self) -> None:
         self.stopping.set()
+        self.service.stop_soon()
 
     def wake_sync(self) -> None:
         """Run the sync job now (a notification arrived), not at its next interval.
@@ -123,7 +124,7 @@ class Worker:
         def run_and_deliver() -> None:
             try:
                 job()
-                if name != "outbox":
+                if name not in ("outbox", "sync"):  # those two deliver as they go
                     self.service.deliver()  # what a job decided goes out now, not in 5 s
             except Exception:  # a job that fails is logged and tried again next time
                 log.exception("the %s job failed", name)

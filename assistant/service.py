@@ -140,6 +140,7 @@ class Service:
         self.effects = Effects(store, self.sender, lambda: self.clock(), self.lease)
         self.push = PushChannels(self)
         self._delivering = threading.Lock()
+        self._stopping = threading.Event()  # finish the current step, start no new one
 
     # -- the calendars to watch ------------------------------------------------------------------
 
@@ -162,6 +163,10 @@ class Service:
                             .where(WatchedCalendar.provider == provider.value,
                                    WatchedCalendar.address == address)
                             .values(sync_due=self.clock()))
+
+    def stop_soon(self) -> None:
+        """Let the running steps end at their next row or calendar, leaving the rest queued."""
+        self._stopping.set()
 
     def release_leases(self) -> None:
         """Give back everything this worker holds, so others need not wait for it to expire."""
@@ -202,7 +207,7 @@ class Service:
         if every_calendar:
             with self.store.transaction() as session:
                 session.execute(update(WatchedCalendar).values(sync_due=self.clock()))
-        while claimed := self._claim_calendars():
+        while not self._stopping.is_set() and (claimed := self._claim_calendars()):
             for provider, calendars in claimed.items():
                 port = self.outside.calendars.get(provider)
                 if port is None:
@@ -646,7 +651,7 @@ class Service:
                     if start <= now:  # e.g. the worker was down: an annotation is too late
                         self._cancel(session, talk, now, "it started before it was decided",
                                      state=State.SKIPPED)
-                    elif now >= talk.deadline_at:
+                    elif follow_ups.deadline_passed(start, now, policy.decide_before_hours):
                         self._decide(session, talk, self._assess_stored(session, talk), now,
                                      State.DECIDED, without_answer=True)
                     elif talk.state == State.ASKED and follow_ups.reminder_due(
@@ -671,8 +676,10 @@ class Service:
             return 0
         try:
             delivered = 0
-            while rows := self.effects.claim(self._claim_id()):
+            while not self._stopping.is_set() and (rows := self.effects.claim(self._claim_id())):
                 for row in rows:
+                    if self._stopping.is_set():
+                        break  # the rest of the batch is released with the worker's leases
                     delivered += self._deliver_one(row)
             return delivered
         finally:

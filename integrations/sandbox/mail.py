@@ -9,6 +9,7 @@ with a repeat; `deliveries` counts every SMTP transaction either way.
 
 from __future__ import annotations
 
+import asyncio
 import email
 import email.policy
 import itertools
@@ -29,6 +30,7 @@ class MailSink:
         self.dedupe = dedupe_message_ids
         self.messages: list[EmailMessage] = []
         self.deliveries = 0
+        self.delay_seconds = 0.0  # a slow mail server: each message takes this long to accept
         self.delivered: Counter[str] = Counter()  # SMTP transactions by Message-ID
         self._lock = threading.Lock()
         self._arrived = threading.Condition(self._lock)
@@ -43,6 +45,8 @@ class MailSink:
         self._controller.stop()
 
     async def handle_DATA(self, server: Any, session: Any, envelope: Any) -> str:
+        if self.delay_seconds:
+            await asyncio.sleep(self.delay_seconds)
         message = email.message_from_bytes(envelope.content, policy=email.policy.default)
         assert isinstance(message, EmailMessage)
         with self._arrived:

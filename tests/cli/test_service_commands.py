@@ -17,7 +17,7 @@ from sqlalchemy import select
 from assistant import resources
 from assistant.cli import cli
 from assistant.store import Store
-from assistant.store.tables import Outbox, WatchedCalendar
+from assistant.store.tables import JobLease, Outbox, WatchedCalendar
 from integrations.sandbox.environment import SandboxEnvironment, to_toml
 from tests.end_to_end.conftest import ALICE, BOB, book_google, book_outlook
 
@@ -108,6 +108,7 @@ def test_run_stops_cleanly_on_sigterm_and_gives_its_work_back(sandbox, tmp_path)
         with store.transaction() as session:
             held = [row.lease_owner for model in (WatchedCalendar, Outbox)
                     for row in session.scalars(select(model)) if row.lease_owner]
+            held += [job.owner for job in session.scalars(select(JobLease)) if job.owner]
         assert held == []
     finally:
         store.close()
@@ -146,3 +147,42 @@ def test_check_config_says_which_secrets_and_files_are_missing(tmp_path, monkeyp
         in result.output
     assert "s3cret" not in result.output
     assert "google-service-account.json (NOT FOUND)" in result.output
+
+
+def test_sigterm_mid_backlog_stops_soon_and_the_rest_goes_out_once_after_a_restart(
+    sandbox, tmp_path
+):
+    port = _free_port()
+    database = f"sqlite:///{tmp_path / 'assistant.sqlite3'}"
+    config = tmp_path / "assistant.toml"
+    config.write_text(to_toml(sandbox.config(database, service={"listen": f"127.0.0.1:{port}"},
+                                             mail={"daily_question_cap": 100})))
+    for n in range(12):
+        book_google(sandbox, f"Pitch {n} to Northwind")
+    sandbox.mail.delay_seconds = 0.3  # a slow mail server: the backlog takes ~4 s
+    args, env = command(sandbox, config, "run")
+    worker = subprocess.Popen(args, env=env, stdout=subprocess.DEVNULL,
+                              stderr=subprocess.DEVNULL)
+    try:
+        assert sandbox.mail.wait_for(2, timeout=30), "nothing was sent within 30 s"
+        worker.send_signal(signal.SIGTERM)
+        assert worker.wait(timeout=10) == 0  # the current email, not the whole backlog
+    finally:
+        if worker.poll() is None:
+            worker.kill()
+            worker.wait()
+    sent_before_restart = sandbox.mail.deliveries
+    assert sent_before_restart < 12
+    store = Store(database)
+    try:
+        with store.transaction() as session:
+            held = [row.lease_owner for model in (WatchedCalendar, Outbox)
+                    for row in session.scalars(select(model)) if row.lease_owner]
+            held += [job.owner for job in session.scalars(select(JobLease)) if job.owner]
+        assert held == []  # given back at once, not left to expire
+    finally:
+        store.close()
+    sandbox.mail.delay_seconds = 0
+    again, env = command(sandbox, config, "run", "--once")
+    assert subprocess.run(again, env=env, capture_output=True, timeout=60).returncode == 0
+    assert sandbox.mail.deliveries == 12 == len(sandbox.mail.messages)
