@@ -103,15 +103,7 @@ def test_run_stops_cleanly_on_sigterm_and_gives_its_work_back(sandbox, tmp_path)
             worker.kill()
             worker.wait()
         worker.stdout.close()
-    store = Store(database)
-    try:
-        with store.transaction() as session:
-            held = [row.lease_owner for model in (WatchedCalendar, Outbox)
-                    for row in session.scalars(select(model)) if row.lease_owner]
-            held += [job.owner for job in session.scalars(select(JobLease)) if job.owner]
-        assert held == []
-    finally:
-        store.close()
+    assert leases_held(database) == []
 
 
 def test_run_with_a_bad_config_names_the_file_and_the_key(tmp_path):
@@ -128,6 +120,18 @@ def test_run_without_mail_settings_says_what_is_missing(tmp_path):
     config.write_text('[organisation]\ndomains = ["example.com"]\n')
     result = CliRunner().invoke(cli, ["run", "--once", "--config", str(config)])
     assert result.exit_code == 1 and "[mail]" in result.output
+
+
+def leases_held(database: str) -> list[str]:
+    """Whoever still holds a calendar, an outbox row or a job in the store at database."""
+    store = Store(database)
+    try:
+        with store.transaction() as session:
+            held = [row.lease_owner for model in (WatchedCalendar, Outbox)
+                    for row in session.scalars(select(model)) if row.lease_owner]
+            return held + [job.owner for job in session.scalars(select(JobLease)) if job.owner]
+    finally:
+        store.close()
 
 
 def _free_port() -> int:
@@ -173,15 +177,7 @@ def test_sigterm_mid_backlog_stops_soon_and_the_rest_goes_out_once_after_a_resta
             worker.wait()
     sent_before_restart = sandbox.mail.deliveries
     assert sent_before_restart < 12
-    store = Store(database)
-    try:
-        with store.transaction() as session:
-            held = [row.lease_owner for model in (WatchedCalendar, Outbox)
-                    for row in session.scalars(select(model)) if row.lease_owner]
-            held += [job.owner for job in session.scalars(select(JobLease)) if job.owner]
-        assert held == []  # given back at once, not left to expire
-    finally:
-        store.close()
+    assert leases_held(database) == []  # given back at once, not left to expire
     sandbox.mail.delay_seconds = 0
     again, env = command(sandbox, config, "run", "--once")
     assert subprocess.run(again, env=env, capture_output=True, timeout=60).returncode == 0
