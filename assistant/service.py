@@ -255,7 +255,7 @@ class Service:
             if calendar is None or calendar.lease_owner != claimed_by:
                 return 0  # our lease ran out and another worker has it: it repeats this sync
             fresh = [self._remember(session, calendar, change, now) for change in result.changes]
-            history = _History(session, now)
+            history = _History.of_session(session, now)
             for seen, change in fresh:
                 if seen is not None:
                     self._step(session, seen, change, history, now)
@@ -629,7 +629,7 @@ class Service:
     def _assess_stored(self, session: Session, talk: Conversation) -> Assessment:
         """The assessment of talk's meeting as last read, in its organiser's stored history."""
         meeting = self._meeting(talk)
-        history = _History(session, self.clock()).of(meeting, talk.meeting_id)
+        history = _History.of_session(session, self.clock()).of(meeting, talk.meeting_id)
         return self._assess(meeting, talk, history)
 
     # -- follow-ups ------------------------------------------------------------------------------
@@ -720,7 +720,7 @@ class Service:
             before = self._meeting(talk)
             answers = [(a.row_key, a.side, a.provenance, a.why) for a in talk.answers]
             choice, event_id = talk.organiser_choice, talk.meeting.event_id
-            history = _History(session, self.clock()).of(before, talk.meeting_id)
+            history = _History.of_session(session, self.clock()).of(before, talk.meeting_id)
         stored = _StoredAnswers(answers, choice)
         plans: list[tuple[Meeting, AnnotationPlan | None, Recommendation | None]] = []
 
@@ -791,6 +791,15 @@ class _History:
     def __init__(self, session: Session, now: datetime) -> None:
         self._session, self._now = session, now
         self._by_organiser: dict[str, list[tuple[int, Meeting]]] = {}
+
+    @classmethod
+    def of_session(cls, session: Session, now: datetime) -> _History:
+        """The one history of this transaction: each organiser's meetings are read once,
+        however many of their conversations a job goes through."""
+        history = session.info.get(cls)
+        if history is None:
+            history = session.info[cls] = cls(session, now)
+        return history
 
     def of(self, meeting: Meeting, seen_id: int) -> list[Meeting]:
         organiser = meeting.organizer.email.lower()

@@ -40,8 +40,7 @@ class Built:
     closers: list[Callable[[], None]] = field(default_factory=list)
 
     def close(self) -> None:
-        for close in reversed(self.closers):
-            close()
+        _close_all(self.closers)
 
 
 def build_service(
@@ -62,37 +61,42 @@ def build_service(
     secret = token_secret(config.mail)
     if mailer is None:
         mailer = smtp_from_config(config.mail, retry)
-    built = Built(service=None, push_readers=PUSH_READERS)  # type: ignore[arg-type]
+    closers: list[Callable[[], None]] = []  # what is opened, to close with the service
     try:
-        calendars = _calendars(config, retry, built)
+        calendars = _calendars(config, retry, closers)
         if inbox is None and config.mail.imap is not None:
             inbox = ImapInbox.from_config(config.mail)
         if inbox is not None:
-            built.closers.append(inbox.close)
+            closers.append(inbox.close)
         store = Store.open(config.service.database_url)
     except BaseException:
-        built.close()
+        _close_all(closers)
         raise
-    built.closers.append(store.close)
+    closers.append(store.close)
     links = AnswerLinks(secret, config.mail.public_url) if config.mail.public_url else None
-    built.service = Service(config, store, Outside(calendars, mailer, inbox),
-                            tokens=ReplyTokens(secret), links=links, worker=worker, clock=clock)
-    return built
+    service = Service(config, store, Outside(calendars, mailer, inbox),
+                      tokens=ReplyTokens(secret), links=links, worker=worker, clock=clock)
+    return Built(service, PUSH_READERS, closers)
 
 
-def _calendars(config: Config, retry: RetryPolicy, built: Built
+def _close_all(closers: list[Callable[[], None]]) -> None:
+    for close in reversed(closers):
+        close()
+
+
+def _calendars(config: Config, retry: RetryPolicy, closers: list[Callable[[], None]]
                ) -> dict[Provider, CalendarPort]:
     calendars: dict[Provider, CalendarPort] = {}
     if config.google.calendars:
         adapter = google_calendar.google_calendar_from_config(config, retry)
-        built.closers.append(adapter.close)
+        closers.append(adapter.close)
         calendars[Provider.GOOGLE] = adapter
     if config.microsoft.calendars:
         config, login = _local_sign_in(config)
         outlook = microsoft_graph.microsoft_calendar_from_config(config, retry, login_http=login)
-        built.closers.append(outlook.close)
+        closers.append(outlook.close)
         if login is not None:
-            built.closers.append(login.close)
+            closers.append(login.close)
         calendars[Provider.MICROSOFT] = outlook
     return calendars
 

@@ -14,7 +14,6 @@ import os
 import pwd
 import secrets
 import shutil
-import socket
 import subprocess
 import tempfile
 from collections.abc import Iterator
@@ -24,6 +23,8 @@ import psycopg
 import pytest
 from psycopg import sql
 from sqlalchemy.engine import make_url
+
+from integrations.sandbox.server import free_port
 
 SERVER_URL_ENV = "ASSISTANT_TEST_POSTGRES_URL"
 # No fsync: a throwaway cluster needs no durability against power loss. synchronous_commit stays
@@ -45,18 +46,12 @@ def postgres_bindir() -> Path | None:
     return next((Path(d) for d in found if d and Path(d, "initdb").exists()), None)
 
 
-def _free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return int(probe.getsockname()[1])
-
-
 class PostgresCluster:
     def __init__(self, bindir: Path) -> None:
         self.bindir = bindir
         self.root = Path(tempfile.mkdtemp(prefix="postgres-"))
         self.data = self.root / "data"
-        self._port = _free_port()
+        self._port = free_port()
         self.url = f"postgresql+psycopg://test@127.0.0.1:{self._port}"
         # initdb and postgres refuse to run as root, so root runs them as the postgres user.
         self.as_owner: list[str] = []

@@ -18,7 +18,9 @@ from typing import Any, TypeVar
 from alembic import command
 from alembic.config import Config as AlembicConfig
 from sqlalchemy import Engine, create_engine, event, or_, select, text
-from sqlalchemy.exc import IntegrityError, OperationalError
+from sqlalchemy.dialects.postgresql import insert as postgresql_insert
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
+from sqlalchemy.exc import OperationalError
 from sqlalchemy.orm import Session, sessionmaker
 
 from assistant.errors import AssistantError
@@ -39,6 +41,7 @@ class Store:
         self.url = url
         self.engine = _engine(url)
         self._sessions = sessionmaker(self.engine, expire_on_commit=False)
+        self._jobs_made: set[str] = set()
 
     @classmethod
     def open(cls, url: str) -> Store:
@@ -134,12 +137,13 @@ class Store:
                 row.owner, row.expires = None, None
 
     def _ensure_job(self, name: str) -> None:
-        try:
-            with self.transaction() as session:
-                if session.get(JobLease, name) is None:
-                    session.add(JobLease(name=name))
-        except IntegrityError:
-            pass  # another worker made it first: just as good
+        """The job's row exists (made once per store; several workers may make it at once)."""
+        if name in self._jobs_made:
+            return
+        insert = postgresql_insert if self.is_postgresql else sqlite_insert
+        with self.transaction() as session:
+            session.execute(insert(JobLease).values(name=name).on_conflict_do_nothing())
+        self._jobs_made.add(name)
 
 
 @dataclass(frozen=True)

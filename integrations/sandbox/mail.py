@@ -13,7 +13,6 @@ import asyncio
 import email
 import email.policy
 import itertools
-import socket
 import threading
 from collections import Counter
 from collections.abc import Iterator
@@ -23,6 +22,7 @@ from typing import Any
 from aiosmtpd.controller import Controller
 
 from assistant.ports import InboundMail
+from integrations.sandbox.server import free_port
 
 
 class MailSink:
@@ -34,7 +34,7 @@ class MailSink:
         self.delivered: Counter[str] = Counter()  # SMTP transactions by Message-ID
         self._lock = threading.Lock()
         self._arrived = threading.Condition(self._lock)
-        self.port = _free_port()
+        self.port = free_port()
         self._controller = Controller(self, hostname="127.0.0.1", port=self.port)
 
     def start(self) -> MailSink:
@@ -98,11 +98,4 @@ class SandboxInbox:
                 self.processed.append(raw)
 
     def close(self) -> None:
-        pass
-
-
-def _free_port() -> int:
-    # aiosmtpd cannot start on port 0 (it connects to itself to check): pick a free port first.
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return probe.getsockname()[1]
+        """Nothing to close: this inbox lives in memory."""

@@ -13,6 +13,7 @@ import json
 import logging
 import random
 import re
+import socket
 import threading
 import time
 from collections import Counter
@@ -267,3 +268,11 @@ class _Headers(Mapping[str, str]):
 
 def headers_of(source: Message | Mapping[str, str]) -> Mapping[str, str]:
     return _Headers(source)
+
+
+def free_port() -> int:
+    """A TCP port free on 127.0.0.1 now, for servers that cannot bind port 0 and report back
+    (aiosmtpd connects to itself to check it started; Dovecot and PostgreSQL take a number)."""
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return int(probe.getsockname()[1])

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import os
 import signal
-import socket
 import subprocess
 import sys
 import time
@@ -16,10 +15,10 @@ from sqlalchemy import select
 
 from assistant import resources
 from assistant.cli import cli
-from assistant.store import Store
 from assistant.store.tables import JobLease, Outbox, WatchedCalendar
 from integrations.sandbox.environment import SandboxEnvironment, to_toml
-from tests.end_to_end.conftest import ALICE, BOB, book_google, book_outlook
+from integrations.sandbox.server import free_port
+from tests.end_to_end.conftest import ALICE, BOB, book_google, book_outlook, store_session
 
 
 def test_demo_shows_the_whole_flow_and_leaves_a_report(tmp_path):
@@ -78,7 +77,7 @@ def test_run_once_does_one_real_cycle_and_exits(sandbox, tmp_path):
 
 
 def test_run_stops_cleanly_on_sigterm_and_gives_its_work_back(sandbox, tmp_path):
-    port = _free_port()
+    port = free_port()
     database = f"sqlite:///{tmp_path / 'assistant.sqlite3'}"
     config = tmp_path / "assistant.toml"
     config.write_text(to_toml(sandbox.config(database, service={"listen": f"127.0.0.1:{port}"})))
@@ -124,20 +123,10 @@ def test_run_without_mail_settings_says_what_is_missing(tmp_path):
 
 def leases_held(database: str) -> list[str]:
     """Whoever still holds a calendar, an outbox row or a job in the store at database."""
-    store = Store(database)
-    try:
-        with store.transaction() as session:
-            held = [row.lease_owner for model in (WatchedCalendar, Outbox)
-                    for row in session.scalars(select(model)) if row.lease_owner]
-            return held + [job.owner for job in session.scalars(select(JobLease)) if job.owner]
-    finally:
-        store.close()
-
-
-def _free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return int(probe.getsockname()[1])
+    with store_session(database) as session:
+        held = [row.lease_owner for model in (WatchedCalendar, Outbox)
+                for row in session.scalars(select(model)) if row.lease_owner]
+        return held + [job.owner for job in session.scalars(select(JobLease)) if job.owner]
 
 
 def test_check_config_says_which_secrets_and_files_are_missing(tmp_path, monkeypatch):
@@ -156,7 +145,7 @@ def test_check_config_says_which_secrets_and_files_are_missing(tmp_path, monkeyp
 def test_sigterm_mid_backlog_stops_soon_and_the_rest_goes_out_once_after_a_restart(
     sandbox, tmp_path
 ):
-    port = _free_port()
+    port = free_port()
     database = f"sqlite:///{tmp_path / 'assistant.sqlite3'}"
     config = tmp_path / "assistant.toml"
     config.write_text(to_toml(sandbox.config(database, service={"listen": f"127.0.0.1:{port}"},

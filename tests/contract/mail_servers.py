@@ -18,6 +18,8 @@ import tempfile
 import time
 from pathlib import Path
 
+from integrations.sandbox.server import free_port
+
 DOVECOT_CONFIG = """\
 protocols = imap
 listen = 127.0.0.1
@@ -53,7 +55,7 @@ NOBODY = 65534
 class Dovecot:
     def __init__(self) -> None:
         self.root = Path(tempfile.mkdtemp(prefix="dovecot-"))
-        self.port = _free_port()
+        self.port = free_port()
         self.password = secrets.token_urlsafe(12)
         self.process: subprocess.Popen[bytes] | None = None
 
@@ -80,12 +82,6 @@ class Dovecot:
                 os.killpg(self.process.pid, signal.SIGKILL)
                 self.process.wait()
         shutil.rmtree(self.root, ignore_errors=True)
-
-
-def _free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return int(probe.getsockname()[1])
 
 
 def _wait_for_port(port: int, process: subprocess.Popen[bytes], log: Path) -> None:

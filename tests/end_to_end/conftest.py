@@ -3,14 +3,17 @@
 from __future__ import annotations
 
 from collections.abc import Iterator
+from contextlib import contextmanager
 from datetime import UTC, datetime, timedelta
 from email.message import EmailMessage
 from zoneinfo import ZoneInfo
 
 import pytest
+from sqlalchemy.orm import Session
 
 from assistant.config import Config
 from assistant.retry import RetryPolicy
+from assistant.store import Store
 from assistant.wiring import Built, build_service
 from integrations.sandbox.environment import SandboxEnvironment
 from integrations.sandbox.mail import SandboxInbox
@@ -35,6 +38,17 @@ def database_url(request, tmp_path) -> str:
     if request.param == "sqlite":
         return f"sqlite:///{tmp_path / 'assistant.sqlite3'}"
     return request.getfixturevalue("postgres_url")
+
+
+@contextmanager
+def store_session(database_url: str) -> Iterator[Session]:
+    """A session on the store at database_url, as a test reads what the workers left."""
+    store = Store(database_url)
+    try:
+        with store.transaction() as session:
+            yield session
+    finally:
+        store.close()
 
 
 class Running:

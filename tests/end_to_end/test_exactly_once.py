@@ -13,7 +13,6 @@ from __future__ import annotations
 import os
 import random
 import signal
-import socket
 import subprocess
 import sys
 import time
@@ -24,11 +23,11 @@ from pathlib import Path
 import imapclient
 from sqlalchemy import func, select
 
-from assistant.store import Store
 from assistant.store.tables import Conversation, HandledReply, State
 from integrations.sandbox.environment import SENDER, SandboxEnvironment, to_toml
+from integrations.sandbox.server import free_port
 from tests.contract.mail_servers import Dovecot
-from tests.end_to_end.conftest import book_google, book_outlook, reply_to
+from tests.end_to_end.conftest import book_google, book_outlook, reply_to, store_session
 
 GOOGLE_USERS = [f"g{n}@example.com" for n in range(6)]
 OUTLOOK_USERS = [f"m{n}@example.com" for n in range(6)]
@@ -71,7 +70,7 @@ class WorkerPool:
                 database_url,
                 service={"sync_interval_seconds": 1, "outbox_interval_seconds": 1,
                          "inbox_interval_seconds": 1, "follow_up_interval_seconds": 2,
-                         "lease_seconds": 3, "listen": f"127.0.0.1:{_free_port()}"},
+                         "lease_seconds": 3, "listen": f"127.0.0.1:{free_port()}"},
                 mail={"daily_question_cap": 100, "imap": {
                     "host": "127.0.0.1", "port": dovecot.port, "security": "none",
                     "username": SENDER, "password_env": "ASSISTANT_IMAP_PASSWORD"}})
@@ -188,18 +187,8 @@ def check_everything_exactly_once(sandbox: SandboxEnvironment, database_url: str
     # retry a delivery of the same Message-ID, which the mailbox keeps once.
     repeats = sandbox.mail.deliveries - len(sandbox.mail.messages)
     assert 0 <= repeats <= kills
-    store = Store(database_url)
-    try:
-        with store.transaction() as session:
-            states = Counter(session.scalars(select(Conversation.state)))
-            replies = session.scalar(select(func.count()).select_from(HandledReply))
-        assert states == {State.ANNOTATED: len(meetings)}
-        assert replies == len(meetings)
-    finally:
-        store.close()
-
-
-def _free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return int(probe.getsockname()[1])
+    with store_session(database_url) as session:
+        states = Counter(session.scalars(select(Conversation.state)))
+        replies = session.scalar(select(func.count()).select_from(HandledReply))
+    assert states == {State.ANNOTATED: len(meetings)}
+    assert replies == len(meetings)

@@ -17,7 +17,6 @@ from __future__ import annotations
 
 import asyncio
 import re
-import socket
 import threading
 import time
 from collections import Counter
@@ -45,6 +44,7 @@ from assistant.scheduler import Worker
 from assistant.service import Service
 from assistant.store.tables import Conversation, Outbox, UsedLink, WatchedCalendar
 from assistant.web import create_app
+from integrations.sandbox.server import free_port
 from tests.end_to_end.conftest import ALICE, BOB, Running, book_google, book_outlook
 
 HTTP_TIMEOUT = 10  # seconds, for every request this file makes
@@ -52,12 +52,6 @@ HOUR = 3600  # the sync interval: nothing but a notification makes a calendar du
 
 
 # -- small helpers ---------------------------------------------------------------------------------
-
-def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return int(probe.getsockname()[1])
-
 
 def wait_until(condition: Callable[[], Any], what: str, timeout: float = 10.0) -> Any:
     """condition()'s first truthy value, polled; fails the test after timeout seconds."""
