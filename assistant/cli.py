@@ -6,9 +6,7 @@ fix (a bad file, an unknown row) print one clear message and exit 1; usage error
 
 from __future__ import annotations
 
-import json
 import logging
-import os
 import sys
 from datetime import UTC, datetime
 from pathlib import Path
@@ -16,10 +14,11 @@ from typing import Any
 
 import click
 
-from assistant import presenting, resources
+from assistant import presenting
 from assistant.answers import AnswerDocument, parse_answer_text
 from assistant.assess import Assessor
 from assistant.checklist import Checklist, load_checklist
+from assistant.commands.common import config_path_or_default, print_json
 from assistant.config import Config, config_for_domains, load_config
 from assistant.errors import AssistantError, ConfigError, InputError
 from assistant.event_files import load_history, load_meeting
@@ -28,9 +27,6 @@ from assistant.rendering import Renderer
 from assistant.replies import Reading, read_answer
 from assistant.reply_mail import read_reply_email
 from assistant.scoring import recommend as score
-
-DEFAULT_CONFIG_NAME = "assistant.toml"
-CONFIG_ENV = "ASSISTANT_CONFIG"
 
 
 class _UserError(click.ClickException):
@@ -81,7 +77,7 @@ def recommend(answers_file, checklist_path: Path | None, as_json: bool) -> None:
     document = _read_answers(answers_file, checklist)
     result = score(checklist, document.answers, document.hard)
     if as_json:
-        _print_json(presenting.recommendation_json(result))
+        print_json(presenting.recommendation_json(result))
     else:
         click.echo(presenting.recommendation_text(result, checklist))
 
@@ -118,7 +114,7 @@ def preview(event_file: Path, config_path, org_domains, answers_file, history_pa
         organiser_facts=document.hard,
     )
     if as_json:
-        _print_json(presenting.assessment_json(assessment))
+        print_json(presenting.assessment_json(assessment))
     else:
         click.echo(presenting.assessment_text(assessment, checklist))
 
@@ -132,17 +128,17 @@ def check_config(config_file: Path | None, as_json: bool) -> None:
     Without CONFIG_FILE, reads $ASSISTANT_CONFIG or ./assistant.toml. Exits 1 and names
     every problem (file, key, what is allowed) when the file is invalid.
     """
-    path = config_file or _default_config_path()
+    path = config_path_or_default(config_file)
     try:
         config = load_config(path)
         checklist = load_checklist(config.checklist)
     except ConfigError as err:
         if as_json:
-            _print_json({"ok": False, "file": err.path, "problems": err.problems})
+            print_json({"ok": False, "file": err.path, "problems": err.problems})
             sys.exit(1)
         raise
     if as_json:
-        _print_json(presenting.config_json(path, config, checklist))
+        print_json(presenting.config_json(path, config, checklist))
     else:
         click.echo(presenting.config_text(path, config, checklist))
 
@@ -162,7 +158,7 @@ def run(config_path: Path | None, once: bool) -> None:
     from assistant.scheduler import Worker
     from assistant.wiring import build_service
 
-    path = config_path or _default_config_path()
+    path = config_path_or_default(config_path)
     config = load_config(path)
     try:
         built = build_service(config)
@@ -222,7 +218,7 @@ def parse_reply(message_file, config_path: Path | None, as_json: bool) -> None:
     reply = read_reply_email(message_file.read(), address)
     reading = Reading() if reply.auto_reply else read_answer(reply.new_text, len(checklist.rows))
     if as_json:
-        _print_json(presenting.reply_json(reply, reading, checklist))
+        print_json(presenting.reply_json(reply, reading, checklist))
     else:
         click.echo(presenting.reply_text(reply, reading, checklist))
 
@@ -249,18 +245,6 @@ def _preview_config(path: Path | None, org_domains: list[str], organiser_domain:
         raise InputError(f"--org-domain: {err}") from err
 
 
-def _default_config_path() -> Path:
-    if os.environ.get(CONFIG_ENV):
-        return Path(os.environ[CONFIG_ENV])
-    path = Path(DEFAULT_CONFIG_NAME)
-    if not path.exists():
-        raise InputError(
-            f"no config file given, ${CONFIG_ENV} is not set and there is no "
-            f"./{DEFAULT_CONFIG_NAME}; start from a copy of {resources.example_config_path()}"
-        )
-    return path
-
-
 def _parse_now(text: str | None) -> datetime:
     if not text:
         return datetime.now(UTC)
@@ -269,10 +253,6 @@ def _parse_now(text: str | None) -> datetime:
     except ValueError as err:
         raise InputError(f"--now: {text!r} is not an ISO 8601 time") from err
     return moment if moment.tzinfo else moment.replace(tzinfo=UTC)
-
-
-def _print_json(data: Any) -> None:
-    click.echo(json.dumps(data, indent=2, ensure_ascii=False))
 
 
 def main() -> None:

@@ -87,6 +87,9 @@ class Policy(_Section):
     travel_note: str = "the organisation's travel policy rules out travel"
     reminder_after_hours: int = Field(default=24, ge=1)
     decide_before_hours: int = Field(default=24, ge=1)
+    # Everything but the effects: no invite is written and no email sent, each is logged and
+    # kept in the audit log as what would have been done. For trying the assistant out.
+    dry_run: bool = False
 
 
 class Customer(_Section):
@@ -210,6 +213,8 @@ class Service(_Section):
     lease_seconds: int = Field(default=120, ge=2, le=3600)  # a dead worker's work waits this long
     listen: str = "127.0.0.1:8080"  # the web app: webhooks, one-click answers, /healthz, /metrics
     public_url: Endpoint | None = None  # where Google and Graph reach the webhooks; unset: poll
+    # The admin page (/admin) opens only with this password; unset, the page stays closed.
+    admin_password_env: EnvVarName = "ASSISTANT_ADMIN_PASSWORD"
 
     @field_validator("database_url")
     @classmethod

@@ -19,12 +19,12 @@ from datetime import datetime, timedelta
 from email.message import EmailMessage
 from typing import Any
 
-from sqlalchemy import select, update
+from sqlalchemy import or_, select, update
 from sqlalchemy.orm import Session
 
 from assistant.emails import OutgoingEmail, Sender, to_message
 from assistant.store import Store
-from assistant.store.tables import AuditEntry, Conversation, Outbox
+from assistant.store.tables import AuditEntry, Conversation, Outbox, SeenMeeting, WatchedCalendar
 
 BATCH = 50  # rows claimed at a time
 MAX_BACKOFF = timedelta(hours=1)
@@ -61,9 +61,14 @@ class Effects:
     def claim(self, owner: str) -> list[Outbox]:
         now = self.clock()
         with self.store.transaction() as session:
+            # A paused calendar's emails and writes wait for it to be resumed.
+            held = (select(Conversation.id).join(SeenMeeting).join(WatchedCalendar)
+                    .where(WatchedCalendar.paused.is_(True)))
             return Store.claim(session, Outbox, owner=owner, now=now, lease=self.lease,
                                limit=BATCH,
-                               where=[Outbox.state == "pending", Outbox.next_attempt_at <= now],
+                               where=[Outbox.state == "pending", Outbox.next_attempt_at <= now,
+                                      or_(Outbox.conversation_id.is_(None),
+                                          Outbox.conversation_id.not_in(held))],
                                order_by=[Outbox.id])
 
     def still_ours(self, row: Outbox) -> bool:

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import logging
 import uuid
+from collections.abc import Mapping
 from datetime import timedelta
 from typing import TYPE_CHECKING
 
@@ -17,8 +18,9 @@ from sqlalchemy import select
 
 from assistant.errors import ProviderError
 from assistant.models import Provider
-from assistant.ports import Channel
+from assistant.ports import CalendarPort, Channel
 from assistant.redaction import redacted
+from assistant.store import Store
 from assistant.store.tables import PushChannel, WatchedCalendar
 
 if TYPE_CHECKING:
@@ -45,9 +47,10 @@ class PushChannels:
                              service.lease) as turn:
             if turn is None:
                 return
+            stop_unwatched(self.store, service.outside.calendars)
             with self.store.transaction() as session:
                 calendars = session.scalars(select(WatchedCalendar).where(
-                    WatchedCalendar.paused.is_(False))).all()
+                    WatchedCalendar.watched())).all()
                 # As Channels, read while the session is open (a row's calendar loads lazily).
                 existing = {row.calendar_id: (row.id, channel_of(row, Provider(
                     row.calendar.provider))) for row in session.scalars(select(PushChannel))}
@@ -100,6 +103,32 @@ class PushChannels:
             rows = session.scalars(select(PushChannel).join(WatchedCalendar).where(
                 WatchedCalendar.provider == provider.value)).all()
             return {row.channel_id: channel_of(row, provider) for row in rows}
+
+
+def stop_unwatched(store: Store, ports: Mapping[Provider, CalendarPort]) -> int:
+    """Stop the channels of calendars paused or removed; how many were stopped."""
+    with store.transaction() as session:
+        rows = session.execute(select(PushChannel, WatchedCalendar.provider)
+                               .join(WatchedCalendar).where(~WatchedCalendar.watched())).all()
+        stale = [(row.id, channel_of(row, Provider(provider))) for row, provider in rows]
+    stopped = 0
+    for row_id, channel in stale:
+        port = ports.get(channel.provider)
+        if port is None:
+            continue
+        try:
+            port.unwatch(channel)
+        except ProviderError as err:
+            # It expires by itself; meanwhile its notifications only make a paused calendar
+            # due, which syncs nothing.
+            log.warning("the push channel of %s could not be stopped now: %s",
+                        redacted(channel.calendar), err)
+            continue
+        with store.transaction() as session:
+            if (gone := session.get(PushChannel, row_id)) is not None:
+                session.delete(gone)
+        stopped += 1
+    return stopped
 
 
 def channel_of(row: PushChannel, provider: Provider) -> Channel:

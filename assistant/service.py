@@ -31,7 +31,7 @@ from sqlalchemy import func, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
-from assistant import conversation, follow_ups
+from assistant import calendar_admin, conversation, follow_ups
 from assistant.annotate import AnnotationPlan
 from assistant.answer_links import DECISION_ROW, AnswerLinks, LinkClaims
 from assistant.assess import Assessment, Assessor
@@ -145,16 +145,9 @@ class Service:
     # -- the calendars to watch ------------------------------------------------------------------
 
     def reconcile_calendars(self) -> None:
-        """Add the calendars the config names; calendars added by other means stay."""
-        wanted = [(Provider.GOOGLE, address) for address in self.config.google.calendars]
-        wanted += [(Provider.MICROSOFT, address) for address in self.config.microsoft.calendars]
+        """Watch what the config lists (see assistant.calendar_admin for who wins)."""
         with self.store.transaction() as session:
-            known = {(row.provider, row.address.lower())
-                     for row in session.scalars(select(WatchedCalendar))}
-            for provider, address in wanted:
-                if (provider.value, address.lower()) not in known:
-                    session.add(WatchedCalendar(provider=provider.value, address=address,
-                                                sync_due=self.clock()))
+            calendar_admin.reconcile(session, self.config, self.clock())
 
     def sync_soon(self, provider: Provider, address: str) -> None:
         """A push notification said this calendar changed: sync it at the next chance."""
@@ -194,10 +187,10 @@ class Service:
         """How many calendars are watched, per provider's name (paused ones left out)."""
         with self.store.transaction() as session:
             rows = session.execute(select(WatchedCalendar.provider, func.count())
-                                   .where(WatchedCalendar.paused.is_(False))
+                                   .where(WatchedCalendar.watched())
                                    .group_by(WatchedCalendar.provider)).all()
-        names = {Provider.GOOGLE.value: "Google", Provider.MICROSOFT.value: "Microsoft 365"}
-        return {names.get(provider, provider): count for provider, count in rows}
+        return {calendar_admin.PROVIDER_NAMES[Provider(provider)]: count
+                for provider, count in rows}
 
     # -- sync ------------------------------------------------------------------------------------
 
@@ -227,7 +220,7 @@ class Service:
         with self.store.transaction() as session:
             rows = Store.claim(session, WatchedCalendar, owner=self._claim_id(), now=now,
                                lease=self.lease, limit=CLAIM_CALENDARS,
-                               where=[WatchedCalendar.paused.is_(False),
+                               where=[WatchedCalendar.watched(),
                                       WatchedCalendar.sync_due <= now],
                                order_by=[WatchedCalendar.sync_due])
             claimed: dict[Provider, dict[str, WatchedCalendar]] = defaultdict(dict)
@@ -642,8 +635,11 @@ class Service:
             now = self.clock()
             policy = self.config.policy
             with self.store.transaction() as session:
-                waiting = session.scalars(select(Conversation).where(Conversation.state.in_(
-                    [State.DETECTED, State.ASKED, State.REMINDED]))).all()
+                # A paused calendar's conversations wait with it.
+                waiting = session.scalars(
+                    select(Conversation).join(SeenMeeting).join(WatchedCalendar)
+                    .where(Conversation.state.in_([State.DETECTED, State.ASKED, State.REMINDED]),
+                           WatchedCalendar.watched())).all()
                 for talk in waiting:
                     start = talk.meeting.start_at
                     if start is None or talk.deadline_at is None:

@@ -15,6 +15,7 @@ from urllib.parse import urlsplit
 import requests
 
 from assistant.answer_links import AnswerLinks
+from assistant.calendar_admin import signed_in_providers
 from assistant.config import Config
 from assistant.errors import ConfigError
 from assistant.models import Provider
@@ -86,12 +87,14 @@ def _close_all(closers: list[Callable[[], None]]) -> None:
 
 def _calendars(config: Config, retry: RetryPolicy, closers: list[Callable[[], None]]
                ) -> dict[Provider, CalendarPort]:
+    # Every provider the config signs in to: calendars may be added later, by the CLI.
+    signed_in = signed_in_providers(config)
     calendars: dict[Provider, CalendarPort] = {}
-    if config.google.calendars:
+    if Provider.GOOGLE in signed_in:
         adapter = google_calendar.google_calendar_from_config(config, retry)
         closers.append(adapter.close)
         calendars[Provider.GOOGLE] = adapter
-    if config.microsoft.calendars:
+    if Provider.MICROSOFT in signed_in:
         config, login = _local_sign_in(config)
         outlook = microsoft_graph.microsoft_calendar_from_config(config, retry, login_http=login)
         closers.append(outlook.close)

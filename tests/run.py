@@ -2,9 +2,9 @@
 
 Creates the project's virtualenv (.venv, or $ASSISTANT_VENV) when it is missing, installs the
 project with its test extras when pyproject.toml changed since the last install, installs the
-Debian packages of the real servers the tests start (Dovecot for IMAP, PostgreSQL for the
-database), then runs pytest inside the virtualenv. Whatever a test needs is installed here, so CI
-and a new developer run exactly the same thing.
+Debian packages of the real servers and browser the tests start (Dovecot for IMAP, PostgreSQL
+for the database, Chromium for the admin page), then runs pytest inside the virtualenv.
+Whatever a test needs is installed here, so CI and a new developer run exactly the same thing.
 """
 
 from __future__ import annotations
@@ -27,6 +27,9 @@ DEBIAN_SERVERS: dict[str, Callable[[], bool]] = {
     "dovecot-imapd": lambda: bool(shutil.which("dovecot") or Path("/usr/sbin/dovecot").exists()),
     # Debian keeps PostgreSQL's server off PATH, in a folder per major version.
     "postgresql": lambda: bool(glob.glob("/usr/lib/postgresql/*/bin/initdb")),
+    # The admin page's browser tests drive Debian's chromium (Playwright's own browser
+    # downloads are not reachable here, and CI should test the browser admins run).
+    "chromium": lambda: Path("/usr/bin/chromium").exists(),
 }
 
 

@@ -69,6 +69,8 @@ class State(enum.StrEnum):
 
 
 class WatchedCalendar(Base):
+    """A calendar the assistant watches, or was told to: paused and removed ones stay here."""
+
     __tablename__ = "calendars"
     __table_args__ = (UniqueConstraint("provider", "address"),)
 
@@ -77,12 +79,24 @@ class WatchedCalendar(Base):
     address: Mapped[str] = mapped_column(String(320))
     cursor: Mapped[str | None] = mapped_column(Text)
     paused: Mapped[bool] = mapped_column(Boolean, default=False)
-    source: Mapped[str] = mapped_column(String(16), default="config")  # config or cli
+    source: Mapped[str] = mapped_column(String(16), default="config")  # who added it: config, cli
+    # Removed calendars keep their rows (their meetings and audit refer to them), unwatched.
+    removed_at: Mapped[datetime | None]
+    removed_by: Mapped[str | None] = mapped_column(String(16))  # config or cli (or admin page)
     sync_due: Mapped[datetime] = mapped_column(index=True)
     last_synced_at: Mapped[datetime | None]
     last_error: Mapped[str | None] = mapped_column(Text)
     lease_owner: Mapped[str | None] = mapped_column(String(64))
     lease_expires: Mapped[datetime | None]
+
+    @property
+    def watching(self) -> bool:
+        return not self.paused and self.removed_at is None
+
+    @classmethod
+    def watched(cls) -> Any:
+        """The SQL condition of `watching`."""
+        return (cls.paused.is_(False)) & (cls.removed_at.is_(None))
 
 
 class SeenMeeting(Base):

@@ -3,11 +3,16 @@
 from __future__ import annotations
 
 import pytest
+from alembic import command
 from alembic.autogenerate import compare_metadata
+from alembic.config import Config as AlembicConfig
 from alembic.migration import MigrationContext
+from alembic.script import ScriptDirectory
+from sqlalchemy import create_engine, select, text
 
 from assistant.store import Store
-from assistant.store.tables import Base
+from assistant.store.database import MIGRATIONS
+from assistant.store.tables import Base, WatchedCalendar
 
 
 @pytest.fixture(params=["sqlite", "postgresql"])
@@ -26,5 +31,28 @@ def test_migrations_and_tables_agree(store):
 
 def test_migrating_twice_changes_nothing(store):
     store.migrate()
+    head = ScriptDirectory(str(MIGRATIONS)).get_current_head()
     with store.engine.connect() as connection:
-        assert MigrationContext.configure(connection).get_current_revision() == "0001"
+        assert MigrationContext.configure(connection).get_current_revision() == head == "0002"
+
+
+def test_a_database_of_the_first_release_is_upgraded_with_its_calendars_kept(tmp_path):
+    url = f"sqlite:///{tmp_path / 'old.sqlite3'}"
+    engine = create_engine(url)
+    with engine.begin() as connection:
+        settings = AlembicConfig()
+        settings.set_main_option("script_location", str(MIGRATIONS))
+        settings.attributes["connection"] = connection
+        command.upgrade(settings, "0001")
+        connection.execute(text(
+            "INSERT INTO calendars (provider, address, paused, source, sync_due) "
+            "VALUES ('google', 'alice@example.com', 0, 'config', '2026-12-01 09:00:00')"))
+    engine.dispose()
+    store = Store.open(url)
+    try:
+        with store.transaction() as session:
+            row = session.scalars(select(WatchedCalendar)).one()
+            assert (row.address, row.removed_at, row.watching) == ("alice@example.com", None,
+                                                                   True)
+    finally:
+        store.close()
