@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import csv
 import io
+import logging
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from datetime import datetime, timedelta
@@ -24,7 +25,7 @@ from sqlalchemy import func, select, update
 from sqlalchemy.orm import Session
 
 from assistant.config import Config, in_domains
-from assistant.errors import InputError
+from assistant.errors import AssistantError, InputError
 from assistant.models import Provider
 from assistant.ports import CalendarPort
 from assistant.push import stop_unwatched
@@ -37,6 +38,8 @@ from assistant.store.tables import (
     State,
     WatchedCalendar,
 )
+
+log = logging.getLogger(__name__)
 
 # Conversations that are still the assistant's business: a meeting counts as "in flight" here.
 IN_FLIGHT = (State.DETECTED, State.ASKED, State.REMINDED, State.ANSWERED, State.DECIDED)
@@ -60,7 +63,7 @@ class CalendarHealth:
     state: str  # watching, first sync, paused or removed
     source: str
     last_synced_at: datetime | None
-    lag: timedelta | None  # since the last good sync, while watched
+    lag: timedelta | None  # how long a due sync has waited (while watched): workers behind
     in_flight: int
     last_error: str | None
 
@@ -146,7 +149,7 @@ def _health_of(row: WatchedCalendar, in_flight: int, now: datetime) -> CalendarH
         state = "first sync"
     else:
         state = "watching"
-    lag = now - row.last_synced_at if row.last_synced_at and row.watching else None
+    lag = max(now - row.sync_due, timedelta(0)) if row.watching else None
     return CalendarHealth(Provider(row.provider), row.address, state, row.source,
                           row.last_synced_at, lag, in_flight, row.last_error)
 
@@ -166,7 +169,10 @@ class CalendarAdmin:
 
     def add(self, provider: Provider | None,
             addresses: Iterable[str | tuple[Provider | None, str]]) -> list[CalendarChange]:
-        pairs = list(_pairs(provider, addresses))
+        signed_in = signed_in_providers(self.config)
+        if provider is None and len(signed_in) == 1:
+            provider = signed_in[0]  # the only provider there is: no need to say it
+        pairs = self._known_providers(list(_pairs(provider, addresses)))
         for chosen, address in pairs:  # every address checked before any is added
             self._check_addable(chosen, address)
         changes = []
@@ -187,6 +193,14 @@ class CalendarAdmin:
     def resume(self, provider: Provider | None,
                addresses: Iterable[str | tuple[Provider | None, str]]) -> list[CalendarChange]:
         return self._change(provider, addresses, self._resume_one)
+
+    def _known_providers(self, pairs: list[tuple[Provider | None, str]]
+                         ) -> list[tuple[Provider | None, str]]:
+        """Pairs with the provider filled in where the address is known on exactly one."""
+        with self.store.transaction() as session:
+            return [(chosen, address) if chosen is not None else (
+                _only([Provider(row.provider) for row in _matching(session, None, address)]),
+                address) for chosen, address in pairs]
 
     # -- one calendar each ---------------------------------------------------------------------
 
@@ -276,7 +290,12 @@ class CalendarAdmin:
         """Stop the push channels of calendars no longer watched; how many were stopped."""
         if self._ports is None:
             return 0
-        return stop_unwatched(self.store, self._ports())
+        try:
+            return stop_unwatched(self.store, self._ports)
+        except AssistantError as err:  # e.g. a secret not in this shell's environment
+            log.warning("push channels not stopped from here (%s); the worker stops them on "
+                        "its next channel check", err)
+            return 0
 
     def _note(self, row: WatchedCalendar) -> str:
         listed = {a.lower() for a in (self.config.google.calendars
@@ -297,6 +316,10 @@ def _pairs(provider: Provider | None, addresses: Iterable[str | tuple[Provider |
             yield item[0] or provider, item[1].strip()
         else:
             yield provider, item.strip()
+
+
+def _only(providers: list[Provider]) -> Provider | None:
+    return providers[0] if len(providers) == 1 else None
 
 
 def _find(session: Session, provider: Provider, address: str) -> WatchedCalendar | None:

@@ -18,7 +18,9 @@ from assistant import presenting
 from assistant.answers import AnswerDocument, parse_answer_text
 from assistant.assess import Assessor
 from assistant.checklist import Checklist, load_checklist
+from assistant.commands.calendars import calendars, open_store
 from assistant.commands.common import config_path_or_default, print_json
+from assistant.commands.status import status
 from assistant.config import Config, config_for_domains, load_config
 from assistant.errors import AssistantError, ConfigError, InputError
 from assistant.event_files import load_history, load_meeting
@@ -83,7 +85,10 @@ def recommend(answers_file, checklist_path: Path | None, as_json: bool) -> None:
 
 
 @cli.command()
-@click.argument("event_file", type=click.Path(path_type=Path, dir_okay=False))
+@click.argument("event_file", required=False, type=click.Path(path_type=Path, dir_okay=False))
+@click.option("--calendar", "calendar_address", metavar="ADDRESS",
+              help="Read the event from this watched calendar instead of a file (needs --event).")
+@click.option("--event", "event_id", metavar="ID", help="The event's id in that calendar.")
 @click.option("--config", "config_path", type=click.Path(path_type=Path, dir_okay=False),
               help="Config file (organisation domains, policy, customers).")
 @click.option("--org-domain", "org_domains", multiple=True, metavar="DOMAIN",
@@ -95,28 +100,47 @@ def recommend(answers_file, checklist_path: Path | None, as_json: bool) -> None:
 @click.option("--now", "now_text", metavar="ISO-TIME",
               help="Pretend it is this time (default: now), e.g. 2026-12-01T09:00:00+00:00.")
 @click.option("--json", "as_json", is_flag=True, help="Print machine-readable JSON.")
-def preview(event_file: Path, config_path, org_domains, answers_file, history_path, now_text,
+def preview(event_file: Path | None, calendar_address: str | None, event_id: str | None,
+            config_path, org_domains, answers_file, history_path, now_text,
             as_json: bool) -> None:
     """Show what the assistant would ask and write for one event, changing nothing.
 
     EVENT_FILE is a Google Calendar or Microsoft Graph event resource saved as JSON, exactly
-    as the API returns it; which one is told from its fields.
+    as the API returns it; which one is told from its fields. Or name a real event of a
+    watched calendar with --calendar and --event: it is read from the provider now, with the
+    organiser's meetings the service has stored as history, as the service would read it.
     """
-    meeting = load_meeting(event_file)
-    config = _preview_config(config_path, list(org_domains), meeting.organizer.domain)
+    now = _parse_now(now_text)
+    history = load_history(history_path) if history_path else None
+    if (event_file is None) == (calendar_address is None):
+        raise click.UsageError("give EVENT_FILE, or --calendar ADDRESS with --event ID")
+    if calendar_address is not None:
+        if not event_id:
+            raise click.UsageError("--calendar needs --event ID")
+        config = load_config(config_path_or_default(config_path))
+        meeting, stored = _watched_event(config, calendar_address, event_id, now)
+        history = stored if history is None else history
+    else:
+        assert event_file is not None
+        meeting = load_meeting(event_file)
+        config = _preview_config(config_path, list(org_domains), meeting.organizer.domain)
     checklist = load_checklist(config.checklist)
     document = _read_answers(answers_file, checklist)
     assessment = Assessor(config, checklist, Renderer()).assess(
-        meeting,
-        now=_parse_now(now_text),
-        history=load_history(history_path) if history_path else None,
-        organiser_answers=document.answers,
+        meeting, now=now, history=history, organiser_answers=document.answers,
         organiser_facts=document.hard,
     )
     if as_json:
         print_json(presenting.assessment_json(assessment))
     else:
         click.echo(presenting.assessment_text(assessment, checklist))
+
+
+def _watched_event(config: Config, address: str, event_id: str, now: datetime):
+    from assistant.event_lookup import read_watched_event
+
+    with open_store(config) as store:
+        return read_watched_event(config, store, address, event_id, now)
 
 
 @cli.command("check-config")
@@ -168,6 +192,9 @@ def run(config_path: Path | None, once: bool) -> None:
         # Named by its key (mail.smtp, ...): say which file it is missing from.
         raise ConfigError(str(path), [f"{err.path}: {problem}" for problem in err.problems]
                           ) from err
+    if config.policy.dry_run:
+        click.echo("dry run (policy.dry_run): no invite is written and no email is sent; "
+                   "the log and the audit log say what would have been", err=True)
     try:
         if once:
             click.echo(built.service.cycle(), err=True)
@@ -253,6 +280,10 @@ def _parse_now(text: str | None) -> datetime:
     except ValueError as err:
         raise InputError(f"--now: {text!r} is not an ISO 8601 time") from err
     return moment if moment.tzinfo else moment.replace(tzinfo=UTC)
+
+
+cli.add_command(calendars)
+cli.add_command(status)
 
 
 def main() -> None:

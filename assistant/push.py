@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import logging
 import uuid
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from datetime import timedelta
 from typing import TYPE_CHECKING
 
@@ -47,7 +47,7 @@ class PushChannels:
                              service.lease) as turn:
             if turn is None:
                 return
-            stop_unwatched(self.store, service.outside.calendars)
+            stop_unwatched(self.store, lambda: service.outside.calendars)
             with self.store.transaction() as session:
                 calendars = session.scalars(select(WatchedCalendar).where(
                     WatchedCalendar.watched())).all()
@@ -105,15 +105,19 @@ class PushChannels:
             return {row.channel_id: channel_of(row, provider) for row in rows}
 
 
-def stop_unwatched(store: Store, ports: Mapping[Provider, CalendarPort]) -> int:
-    """Stop the channels of calendars paused or removed; how many were stopped."""
+def stop_unwatched(store: Store,
+                   ports: Callable[[], Mapping[Provider, CalendarPort]]) -> int:
+    """Stop the channels of calendars paused or removed; how many were stopped.
+
+    ports is called only when there is a channel to stop (making adapters signs in).
+    """
     with store.transaction() as session:
         rows = session.execute(select(PushChannel, WatchedCalendar.provider)
                                .join(WatchedCalendar).where(~WatchedCalendar.watched())).all()
         stale = [(row.id, channel_of(row, Provider(provider))) for row, provider in rows]
     stopped = 0
     for row_id, channel in stale:
-        port = ports.get(channel.provider)
+        port = ports().get(channel.provider)
         if port is None:
             continue
         try:

@@ -687,8 +687,7 @@ class Service:
         try:
             if row.kind == "email":
                 self.outside.mailer.send(message_of(row))
-                self.effects.done(row.id, lambda session, _: self.metrics.count(
-                    "emails_sent", row.email_kind))
+                self.effects.done(row.id, self._email_delivered)
             else:
                 self._annotate(row)
             return 1
@@ -751,8 +750,9 @@ class Service:
                 self._audit(session, talk, "left_alone", "a person edited the assistant's note")
                 return
             self.metrics.count("annotations_written")
-            self._audit(session, talk, "annotated", f"{outcome.result.value} after "
-                        f"{outcome.attempts} attempt(s)")
+            self._audit(session, talk, "annotated", "dry run: nothing written, the invite "
+                        "would read as planned" if self.config.policy.dry_run else
+                        f"{outcome.result.value} after {outcome.attempts} attempt(s)")
             # Each decision is confirmed once (a change of mind too); a move is not news.
             decided = done.payload.get("why") == "decided"
             if decided and plan is not None and recommendation is not None:
@@ -766,6 +766,13 @@ class Service:
                                        "confirmation", mail, talk)
 
         self.effects.done(row.id, follow)
+
+    def _email_delivered(self, session: Session, row: Outbox) -> None:
+        self.metrics.count("emails_sent", row.email_kind)
+        if self.config.policy.dry_run:
+            talk = session.get(Conversation, row.conversation_id) if row.conversation_id else None
+            self._audit(session, talk, "dry_run_email", f"dry run: the {row.email_kind} email "
+                        f"to {row.recipient} was not sent")
 
     # -- small helpers ---------------------------------------------------------------------------
 

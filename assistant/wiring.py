@@ -17,6 +17,7 @@ import requests
 from assistant.answer_links import AnswerLinks
 from assistant.calendar_admin import signed_in_providers
 from assistant.config import Config
+from assistant.dry_run import DryRunCalendar, DryRunMail
 from assistant.errors import ConfigError
 from assistant.models import Provider
 from assistant.ports import CalendarPort, Channel, MailIn, MailOut, PushNotice, PushReader
@@ -61,10 +62,12 @@ def build_service(
     # config leaves nothing behind.
     secret = token_secret(config.mail)
     if mailer is None:
-        mailer = smtp_from_config(config.mail, retry)
+        mailer = DryRunMail() if config.policy.dry_run else smtp_from_config(config.mail, retry)
     closers: list[Callable[[], None]] = []  # what is opened, to close with the service
     try:
-        calendars = _calendars(config, retry, closers)
+        calendars = calendar_ports(config, retry, closers)
+        if config.policy.dry_run:
+            calendars = {provider: DryRunCalendar(port) for provider, port in calendars.items()}
         if inbox is None and config.mail.imap is not None:
             inbox = ImapInbox.from_config(config.mail)
         if inbox is not None:
@@ -85,8 +88,9 @@ def _close_all(closers: list[Callable[[], None]]) -> None:
         close()
 
 
-def _calendars(config: Config, retry: RetryPolicy, closers: list[Callable[[], None]]
-               ) -> dict[Provider, CalendarPort]:
+def calendar_ports(config: Config, retry: RetryPolicy, closers: list[Callable[[], None]]
+                   ) -> dict[Provider, CalendarPort]:
+    """An adapter per provider the config signs in to; what to close goes into closers."""
     # Every provider the config signs in to: calendars may be added later, by the CLI.
     signed_in = signed_in_providers(config)
     calendars: dict[Provider, CalendarPort] = {}

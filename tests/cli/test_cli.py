@@ -208,7 +208,7 @@ def test_installed_console_script_runs():
 
 def test_usage_errors_exit_2():
     result = CliRunner().invoke(cli, ["preview"])
-    assert result.exit_code == 2 and "Missing argument" in result.stderr
+    assert result.exit_code == 2 and "give EVENT_FILE, or --calendar" in result.stderr
 
 
 def test_history_may_be_a_graph_page_or_a_single_event(tmp_path):

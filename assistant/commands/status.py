@@ -1,0 +1,124 @@
+"""`assistant status`: each calendar's health, what waits in the outbox, which workers run.
+
+Read straight from the service's database, so it works from any machine that reaches it,
+whether or not a worker runs there. While a first full sync is under way (calendars never
+synced yet), a terminal gets a progress bar until it is done.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+
+import click
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+from sqlalchemy import func, select
+from sqlalchemy.orm import Session
+
+from assistant.calendar_admin import CalendarHealth, health
+from assistant.commands.calendars import open_store
+from assistant.commands.common import config_option, json_option, load_config_or_default, print_json
+from assistant.commands.tables import calendar_table, console, health_json
+from assistant.store import Store
+from assistant.store.tables import JobLease, Outbox, WatchedCalendar
+
+POLL_SECONDS = 1.0
+
+
+@dataclass(frozen=True)
+class Backlog:
+    emails_waiting: int
+    writes_waiting: int
+    failed: int  # effects given up on (see the audit log for each)
+    workers: tuple[str, ...]  # workers holding a lease right now
+
+
+@click.command()
+@config_option
+@click.option("--wait/--no-wait", default=None,
+              help="Show a progress bar until the first sync is done (default: in a terminal).")
+@json_option
+def status(config_path: Path | None, wait: bool | None, as_json: bool) -> None:
+    """Each calendar's state, last sync, lag, meetings in flight and errors."""
+    _, config = load_config_or_default(config_path)
+    with open_store(config) as store:
+        if wait or (wait is None and not as_json and console().is_terminal):
+            _follow_first_sync(store)
+        now = datetime.now(UTC)
+        with store.transaction() as session:
+            rows, backlog = health(session, now), _backlog(session, now)
+    if as_json:
+        print_json({"calendars": [health_json(row) for row in rows],
+                    "outbox": {"emails_waiting": backlog.emails_waiting,
+                               "invite_writes_waiting": backlog.writes_waiting,
+                               "failed": backlog.failed},
+                    "workers": list(backlog.workers)})
+        return
+    out = console()
+    if not rows:
+        out.print("No calendars yet: `assistant calendars add ADDRESS --provider google`, "
+                  "or list them in the config.")
+    else:
+        out.print(calendar_table(rows, now, title="Calendars"))
+        first = _first_sync(rows)
+        if first:
+            out.print(f"First sync under way: {first[0]} of {first[1]} calendars done.")
+    out.print(_backlog_words(backlog))
+
+
+def _first_sync(rows: list[CalendarHealth]) -> tuple[int, int] | None:
+    """(synced, watched) while some watched calendar has never been synced; else None."""
+    watched = [row for row in rows if row.state in ("watching", "first sync")]
+    pending = sum(1 for row in watched if row.state == "first sync")
+    return (len(watched) - pending, len(watched)) if pending else None
+
+
+def _follow_first_sync(store: Store) -> None:
+    """A progress bar of the calendars synced, until none is left to sync for the first time."""
+    with store.transaction() as session:
+        first = _first_sync(health(session, datetime.now(UTC)))
+    if first is None:
+        return
+    columns = (TextColumn("first sync"), BarColumn(), MofNCompleteColumn(),
+               TextColumn("calendars"), TimeElapsedColumn())
+    with Progress(*columns, console=console(), transient=True) as progress:
+        task = progress.add_task("sync", total=first[1], completed=first[0])
+        while first is not None:
+            progress.update(task, completed=first[0], total=first[1])
+            time.sleep(POLL_SECONDS)
+            with store.transaction() as session:
+                first = _synced_counts(session)
+        progress.update(task, completed=progress.tasks[0].total)
+
+
+def _synced_counts(session: Session) -> tuple[int, int] | None:
+    """_first_sync, counted by the database rather than row by row (many calendars)."""
+    watched = session.execute(select(
+        func.count(), func.count(WatchedCalendar.last_synced_at))
+        .where(WatchedCalendar.watched())).one()
+    total, synced = watched
+    return (synced, total) if synced < total else None
+
+
+def _backlog(session: Session, now: datetime) -> Backlog:
+    waiting = dict(session.execute(select(Outbox.kind, func.count())
+                                   .where(Outbox.state == "pending")
+                                   .group_by(Outbox.kind)).all())
+    failed = session.scalar(select(func.count()).where(Outbox.state == "failed")) or 0
+    owners = session.scalars(select(JobLease.owner).where(
+        JobLease.owner.is_not(None), JobLease.expires > now)).all()
+    owners += session.scalars(select(WatchedCalendar.lease_owner).where(
+        WatchedCalendar.lease_owner.is_not(None), WatchedCalendar.lease_expires > now)).all()
+    workers = tuple(sorted({owner.partition("/")[0] for owner in owners if owner}))
+    return Backlog(waiting.get("email", 0), waiting.get("annotate", 0), failed, workers)
+
+
+def _backlog_words(backlog: Backlog) -> str:
+    words = (f"Outbox: {backlog.emails_waiting} email(s) and {backlog.writes_waiting} invite "
+             f"write(s) waiting, {backlog.failed} given up on")
+    if backlog.failed:
+        words += " (the audit log says why)"
+    busy = ", ".join(backlog.workers) if backlog.workers else "none busy right now"
+    return f"{words}.\nWorkers: {busy}."

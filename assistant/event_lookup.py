@@ -1,0 +1,64 @@
+"""One real event of a watched calendar, read now, with its organiser's meetings as stored.
+
+For `assistant preview --calendar ADDRESS --event ID`: the same reading and history the service
+would use, so the preview shows exactly what it would ask and write, without doing either.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from datetime import datetime, timedelta
+
+from sqlalchemy import func, select
+
+from assistant.config import Config
+from assistant.errors import InputError, NotFound
+from assistant.models import EventRemoved, Meeting, Provider
+from assistant.retry import RetryPolicy
+from assistant.service import HISTORY_WEEKS
+from assistant.store import Store
+from assistant.store.codec import meeting_from_json
+from assistant.store.tables import SeenMeeting, WatchedCalendar
+
+
+def read_watched_event(config: Config, store: Store, address: str, event_id: str,
+                       now: datetime) -> tuple[Meeting, list[Meeting]]:
+    """The event as its provider has it now, and the organiser's other stored meetings."""
+    provider = _provider_of(store, address)
+    from assistant.wiring import calendar_ports  # the composition root; imports integrations
+
+    closers: list[Callable[[], None]] = []
+    try:
+        port = calendar_ports(config, RetryPolicy(), closers).get(provider)
+        if port is None:
+            raise InputError(f"the config has no {provider.value} sign-in to read {address} with")
+        try:
+            event = port.read(address, event_id)
+        except NotFound:
+            raise InputError(f"{address} has no event {event_id!r}") from None
+    finally:
+        for close in reversed(closers):
+            close()
+    if isinstance(event, EventRemoved) or event.cancelled:
+        raise InputError(f"event {event_id!r} of {address} is deleted or cancelled: nothing to do")
+    return event, _history(store, event, now)
+
+
+def _provider_of(store: Store, address: str) -> Provider:
+    with store.transaction() as session:
+        providers = session.scalars(select(WatchedCalendar.provider).where(
+            func.lower(WatchedCalendar.address) == address.lower())).all()
+    if not providers:
+        raise InputError(f"{address} is not a watched calendar (`assistant calendars list` "
+                         "shows them; `assistant calendars add` adds one)")
+    return Provider(providers[0])
+
+
+def _history(store: Store, meeting: Meeting, now: datetime) -> list[Meeting]:
+    window = timedelta(weeks=HISTORY_WEEKS)
+    with store.transaction() as session:
+        rows = session.scalars(select(SeenMeeting).where(
+            SeenMeeting.organiser == meeting.organizer.email.lower(),
+            SeenMeeting.removed.is_(False), SeenMeeting.event_id != meeting.event_id,
+            SeenMeeting.start_at >= now - window * 4, SeenMeeting.start_at <= now + window))
+        return [meeting_from_json(row.snapshot) for row in rows]
