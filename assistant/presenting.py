@@ -150,12 +150,15 @@ def config_json(path: Path, config: Config, checklist: Checklist) -> dict[str, A
         "database": _database(config),
         "secrets": {variable: bool(os.environ.get(variable))
                     for variable in secrets_named(config)},
+        "admin_page_open": bool(os.environ.get(config.service.admin_password_env)),
+        "dry_run": config.policy.dry_run,
         "files": {key: {"path": str(path), "exists": path.exists()}
                   for key, path in files_named(config).items()},
     }
 
 
 def config_text(path: Path, config: Config, checklist: Checklist) -> str:
+    admin = config.service.admin_password_env
     checklist_source = str(config.checklist) if config.checklist else "the shipped one"
     return "\n".join(
         [
@@ -171,6 +174,10 @@ def config_text(path: Path, config: Config, checklist: Checklist) -> str:
             *(f"  secret {variable} ({key}): "
               f"{'set' if os.environ.get(variable) else 'NOT SET in this environment'}"
               for variable, key in secrets_named(config).items()),
+            f"  admin page: {'open with' if os.environ.get(admin) else 'closed, no'} password in "
+            f"{admin}",
+            *(["  dry run: no invite is written and no email sent"]
+              if config.policy.dry_run else []),
             *(f"  {key}: {path}{'' if path.exists() else ' (NOT FOUND)'}"
               for key, path in files_named(config).items()),
         ]
