@@ -20,6 +20,7 @@ from assistant.assess import Assessor
 from assistant.checklist import Checklist, load_checklist
 from assistant.commands.calendars import calendars, open_store
 from assistant.commands.common import config_path_or_default, print_json
+from assistant.commands.report import report
 from assistant.commands.status import status
 from assistant.config import Config, config_for_domains, load_config
 from assistant.errors import AssistantError, ConfigError, InputError
@@ -283,6 +284,7 @@ def _parse_now(text: str | None) -> datetime:
 
 
 cli.add_command(calendars)
+cli.add_command(report)
 cli.add_command(status)
 
 

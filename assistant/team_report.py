@@ -1,0 +1,572 @@
+"""A team's figures from the store: what the assistant detected, asked, decided and gave back.
+
+gather() reads the store in a handful of queries whatever the number of meetings (one for the
+calendars, one for the meetings and their conversations, one each for recommendations,
+organisers' answers and emails sent) and counts in Python; everything it returns is a frozen
+dataclass, so the CLI, the charts and the admin page read the same figures. DEFINITIONS says in
+plain words how each figure is computed; the reports print it.
+
+A meeting belongs to the report when its conversation was opened at least once (a customer
+meeting the assistant took up), it starts on or after `since` (UTC), and it matches a team:
+its organiser's domain (subdomains included) or the watched calendar it was read from.
+"""
+
+from __future__ import annotations
+
+import math
+import statistics
+from collections import defaultdict
+from collections.abc import Iterable, Sequence
+from dataclasses import asdict, dataclass
+from datetime import UTC, date, datetime, time, timedelta
+from typing import Any, NamedTuple
+
+from sqlalchemy import ColumnElement, false, func, or_, select
+from sqlalchemy.orm import Session
+
+from assistant.checklist import Checklist, load_checklist
+from assistant.models import Format, Provenance
+from assistant.store.tables import (
+    Answer,
+    Conversation,
+    Outbox,
+    RecommendationRecord,
+    SeenMeeting,
+    State,
+    WatchedCalendar,
+)
+
+DEFAULT_WEEKS = 12  # how far back a report goes unless told
+_DECIDED = {State.ANSWERED, State.DECIDED, State.ANNOTATED}
+_OPEN = {State.DETECTED, State.ASKED, State.REMINDED}
+# Hours to answer, in buckets a person reads at a glance: (upper bound in hours, label).
+ANSWER_BUCKETS = ((1, "under 1 h"), (4, "1-4 h"), (24, "4-24 h"), (72, "1-3 days"),
+                  (math.inf, "over 3 days"))
+
+DEFINITIONS: tuple[tuple[str, str], ...] = (
+    ("Meetings", "customer meetings the assistant took up (a conversation was opened), "
+                 "starting on or after the report's first day; weeks are ISO weeks (Monday "
+                 "to Sunday, UTC) of the meeting's start."),
+    ("In person / virtual", "the format of the latest recommendation of each decided "
+                            "meeting (answered, decided or annotated; cancelled ones left out)."),
+    ("Answer rate", "of the meetings whose organiser was asked, the share with an answer "
+                    "from the organiser (by email or a one-click link), at any time."),
+    ("Time to answer", "hours from the question email to the organiser's first answer "
+                       "(the first recommendation made with an answer); median and 90th "
+                       "percentile."),
+    ("Rows", "for each checklist row, over the decided meetings: asked = in the question "
+             "email; answered = the organiser's answer counts; inferred = read from the "
+             "calendar; from config = a fact an admin set per customer; unknown = counted "
+             "for neither side. The last four add up to the decided meetings."),
+    ("Minutes given back", "for virtual meetings whose invite the assistant shortened and "
+                           "that are still on the calendar: the length before it shortened "
+                           "them (kept in its mark on the event) minus the length they have "
+                           "now; a length a person set back gives nothing back."),
+    ("Format chosen by the organiser", "meetings decided by the organiser's own choice "
+                                       "(\"in person\", \"virtual\"); against the count = "
+                                       "the checklist's rows favoured the other format."),
+    ("Rows overwritten", "organiser answers to rows the assistant had already filled from "
+                         "the calendar or config (rows it did not ask, or that an earlier "
+                         "decision listed as inferred). The inferred side is not stored, so "
+                         "an answer repeating it counts too."),
+    ("Invites changed by a person", "notes a person edited or removed after the assistant "
+                                    "wrote them (left alone since), and lengths a person set "
+                                    "back after the assistant shortened the meeting."),
+)
+
+
+@dataclass(frozen=True)
+class Week:
+    """One ISO week's meetings, by the week of their start."""
+
+    start: date  # the Monday
+    detected: int = 0
+    in_person: int = 0
+    virtual: int = 0
+    asked: int = 0
+    answered: int = 0
+    shortened: int = 0
+    minutes_given_back: int = 0
+
+    @property
+    def label(self) -> str:
+        year, week, _ = self.start.isocalendar()
+        return f"{year}-W{week:02d}"
+
+    @property
+    def decided(self) -> int:
+        return self.in_person + self.virtual
+
+    @property
+    def answer_rate(self) -> float | None:
+        return self.answered / self.asked if self.asked else None
+
+
+@dataclass(frozen=True)
+class Meetings:
+    detected: int = 0
+    decided: int = 0
+    in_person: int = 0
+    virtual: int = 0
+    waiting: int = 0  # still waiting for the organiser's answer
+    cancelled: int = 0
+    dropped: int = 0  # taken up, then not ours any more (started before it was decided, ...)
+
+    @property
+    def in_person_share(self) -> float | None:
+        return self.in_person / self.decided if self.decided else None
+
+    @property
+    def virtual_share(self) -> float | None:
+        return self.virtual / self.decided if self.decided else None
+
+
+@dataclass(frozen=True)
+class Answering:
+    asked: int = 0
+    answered: int = 0
+    reminded: int = 0
+    decided_without_answer: int = 0  # asked, then decided at the deadline on what was known
+    waiting: int = 0
+    median_hours: float | None = None
+    p90_hours: float | None = None
+    buckets: tuple[tuple[str, int], ...] = tuple((label, 0) for _, label in ANSWER_BUCKETS)
+
+    @property
+    def answer_rate(self) -> float | None:
+        return self.answered / self.asked if self.asked else None
+
+
+@dataclass(frozen=True)
+class RowUse:
+    """How one checklist row was filled across the decided meetings."""
+
+    number: int
+    key: str
+    area: str
+    asked: int = 0
+    answered: int = 0
+    inferred: int = 0
+    defaulted: int = 0
+    unknown: int = 0
+    overwritten: int = 0  # organiser answers to this row after the assistant had filled it
+
+    @property
+    def label(self) -> str:
+        return f"{self.number} {self.key}"
+
+
+@dataclass(frozen=True)
+class GivenBack:
+    meetings: int = 0  # virtual meetings still shortened
+    minutes: int = 0
+
+
+@dataclass(frozen=True)
+class Overrides:
+    format_chosen: int = 0
+    chose_in_person: int = 0
+    chose_virtual: int = 0
+    chose_against_count: int = 0
+    rows_overwritten: int = 0
+    meetings_with_rows_overwritten: int = 0
+    notes_edited: int = 0
+    lengths_restored: int = 0
+
+
+@dataclass(frozen=True)
+class TeamReport:
+    since: date
+    generated_at: datetime
+    teams: tuple[str, ...]  # as given; empty: everyone
+    unknown_calendars: tuple[str, ...]  # teams given as addresses that no calendar has
+    calendars: int  # watched calendars in the report's scope
+    meetings: Meetings
+    weeks: tuple[Week, ...]
+    answering: Answering
+    rows: tuple[RowUse, ...]
+    given_back: GivenBack
+    overrides: Overrides
+    emails_sent: tuple[tuple[str, int], ...]  # (kind, count), kinds in a fixed order
+
+    @property
+    def empty(self) -> bool:
+        return self.meetings.detected == 0
+
+
+def default_since(now: datetime) -> date:
+    """The Monday DEFAULT_WEEKS weeks before now's week."""
+    today = now.astimezone(UTC).date()
+    return today - timedelta(days=today.weekday(), weeks=DEFAULT_WEEKS - 1)
+
+
+def gather(session: Session, *, since: date, teams: Sequence[str], now: datetime,
+           checklist: Checklist | None = None) -> TeamReport:
+    """Every figure of the report for teams (domains or calendar addresses; none: everyone)."""
+    checklist = checklist or load_checklist()
+    teams = tuple(t.strip() for t in teams if t.strip())
+    calendars = _calendars(session, teams)
+    unknown = tuple(t for t in teams if "@" in t and t.lower() not in calendars.values())
+    scope = _scope(teams, calendars, since)
+    talks = _talks(session, scope)
+    records = _records(session, scope)
+    organiser_rows = _organiser_rows(session, scope)
+    counter = _Counter(checklist, since, now)
+    for talk in talks:
+        counter.add(talk, records.get(talk.id), organiser_rows.get(talk.id, ()))
+    in_scope = (len(calendars) if teams else
+                session.scalar(select(func.count()).select_from(WatchedCalendar)) or 0)
+    return TeamReport(
+        since=since, generated_at=now, teams=teams, unknown_calendars=unknown,
+        calendars=in_scope, meetings=counter.meetings(), weeks=counter.weeks(),
+        answering=counter.answering(), rows=counter.rows(), given_back=counter.given_back(),
+        overrides=counter.overrides(), emails_sent=_emails(session, scope, since))
+
+
+# -- queries -------------------------------------------------------------------------------------
+
+
+class _Talk(NamedTuple):
+    """One conversation and its meeting, as much as the report needs (no whole snapshot)."""
+
+    id: int
+    state: State
+    questions: tuple[int, ...]
+    organiser_choice: str | None
+    asked_at: datetime | None
+    reminded_at: datetime | None
+    answered_at: datetime | None
+    left_alone: bool
+    week_of: datetime  # the meeting's start (its detection when it has no start)
+    start: datetime | None
+    end: datetime | None
+    removed: bool
+    mark: dict[str, Any] | None
+
+
+class _Records(NamedTuple):
+    """A conversation's recommendations: the latest, the first answered, what was inferred."""
+
+    format: str
+    decided_by: str
+    totals: dict[str, int]
+    rows: dict[str, list[str]]
+    first_answer_at: datetime | None
+    filled_earlier: frozenset[str]  # rows an earlier record had inferred or from config
+
+
+@dataclass(frozen=True)
+class _Scope:
+    where: tuple[ColumnElement[bool], ...]
+
+    def conversation_ids(self) -> Any:
+        return (select(Conversation.id).join(SeenMeeting, Conversation.meeting_id == SeenMeeting.id)
+                .where(*self.where))
+
+    def organisers(self) -> Any:
+        return (select(SeenMeeting.organiser).join(Conversation).where(*self.where)
+                .distinct())
+
+
+def _calendars(session: Session, teams: tuple[str, ...]) -> dict[int, str]:
+    """The watched calendars the teams name, by id (all of them for a domain team)."""
+    addresses = {t.lower() for t in teams if "@" in t}
+    domains = [t.lower().lstrip("@.") for t in teams if "@" not in t]
+    rows = session.execute(select(WatchedCalendar.id, WatchedCalendar.address)).all()
+    return {row.id: row.address.lower() for row in rows
+            if row.address.lower() in addresses or _in_any(row.address, domains)}
+
+
+def _in_any(address: str, domains: list[str]) -> bool:
+    domain = address.rpartition("@")[2].lower()
+    return any(domain == d or domain.endswith("." + d) for d in domains)
+
+
+def _scope(teams: tuple[str, ...], calendars: dict[int, str], since: date) -> _Scope:
+    starts = func.coalesce(SeenMeeting.start_at, Conversation.detected_at)
+    where: list[ColumnElement[bool]] = [
+        Conversation.round >= 1, starts >= datetime.combine(since, time(), UTC)]
+    if teams:
+        wanted: list[ColumnElement[bool]] = []
+        named = {t.lower() for t in teams if "@" in t}
+        ids = [cid for cid, address in calendars.items() if address in named]
+        if ids:
+            wanted.append(SeenMeeting.calendar_id.in_(ids))
+        for domain in (t.lower().lstrip("@.") for t in teams if "@" not in t):
+            escaped = domain.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
+            wanted.append(SeenMeeting.organiser.like(f"%@{escaped}", escape="\\"))
+            wanted.append(SeenMeeting.organiser.like(f"%.{escaped}", escape="\\"))
+        where.append(or_(*wanted) if wanted else false())
+    return _Scope(tuple(where))
+
+
+def _talks(session: Session, scope: _Scope) -> list[_Talk]:
+    query = (
+        select(Conversation.id, Conversation.state, Conversation.questions,
+               Conversation.organiser_choice, Conversation.asked_at, Conversation.reminded_at,
+               Conversation.answered_at, Conversation.left_alone, Conversation.detected_at,
+               SeenMeeting.start_at, SeenMeeting.removed,
+               SeenMeeting.snapshot[("end", "datetime")].as_string().label("end"),
+               SeenMeeting.snapshot["mark"].label("mark"))
+        .join(SeenMeeting, Conversation.meeting_id == SeenMeeting.id).where(*scope.where))
+    talks = []
+    for row in session.execute(query):
+        end = datetime.fromisoformat(row.end) if row.end else None
+        talks.append(_Talk(
+            id=row.id, state=State(row.state), questions=tuple(row.questions or ()),
+            organiser_choice=row.organiser_choice, asked_at=row.asked_at,
+            reminded_at=row.reminded_at, answered_at=row.answered_at,
+            left_alone=bool(row.left_alone), week_of=row.start_at or row.detected_at,
+            start=row.start_at, end=end, removed=bool(row.removed),
+            mark=row.mark if isinstance(row.mark, dict) else None))
+    return talks
+
+
+def _records(session: Session, scope: _Scope) -> dict[int, _Records]:
+    query = (select(RecommendationRecord.conversation_id, RecommendationRecord.format,
+                    RecommendationRecord.decided_by, RecommendationRecord.without_answer,
+                    RecommendationRecord.at,
+                    RecommendationRecord.detail["totals"].label("totals"),
+                    RecommendationRecord.detail["rows"].label("rows"))
+             .where(RecommendationRecord.conversation_id.in_(scope.conversation_ids()))
+             .order_by(RecommendationRecord.conversation_id, RecommendationRecord.id))
+    by_talk: dict[int, list[Any]] = defaultdict(list)
+    for row in session.execute(query):
+        by_talk[row[0]].append(row)
+    found = {}
+    for talk_id, history in by_talk.items():
+        _, format_, decided_by, _, _, totals, rows = history[-1]
+        answered = [at for _, _, _, without, at, _, _ in history if not without]
+        filled = frozenset(key for *_, earlier in history[:-1]
+                           for kind in ("inferred", "defaulted")
+                           for key in (earlier or {}).get(kind, ()))
+        found[talk_id] = _Records(format_, decided_by, totals or {}, rows or {},
+                                  min(answered) if answered else None, filled)
+    return found
+
+
+def _organiser_rows(session: Session, scope: _Scope) -> dict[int, tuple[str, ...]]:
+    query = select(Answer.conversation_id, Answer.row_key).where(
+        Answer.provenance == Provenance.ORGANISER.value,
+        Answer.conversation_id.in_(scope.conversation_ids()))
+    rows: dict[int, list[str]] = defaultdict(list)
+    for talk_id, key in session.execute(query):
+        rows[talk_id].append(key)
+    return {talk_id: tuple(keys) for talk_id, keys in rows.items()}
+
+
+EMAIL_KINDS = ("question", "digest", "reminder", "clarification", "confirmation")
+
+
+def _emails(session: Session, scope: _Scope, since: date) -> tuple[tuple[str, int], ...]:
+    """Emails delivered about the report's meetings (digests: to their organisers, since)."""
+    about_meetings = Outbox.conversation_id.in_(scope.conversation_ids())
+    digests = (Outbox.conversation_id.is_(None) & Outbox.recipient.in_(scope.organisers())
+               & (Outbox.created_at >= datetime.combine(since, time(), UTC)))
+    counts = dict(session.execute(
+        select(Outbox.email_kind, func.count()).where(
+            Outbox.kind == "email", Outbox.state == "done", or_(about_meetings, digests))
+        .group_by(Outbox.email_kind)).all())
+    kinds = [*EMAIL_KINDS, *sorted(set(counts) - set(EMAIL_KINDS))]
+    return tuple((kind, counts.get(kind, 0)) for kind in kinds)
+
+
+# -- counting ------------------------------------------------------------------------------------
+
+
+def _monday(moment: datetime) -> date:
+    day = moment.astimezone(UTC).date()
+    return day - timedelta(days=day.weekday())
+
+
+def percentile(values: Sequence[float], fraction: float) -> float | None:
+    """The value below which fraction of values lie (linear between ranks), None if none."""
+    if not values:
+        return None
+    ordered = sorted(values)
+    rank = fraction * (len(ordered) - 1)
+    low = math.floor(rank)
+    high = min(low + 1, len(ordered) - 1)
+    return ordered[low] + (ordered[high] - ordered[low]) * (rank - low)
+
+
+class _Counter:
+    def __init__(self, checklist: Checklist, since: date, now: datetime) -> None:
+        self.checklist, self.since, self.now = checklist, since, now
+        self.keys = {row.number: row.key for row in checklist}
+        self.week: dict[date, dict[str, int]] = defaultdict(lambda: defaultdict(int))
+        self.total: dict[str, int] = defaultdict(int)
+        self.row: dict[str, dict[str, int]] = {r.key: defaultdict(int) for r in checklist}
+        self.hours: list[float] = []
+
+    def add(self, talk: _Talk, records: _Records | None, organiser_rows: Iterable[str]) -> None:
+        week = self.week[_monday(talk.week_of)]
+        week["detected"] += 1
+        self.total["detected"] += 1
+        self._state(talk, records, week)
+        self._answering(talk, records, week)
+        self._overrides(talk, records, tuple(organiser_rows))
+        self._given_back(talk, week)
+
+    def _state(self, talk: _Talk, records: _Records | None, week: dict[str, int]) -> None:
+        if talk.state is State.CANCELLED:
+            self.total["cancelled"] += 1
+        elif talk.state in _OPEN:
+            self.total["waiting"] += 1
+        elif talk.state in _DECIDED and records is not None:
+            self.total["decided"] += 1
+            kind = "in_person" if records.format == Format.IN_PERSON.value else "virtual"
+            self.total[kind] += 1
+            week[kind] += 1
+            asked = {self.keys.get(number) for number in talk.questions}
+            for key, counts in self.row.items():
+                counts["asked"] += key in asked
+            for kind, keys in records.rows.items():
+                for key in keys:
+                    if key in self.row:
+                        self.row[key][kind] += 1
+        else:
+            self.total["dropped"] += 1
+
+    def _answering(self, talk: _Talk, records: _Records | None, week: dict[str, int]) -> None:
+        if talk.asked_at is None:
+            return
+        week["asked"] += 1
+        self.total["asked"] += 1
+        self.total["reminded"] += talk.reminded_at is not None
+        answered_at = records.first_answer_at if records else None
+        answered_at = answered_at or talk.answered_at
+        if answered_at is not None:
+            week["answered"] += 1
+            self.total["answered"] += 1
+            if answered_at >= talk.asked_at:
+                self.hours.append((answered_at - talk.asked_at).total_seconds() / 3600)
+        elif talk.state in _OPEN:
+            self.total["asked_waiting"] += 1
+        elif records is not None:
+            self.total["without_answer"] += 1
+
+    def _overrides(self, talk: _Talk, records: _Records | None,
+                   organiser_rows: tuple[str, ...]) -> None:
+        if talk.state is State.CANCELLED:
+            return
+        choice = talk.organiser_choice
+        if records is not None and records.decided_by == "organiser_choice" and choice:
+            self.total["chosen"] += 1
+            self.total["chose_" + choice] += 1
+            ahead = records.totals.get("in_person", 0) - records.totals.get("virtual", 0)
+            if (ahead > 0 and choice == Format.VIRTUAL.value) or (
+                    ahead < 0 and choice == Format.IN_PERSON.value):
+                self.total["against_count"] += 1
+        asked = {self.keys.get(number) for number in talk.questions}
+        filled_before = records.filled_earlier if records else frozenset()
+        overwritten = [key for key in organiser_rows if key in self.row and (
+            key in filled_before or (talk.asked_at is not None and key not in asked))]
+        for key in overwritten:
+            self.row[key]["overwritten"] += 1
+        self.total["overwritten"] += len(overwritten)
+        self.total["overwritten_meetings"] += bool(overwritten)
+        self.total["notes_edited"] += talk.left_alone
+
+    def _given_back(self, talk: _Talk, week: dict[str, int]) -> None:
+        mark = talk.mark
+        if (talk.state is not State.ANNOTATED or talk.removed or mark is None
+                or talk.start is None or talk.end is None):
+            return
+        now_minutes = int((talk.end - talk.start).total_seconds() // 60)
+        minutes_set, before = mark.get("minutes_set"), mark.get("minutes_before")
+        if mark.get("length_by_person") or (minutes_set and now_minutes != minutes_set):
+            self.total["lengths_restored"] += 1
+            return
+        if mark.get("format") != Format.VIRTUAL.value or not minutes_set or not before:
+            return
+        given = max(0, int(before) - now_minutes)
+        if given:
+            week["shortened"] += 1
+            week["minutes_given_back"] += given
+            self.total["shortened"] += 1
+            self.total["minutes"] += given
+
+    # -- the figures -----------------------------------------------------------------------------
+
+    def meetings(self) -> Meetings:
+        t = self.total
+        return Meetings(detected=t["detected"], decided=t["decided"], in_person=t["in_person"],
+                        virtual=t["virtual"], waiting=t["waiting"], cancelled=t["cancelled"],
+                        dropped=t["dropped"])
+
+    def weeks(self) -> tuple[Week, ...]:
+        first = self.since - timedelta(days=self.since.weekday())
+        last = max([_monday(self.now), *self.week])
+        weeks, monday = [], first
+        while monday <= last:
+            counts = self.week.get(monday, {})
+            weeks.append(Week(start=monday, **{k: counts.get(k, 0) for k in (
+                "detected", "in_person", "virtual", "asked", "answered", "shortened",
+                "minutes_given_back")}))
+            monday += timedelta(weeks=1)
+        return tuple(weeks)
+
+    def answering(self) -> Answering:
+        t, hours = self.total, self.hours
+        buckets = []
+        lower = 0.0
+        for upper, label in ANSWER_BUCKETS:
+            buckets.append((label, sum(1 for h in hours if lower <= h < upper)))
+            lower = upper
+        return Answering(
+            asked=t["asked"], answered=t["answered"], reminded=t["reminded"],
+            decided_without_answer=t["without_answer"], waiting=t["asked_waiting"],
+            median_hours=statistics.median(hours) if hours else None,
+            p90_hours=percentile(hours, 0.9), buckets=tuple(buckets))
+
+    def rows(self) -> tuple[RowUse, ...]:
+        return tuple(RowUse(number=row.number, key=row.key, area=row.area, **{
+            kind: self.row[row.key].get(kind, 0) for kind in (
+                "asked", "answered", "inferred", "defaulted", "unknown", "overwritten")})
+            for row in self.checklist)
+
+    def given_back(self) -> GivenBack:
+        return GivenBack(meetings=self.total["shortened"], minutes=self.total["minutes"])
+
+    def overrides(self) -> Overrides:
+        t = self.total
+        return Overrides(
+            format_chosen=t["chosen"], chose_in_person=t["chose_in_person"],
+            chose_virtual=t["chose_virtual"], chose_against_count=t["against_count"],
+            rows_overwritten=t["overwritten"],
+            meetings_with_rows_overwritten=t["overwritten_meetings"],
+            notes_edited=t["notes_edited"], lengths_restored=t["lengths_restored"])
+
+
+# -- JSON ----------------------------------------------------------------------------------------
+
+
+def report_json(report: TeamReport) -> dict[str, Any]:
+    """The report as `assistant report --format json` prints it (a stable shape for scripts)."""
+    m, a = report.meetings, report.answering
+    answers = {k: v for k, v in asdict(a).items() if k not in ("buckets", "median_hours",
+                                                               "p90_hours")}
+    return {
+        "since": report.since.isoformat(),
+        "generated_at": report.generated_at.isoformat(),
+        "teams": list(report.teams),
+        "unknown_calendars": list(report.unknown_calendars),
+        "calendars": report.calendars,
+        "meetings": {**asdict(m), "in_person_share": _round(m.in_person_share),
+                     "virtual_share": _round(m.virtual_share)},
+        "weeks": [{"week": w.label, **asdict(w), "start": w.start.isoformat(),
+                   "answer_rate": _round(w.answer_rate)} for w in report.weeks],
+        "answers": {**answers, "answer_rate": _round(a.answer_rate),
+                    "median_hours": _round(a.median_hours, 2),
+                    "p90_hours": _round(a.p90_hours, 2), "hours_to_answer": dict(a.buckets)},
+        "rows": [asdict(row) for row in report.rows],
+        "minutes_given_back": asdict(report.given_back),
+        "overrides": asdict(report.overrides),
+        "emails_sent": dict(report.emails_sent),
+        "definitions": dict(DEFINITIONS),
+    }
+
+
+def _round(value: float | None, digits: int = 3) -> float | None:
+    return None if value is None else round(value, digits)
