@@ -45,7 +45,7 @@ def read_watched_event(config: Config, store: Store, address: str, event_id: str
 
 
 def _provider_of(store: Store, address: str) -> Provider:
-    with store.transaction() as session:
+    with store.reading() as session:
         providers = session.scalars(select(WatchedCalendar.provider).where(
             func.lower(WatchedCalendar.address) == address.lower())).all()
     if not providers:
@@ -56,7 +56,7 @@ def _provider_of(store: Store, address: str) -> Provider:
 
 def _history(store: Store, meeting: Meeting, now: datetime) -> list[Meeting]:
     window = timedelta(weeks=HISTORY_WEEKS)
-    with store.transaction() as session:
+    with store.reading() as session:
         rows = session.scalars(select(SeenMeeting).where(
             SeenMeeting.organiser == meeting.organizer.email.lower(),
             SeenMeeting.removed.is_(False), SeenMeeting.event_id != meeting.event_id,

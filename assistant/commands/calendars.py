@@ -60,7 +60,7 @@ def list_calendars(config_path: Path | None, show_all: bool, as_json: bool) -> N
     """Every watched (and paused) calendar, with its state and last sync."""
     _, config = load_config_or_default(config_path)
     now = datetime.now(UTC)
-    with open_store(config) as store, store.transaction() as session:
+    with open_store(config) as store, store.reading() as session:
         rows = [row for row in health(session, now) if show_all or row.state != "removed"]
     if as_json:
         print_json([health_json(row) for row in rows])

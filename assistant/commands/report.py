@@ -61,7 +61,7 @@ def report(config_path: Path | None, since: datetime | None, teams: tuple[str, .
     checklist = load_checklist(config.checklist)
     store = open_existing(config.service.database_url)
     try:
-        with store.transaction() as session:
+        with store.reading() as session:
             figures = gather(session, since=first_day, teams=list(teams), now=now,
                              checklist=checklist)
     finally:
@@ -117,6 +117,10 @@ def open_existing(url: str) -> Store:
         store.close()
         raise InputError(f"the database {where} has no assistant data yet: "
                          "`assistant run` sets it up when it first starts")
+    if not store.is_current():
+        store.close()
+        raise InputError(f"the database {where} has an older schema: `assistant run` (or "
+                         "`assistant status`) upgrades it, then the report can read it")
     return store
 
 

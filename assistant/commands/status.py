@@ -47,7 +47,7 @@ def status(config_path: Path | None, wait: bool | None, as_json: bool) -> None:
         if wait or (wait is None and not as_json and console().is_terminal):
             _follow_first_sync(store)
         now = datetime.now(UTC)
-        with store.transaction() as session:
+        with store.reading() as session:
             rows, backlog = health(session, now), _backlog(session, now)
     if as_json:
         print_json({"calendars": [health_json(row) for row in rows],
@@ -77,7 +77,7 @@ def _first_sync(rows: list[CalendarHealth]) -> tuple[int, int] | None:
 
 def _follow_first_sync(store: Store) -> None:
     """A progress bar of the calendars synced, until none is left to sync for the first time."""
-    with store.transaction() as session:
+    with store.reading() as session:
         first = _first_sync(health(session, datetime.now(UTC)))
     if first is None:
         return
@@ -88,7 +88,7 @@ def _follow_first_sync(store: Store) -> None:
         while first is not None:
             progress.update(task, completed=first[0], total=first[1])
             time.sleep(POLL_SECONDS)
-            with store.transaction() as session:
+            with store.reading() as session:
                 first = _synced_counts(session)
         progress.update(task, completed=progress.tasks[0].total)
 

@@ -17,6 +17,8 @@ from typing import Any, TypeVar
 
 from alembic import command
 from alembic.config import Config as AlembicConfig
+from alembic.migration import MigrationContext
+from alembic.script import ScriptDirectory
 from sqlalchemy import Engine, create_engine, event, or_, select, text
 from sqlalchemy.dialects.postgresql import insert as postgresql_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
@@ -60,6 +62,12 @@ class Store:
     def is_postgresql(self) -> bool:
         return self.engine.dialect.name == "postgresql"
 
+    def is_current(self) -> bool:
+        """True when the database has the newest schema (no migration is due)."""
+        head = ScriptDirectory(str(MIGRATIONS)).get_current_head()
+        with self.engine.connect() as connection:
+            return MigrationContext.configure(connection).get_current_revision() == head
+
     def migrate(self) -> None:
         with self.engine.begin() as connection:
             if self.is_postgresql:
@@ -74,6 +82,21 @@ class Store:
         """A session whose work commits at the end of the block, or not at all."""
         with self._sessions.begin() as session:
             yield session
+
+    @contextmanager
+    def reading(self) -> Iterator[Session]:
+        """A session that only reads (status, reports, the admin page's views).
+
+        On SQLite it takes no write lock, so a long report never holds up the workers; on
+        PostgreSQL it is a read-only transaction. Its snapshot is consistent either way.
+        """
+        with self.engine.connect().execution_options(read_only=True) as connection:
+            if self.is_postgresql:
+                connection.exec_driver_sql(
+                    "SET TRANSACTION ISOLATION LEVEL REPEATABLE READ, READ ONLY")
+            with Session(connection, expire_on_commit=False) as session:
+                yield session
+            connection.rollback()
 
     def close(self) -> None:
         self.engine.dispose()
@@ -184,5 +207,7 @@ def _sqlite_begin_immediate(connection: Any) -> None:
     SQLite has no SELECT ... FOR UPDATE: a claim reads, then writes, and two processes on one
     file (a worker and a cron `run --once`) could both read a row as free before either
     writes. Beginning IMMEDIATE makes each transaction the only writer from its first read.
+    Store.reading's transactions write nothing, so they begin deferred and lock nothing.
     """
-    connection.exec_driver_sql("BEGIN IMMEDIATE")
+    read_only = connection.get_execution_options().get("read_only", False)
+    connection.exec_driver_sql("BEGIN" if read_only else "BEGIN IMMEDIATE")

@@ -7,7 +7,6 @@ from alembic import command
 from alembic.autogenerate import compare_metadata
 from alembic.config import Config as AlembicConfig
 from alembic.migration import MigrationContext
-from alembic.script import ScriptDirectory
 from sqlalchemy import create_engine, select, text
 
 from assistant.store import Store
@@ -31,9 +30,9 @@ def test_migrations_and_tables_agree(store):
 
 def test_migrating_twice_changes_nothing(store):
     store.migrate()
-    head = ScriptDirectory(str(MIGRATIONS)).get_current_head()
+    assert store.is_current()
     with store.engine.connect() as connection:
-        assert MigrationContext.configure(connection).get_current_revision() == head == "0002"
+        assert MigrationContext.configure(connection).get_current_revision() == "0002"
 
 
 def test_a_database_of_the_first_release_is_upgraded_with_its_calendars_kept(tmp_path):
