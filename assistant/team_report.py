@@ -1,8 +1,7 @@
 """A team's figures from the store: what the assistant detected, asked, decided and gave back.
 
-gather() reads the store in a handful of queries whatever the number of meetings (one for the
-calendars, one for the meetings and their conversations, one each for recommendations,
-organisers' answers and emails sent) and counts in Python; everything it returns is a frozen
+gather() reads the store in a handful of queries whatever the number of meetings
+(assistant.report_queries) and counts in Python; everything it returns is a frozen
 dataclass, so the CLI, the charts and the admin page read the same figures. DEFINITIONS says in
 plain words how each figure is computed; the reports print it.
 
@@ -18,23 +17,25 @@ import statistics
 from collections import defaultdict
 from collections.abc import Iterable, Sequence
 from dataclasses import asdict, dataclass
-from datetime import UTC, date, datetime, time, timedelta
-from typing import Any, NamedTuple
+from datetime import UTC, date, datetime, timedelta
+from typing import Any
 
-from sqlalchemy import ColumnElement, false, func, or_, select
+from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from assistant.checklist import Checklist, load_checklist
-from assistant.models import Format, Provenance
-from assistant.store.tables import (
-    Answer,
-    Conversation,
-    Outbox,
-    RecommendationRecord,
-    SeenMeeting,
-    State,
-    WatchedCalendar,
+from assistant.models import Format
+from assistant.report_queries import (
+    Decisions,
+    TalkRow,
+    calendars_named,
+    decisions_in,
+    emails_sent_in,
+    organiser_rows_in,
+    scope_of,
+    talks_in,
 )
+from assistant.store.tables import State, WatchedCalendar
 
 DEFAULT_WEEKS = 12  # how far back a report goes unless told
 _DECIDED = {State.ANSWERED, State.DECIDED, State.ANNOTATED}
@@ -205,12 +206,12 @@ def gather(session: Session, *, since: date, teams: Sequence[str], now: datetime
     """Every figure of the report for teams (domains or calendar addresses; none: everyone)."""
     checklist = checklist or load_checklist()
     teams = tuple(t.strip() for t in teams if t.strip())
-    calendars = _calendars(session, teams)
+    calendars = calendars_named(session, teams)
     unknown = tuple(t for t in teams if "@" in t and t.lower() not in calendars.values())
-    scope = _scope(teams, calendars, since)
-    talks = _talks(session, scope)
-    records = _records(session, scope)
-    organiser_rows = _organiser_rows(session, scope)
+    scope = scope_of(teams, calendars, since)
+    talks = talks_in(session, scope)
+    records = decisions_in(session, scope)
+    organiser_rows = organiser_rows_in(session, scope)
     counter = _Counter(checklist, since, now)
     for talk in talks:
         counter.add(talk, records.get(talk.id), organiser_rows.get(talk.id, ()))
@@ -220,155 +221,7 @@ def gather(session: Session, *, since: date, teams: Sequence[str], now: datetime
         since=since, generated_at=now, teams=teams, unknown_calendars=unknown,
         calendars=in_scope, meetings=counter.meetings(), weeks=counter.weeks(),
         answering=counter.answering(), rows=counter.rows(), given_back=counter.given_back(),
-        overrides=counter.overrides(), emails_sent=_emails(session, scope, since))
-
-
-# -- queries -------------------------------------------------------------------------------------
-
-
-class _Talk(NamedTuple):
-    """One conversation and its meeting, as much as the report needs (no whole snapshot)."""
-
-    id: int
-    state: State
-    questions: tuple[int, ...]
-    organiser_choice: str | None
-    asked_at: datetime | None
-    reminded_at: datetime | None
-    answered_at: datetime | None
-    left_alone: bool
-    week_of: datetime  # the meeting's start (its detection when it has no start)
-    start: datetime | None
-    end: datetime | None
-    removed: bool
-    mark: dict[str, Any] | None
-
-
-class _Records(NamedTuple):
-    """A conversation's recommendations: the latest, the first answered, what was inferred."""
-
-    format: str
-    decided_by: str
-    totals: dict[str, int]
-    rows: dict[str, list[str]]
-    first_answer_at: datetime | None
-    filled_earlier: frozenset[str]  # rows an earlier record had inferred or from config
-
-
-@dataclass(frozen=True)
-class _Scope:
-    where: tuple[ColumnElement[bool], ...]
-
-    def conversation_ids(self) -> Any:
-        return (select(Conversation.id).join(SeenMeeting, Conversation.meeting_id == SeenMeeting.id)
-                .where(*self.where))
-
-    def organisers(self) -> Any:
-        return (select(SeenMeeting.organiser).join(Conversation).where(*self.where)
-                .distinct())
-
-
-def _calendars(session: Session, teams: tuple[str, ...]) -> dict[int, str]:
-    """The watched calendars the teams name, by id (all of them for a domain team)."""
-    addresses = {t.lower() for t in teams if "@" in t}
-    domains = [t.lower().lstrip("@.") for t in teams if "@" not in t]
-    rows = session.execute(select(WatchedCalendar.id, WatchedCalendar.address)).all()
-    return {row.id: row.address.lower() for row in rows
-            if row.address.lower() in addresses or _in_any(row.address, domains)}
-
-
-def _in_any(address: str, domains: list[str]) -> bool:
-    domain = address.rpartition("@")[2].lower()
-    return any(domain == d or domain.endswith("." + d) for d in domains)
-
-
-def _scope(teams: tuple[str, ...], calendars: dict[int, str], since: date) -> _Scope:
-    starts = func.coalesce(SeenMeeting.start_at, Conversation.detected_at)
-    where: list[ColumnElement[bool]] = [
-        Conversation.round >= 1, starts >= datetime.combine(since, time(), UTC)]
-    if teams:
-        wanted: list[ColumnElement[bool]] = []
-        named = {t.lower() for t in teams if "@" in t}
-        ids = [cid for cid, address in calendars.items() if address in named]
-        if ids:
-            wanted.append(SeenMeeting.calendar_id.in_(ids))
-        for domain in (t.lower().lstrip("@.") for t in teams if "@" not in t):
-            escaped = domain.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
-            wanted.append(SeenMeeting.organiser.like(f"%@{escaped}", escape="\\"))
-            wanted.append(SeenMeeting.organiser.like(f"%.{escaped}", escape="\\"))
-        where.append(or_(*wanted) if wanted else false())
-    return _Scope(tuple(where))
-
-
-def _talks(session: Session, scope: _Scope) -> list[_Talk]:
-    query = (
-        select(Conversation.id, Conversation.state, Conversation.questions,
-               Conversation.organiser_choice, Conversation.asked_at, Conversation.reminded_at,
-               Conversation.answered_at, Conversation.left_alone, Conversation.detected_at,
-               SeenMeeting.start_at, SeenMeeting.removed,
-               SeenMeeting.snapshot[("end", "datetime")].as_string().label("end"),
-               SeenMeeting.snapshot["mark"].label("mark"))
-        .join(SeenMeeting, Conversation.meeting_id == SeenMeeting.id).where(*scope.where))
-    talks = []
-    for row in session.execute(query):
-        end = datetime.fromisoformat(row.end) if row.end else None
-        talks.append(_Talk(
-            id=row.id, state=State(row.state), questions=tuple(row.questions or ()),
-            organiser_choice=row.organiser_choice, asked_at=row.asked_at,
-            reminded_at=row.reminded_at, answered_at=row.answered_at,
-            left_alone=bool(row.left_alone), week_of=row.start_at or row.detected_at,
-            start=row.start_at, end=end, removed=bool(row.removed),
-            mark=row.mark if isinstance(row.mark, dict) else None))
-    return talks
-
-
-def _records(session: Session, scope: _Scope) -> dict[int, _Records]:
-    query = (select(RecommendationRecord.conversation_id, RecommendationRecord.format,
-                    RecommendationRecord.decided_by, RecommendationRecord.without_answer,
-                    RecommendationRecord.at,
-                    RecommendationRecord.detail["totals"].label("totals"),
-                    RecommendationRecord.detail["rows"].label("rows"))
-             .where(RecommendationRecord.conversation_id.in_(scope.conversation_ids()))
-             .order_by(RecommendationRecord.conversation_id, RecommendationRecord.id))
-    by_talk: dict[int, list[Any]] = defaultdict(list)
-    for row in session.execute(query):
-        by_talk[row[0]].append(row)
-    found = {}
-    for talk_id, history in by_talk.items():
-        _, format_, decided_by, _, _, totals, rows = history[-1]
-        answered = [at for _, _, _, without, at, _, _ in history if not without]
-        filled = frozenset(key for *_, earlier in history[:-1]
-                           for kind in ("inferred", "defaulted")
-                           for key in (earlier or {}).get(kind, ()))
-        found[talk_id] = _Records(format_, decided_by, totals or {}, rows or {},
-                                  min(answered) if answered else None, filled)
-    return found
-
-
-def _organiser_rows(session: Session, scope: _Scope) -> dict[int, tuple[str, ...]]:
-    query = select(Answer.conversation_id, Answer.row_key).where(
-        Answer.provenance == Provenance.ORGANISER.value,
-        Answer.conversation_id.in_(scope.conversation_ids()))
-    rows: dict[int, list[str]] = defaultdict(list)
-    for talk_id, key in session.execute(query):
-        rows[talk_id].append(key)
-    return {talk_id: tuple(keys) for talk_id, keys in rows.items()}
-
-
-EMAIL_KINDS = ("question", "digest", "reminder", "clarification", "confirmation")
-
-
-def _emails(session: Session, scope: _Scope, since: date) -> tuple[tuple[str, int], ...]:
-    """Emails delivered about the report's meetings (digests: to their organisers, since)."""
-    about_meetings = Outbox.conversation_id.in_(scope.conversation_ids())
-    digests = (Outbox.conversation_id.is_(None) & Outbox.recipient.in_(scope.organisers())
-               & (Outbox.created_at >= datetime.combine(since, time(), UTC)))
-    counts = dict(session.execute(
-        select(Outbox.email_kind, func.count()).where(
-            Outbox.kind == "email", Outbox.state == "done", or_(about_meetings, digests))
-        .group_by(Outbox.email_kind)).all())
-    kinds = [*EMAIL_KINDS, *sorted(set(counts) - set(EMAIL_KINDS))]
-    return tuple((kind, counts.get(kind, 0)) for kind in kinds)
+        overrides=counter.overrides(), emails_sent=emails_sent_in(session, scope, since))
 
 
 # -- counting ------------------------------------------------------------------------------------
@@ -399,7 +252,7 @@ class _Counter:
         self.row: dict[str, dict[str, int]] = {r.key: defaultdict(int) for r in checklist}
         self.hours: list[float] = []
 
-    def add(self, talk: _Talk, records: _Records | None, organiser_rows: Iterable[str]) -> None:
+    def add(self, talk: TalkRow, records: Decisions | None, organiser_rows: Iterable[str]) -> None:
         week = self.week[_monday(talk.week_of)]
         week["detected"] += 1
         self.total["detected"] += 1
@@ -408,7 +261,7 @@ class _Counter:
         self._overrides(talk, records, tuple(organiser_rows))
         self._given_back(talk, week)
 
-    def _state(self, talk: _Talk, records: _Records | None, week: dict[str, int]) -> None:
+    def _state(self, talk: TalkRow, records: Decisions | None, week: dict[str, int]) -> None:
         if talk.state is State.CANCELLED:
             self.total["cancelled"] += 1
         elif talk.state in _OPEN:
@@ -428,7 +281,7 @@ class _Counter:
         else:
             self.total["dropped"] += 1
 
-    def _answering(self, talk: _Talk, records: _Records | None, week: dict[str, int]) -> None:
+    def _answering(self, talk: TalkRow, records: Decisions | None, week: dict[str, int]) -> None:
         if talk.asked_at is None:
             return
         week["asked"] += 1
@@ -446,7 +299,7 @@ class _Counter:
         elif records is not None:
             self.total["without_answer"] += 1
 
-    def _overrides(self, talk: _Talk, records: _Records | None,
+    def _overrides(self, talk: TalkRow, records: Decisions | None,
                    organiser_rows: tuple[str, ...]) -> None:
         if talk.state is State.CANCELLED:
             return
@@ -468,7 +321,7 @@ class _Counter:
         self.total["overwritten_meetings"] += bool(overwritten)
         self.total["notes_edited"] += talk.left_alone
 
-    def _given_back(self, talk: _Talk, week: dict[str, int]) -> None:
+    def _given_back(self, talk: TalkRow, week: dict[str, int]) -> None:
         mark = talk.mark
         if (talk.state is not State.ANNOTATED or talk.removed or mark is None
                 or talk.start is None or talk.end is None):
