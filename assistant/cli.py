@@ -18,6 +18,7 @@ from assistant import presenting
 from assistant.answers import AnswerDocument, parse_answer_text
 from assistant.assess import Assessor
 from assistant.checklist import Checklist, load_checklist
+from assistant.commands.auth import auth
 from assistant.commands.calendars import calendars, open_store
 from assistant.commands.common import config_path_or_default, print_json
 from assistant.commands.report import report
@@ -283,6 +284,7 @@ def _parse_now(text: str | None) -> datetime:
     return moment if moment.tzinfo else moment.replace(tzinfo=UTC)
 
 
+cli.add_command(auth)
 cli.add_command(calendars)
 cli.add_command(report)
 cli.add_command(status)

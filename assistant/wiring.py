@@ -16,7 +16,7 @@ import requests
 
 from assistant.answer_links import AnswerLinks
 from assistant.calendar_admin import signed_in_providers
-from assistant.config import Config
+from assistant.config import Config, Microsoft
 from assistant.dry_run import DryRunCalendar, DryRunMail
 from assistant.errors import ConfigError
 from assistant.models import Provider
@@ -109,13 +109,20 @@ def calendar_ports(config: Config, retry: RetryPolicy, closers: list[Callable[[]
 
 
 def _local_sign_in(config: Config) -> tuple[Config, requests.Session | None]:
+    microsoft, login = local_login(config.microsoft)
+    return config.model_copy(update={"microsoft": microsoft}), login
+
+
+def local_login(microsoft: Microsoft) -> tuple[Microsoft, requests.Session | None]:
     """msal signs in only over https to a real authority; an emulator on this machine is
-    reached by keeping the public authority and sending its requests here instead."""
-    authority = config.microsoft.authority
+    reached by keeping the public authority and sending its requests here instead.
+
+    The section as msal should be given it, and the session that reaches the emulator (None
+    for a real authority)."""
+    authority = microsoft.authority
     if urlsplit(authority).hostname not in LOOPBACK:
-        return config, None
-    microsoft = config.microsoft.model_copy(update={"authority": PUBLIC_LOGIN})
-    return config.model_copy(update={"microsoft": microsoft}), LoginRedirect(authority)
+        return microsoft, None
+    return microsoft.model_copy(update={"authority": PUBLIC_LOGIN}), LoginRedirect(authority)
 
 
 def _google_push(headers: Mapping[str, str], body: bytes,

@@ -8,7 +8,8 @@ Two ways, as Google documents them:
 
 The scope is calendar.events: the narrowest one that can list, read and patch events and watch
 them (https://developers.google.com/calendar/api/auth). Secrets live in files outside the
-repository, written owner-only; nothing here logs a token.
+repository, written owner-only; nothing here logs a token. `explain` turns a failed sign-in or
+check into what an admin does about it in the Admin console or the Cloud console.
 """
 
 from __future__ import annotations
@@ -16,8 +17,12 @@ from __future__ import annotations
 import json
 import os
 import threading
+import webbrowser
+from collections.abc import Callable, Iterator, Mapping
+from contextlib import contextmanager
 from pathlib import Path
-from typing import Protocol
+from typing import Any, Protocol
+from urllib.parse import urlsplit
 
 import google.auth.transport.requests
 import requests
@@ -26,10 +31,21 @@ from google.auth.exceptions import RefreshError, TransportError
 from google.oauth2 import service_account
 from google.oauth2.credentials import Credentials as UserCredentials
 
-from assistant.errors import AuthFailed, ConfigError, ProviderUnavailable
+from assistant.errors import (
+    AuthFailed,
+    ConfigError,
+    InputError,
+    NotFound,
+    PermissionDenied,
+    ProviderError,
+    ProviderUnavailable,
+    TransientProviderError,
+)
 
 SCOPES = ("https://www.googleapis.com/auth/calendar.events",)
 GOOGLE_TOKEN_URI = "https://oauth2.googleapis.com/token"
+CONSENT_TIMEOUT_SECONDS = 300
+_LOOPBACK = ("127.0.0.1", "localhost", "::1")
 
 
 class SignIn(Protocol):
@@ -78,16 +94,115 @@ class InstalledAppSignIn:
         return self._credentials
 
 
+class HeldSignIn:
+    """Credentials already in hand for one user (fresh from the consent flow)."""
+
+    def __init__(self, credentials: Credentials, user: str) -> None:
+        self._credentials, self.user = credentials, user
+
+    def credentials_for(self, user: str) -> Credentials:
+        if user.lower() != self.user.lower():
+            raise AuthFailed(f"this sign-in is for {self.user} only", calendar=user)
+        return self._credentials
+
+
+def read_service_account_key(path: Path) -> dict[str, Any]:
+    """The key file's JSON, if it is a service-account key; InputError saying what it is if not."""
+    info = _json_file(path, "a service-account key")
+    if "installed" in info or "web" in info:
+        raise InputError(f"{path} is an OAuth client file, not a service-account key: use it "
+                         "with --client-secrets")
+    missing = [name for name in ("client_email", "private_key", "token_uri") if not info.get(name)]
+    if info.get("type") != "service_account" or missing:
+        raise InputError(f"{path} is not a service-account key (type {info.get('type')!r}"
+                         + (f", no {', '.join(missing)}" if missing else "") + "): download one "
+                         "in the Cloud console, IAM & Admin > Service accounts > the account > "
+                         "Keys > Add key > JSON")
+    try:
+        service_account.Credentials.from_service_account_info(info, scopes=SCOPES)
+    except (ValueError, KeyError) as err:
+        raise InputError(f"{path}: the key's private_key cannot be read ({err}); download a "
+                         "new key") from err
+    return info
+
+
+def read_client_secrets(path: Path) -> dict[str, Any]:
+    """An installed app's client-secrets JSON; InputError saying what is wrong if it is not."""
+    info = _json_file(path, "an OAuth client file")
+    if "web" in info:
+        raise InputError(f"{path} is a 'Web application' client, which cannot sign in from "
+                         "this machine: in the Cloud console, APIs & Services > Credentials > "
+                         "Create credentials > OAuth client ID, choose 'Desktop app'")
+    client = info.get("installed")
+    needed = ("client_id", "client_secret", "auth_uri", "token_uri")
+    if not isinstance(client, dict) or any(not client.get(name) for name in needed):
+        kind = "a service-account key" if info.get("type") == "service_account" else "not one"
+        raise InputError(f"{path} is not an OAuth client file ({kind}): download the JSON of "
+                         "a 'Desktop app' client from the Cloud console, APIs & Services > "
+                         "Credentials")
+    return info
+
+
+def sign_in_installed_app(
+    client_secrets_file: Path, user: str, *, open_browser: bool = True,
+    show: Callable[[str, bool], None] = lambda url, opening: None,
+    timeout_seconds: int = CONSENT_TIMEOUT_SECONDS,
+) -> UserCredentials:
+    """Google's consent flow for one user, nothing stored yet.
+
+    show(url, opening_browser) is told the consent page's address before the flow waits for
+    the browser to come back to this machine's loopback address.
+    """
+    from google_auth_oauthlib.flow import InstalledAppFlow  # only the sign-in command needs it
+    from oauthlib.oauth2.rfc6749.errors import OAuth2Error
+
+    client = read_client_secrets(client_secrets_file)
+    opening = open_browser and _has_browser()
+
+    class ShownFlow(InstalledAppFlow):
+        def authorization_url(self, **kwargs: Any) -> tuple[str, str]:
+            url, state = super().authorization_url(**kwargs)
+            show(url, opening)
+            return url, state
+
+    flow = ShownFlow.from_client_config(client, scopes=list(SCOPES))
+    with _oauthlib_allowing(client["installed"]["token_uri"]):
+        try:
+            credentials = flow.run_local_server(
+                host="localhost", port=0, open_browser=opening,
+                authorization_prompt_message=None, timeout_seconds=timeout_seconds,
+                # Google's parameters: who is expected, and a refresh token every time.
+                login_hint=user, prompt="consent", access_type="offline")
+        except AttributeError as err:  # google-auth-oauthlib's WSGITimeoutError
+            raise AuthFailed(f"nobody finished signing in within {timeout_seconds // 60} "
+                             "minutes", calendar=user) from err
+        except OAuth2Error as err:
+            raise AuthFailed(f"Google refused the sign-in: {err.error}: {err.description}",
+                             calendar=user) from err
+        except requests.RequestException as err:
+            raise ProviderUnavailable(f"could not reach Google's token endpoint: {err}",
+                                      calendar=user) from err
+    granted = credentials.granted_scopes
+    if granted is not None and not set(SCOPES) <= set(granted):
+        raise AuthFailed(f"Google answered 403 insufficientPermissions: the consent granted "
+                         f"{' '.join(granted) or 'nothing'}", calendar=user)
+    if not credentials.refresh_token:
+        raise AuthFailed("Google sent no refresh token, so the sign-in would not last",
+                         calendar=user)
+    return credentials
+
+
+def store_installed_app_token(credentials: Credentials, token_file: Path, user: str) -> None:
+    stored = json.loads(credentials.to_json()) | {"assistant_user": user}
+    write_secret(token_file, json.dumps(stored, indent=1))
+
+
 def authorize_installed_app(
     client_secrets_file: Path, token_file: Path, user: str, *, open_browser: bool = True
 ) -> Credentials:
     """Run Google's consent flow for one user and store the refresh token owner-only."""
-    from google_auth_oauthlib.flow import InstalledAppFlow  # only the sign-in command needs it
-
-    flow = InstalledAppFlow.from_client_secrets_file(str(client_secrets_file), scopes=SCOPES)
-    credentials = flow.run_local_server(port=0, open_browser=open_browser)
-    stored = json.loads(credentials.to_json()) | {"assistant_user": user}
-    write_secret(token_file, json.dumps(stored, indent=1))
+    credentials = sign_in_installed_app(client_secrets_file, user, open_browser=open_browser)
+    store_installed_app_token(credentials, token_file, user)
     return credentials
 
 
@@ -162,3 +277,115 @@ def _reason(err: RefreshError) -> str:
         return text + (" (the key was deleted or the sign-in revoked: create a new key, "
                        "or sign in again)")
     return text
+
+
+def explain(err: Exception, *, method: str, user: str,
+            key: Mapping[str, Any] | None = None) -> tuple[str, str]:
+    """(a short problem name, what happened and what to do) for a failed sign-in or check.
+
+    method is "service_account" (key: the key file's JSON) or "installed_app".
+    """
+    # Google's own words: a refused token request's, not the hint TokenSource added to them.
+    cause = err.__cause__
+    text = str(cause.args[0]) if isinstance(cause, RefreshError) and cause.args else str(err)
+    key = key or {}
+    account, client_id = key.get("client_email", "the service account"), key.get("client_id", "")
+    project = key.get("project_id", "")
+    domain = user.rpartition("@")[2]
+    delegation = ("In the Google Admin console of " + domain + " (admin.google.com), Security > "
+                  "Access and data control > API controls > Manage Domain Wide Delegation > "
+                  f"Add new: client ID {client_id or '(the key file client_id)'}, OAuth scope "
+                  f"{SCOPES[0]}, Authorize. It can take some minutes to apply.")
+    said = f"\n(Google said: {text})"
+    if "unauthorized_client" in text:
+        return "delegation_not_granted", (
+            f"Google will not let {account} act for {user}: domain-wide delegation is not "
+            f"granted for {domain}, or not for the calendar.events scope. {delegation}{said}")
+    if "Invalid email or User ID" in text:
+        return "unknown_user", f"{domain} has no user {user}: check the address.{said}"
+    if "reasonable timeframe" in text or "short-lived" in text:
+        return "clock", f"Google rejected the key's timestamp: check this machine's clock.{said}"
+    if "invalid_grant" in text and method == "service_account":
+        return "key_invalid", (
+            f"Google does not accept this key any more (deleted, disabled, or the file was "
+            f"changed). In the Cloud console, IAM & Admin > Service accounts > {account} > "
+            f"Keys, add a new JSON key and run this again with it.{said}")
+    if "invalid_grant" in text:
+        return "sign_in_revoked", f"The sign-in was revoked or expired: run this again.{said}"
+    if "invalid_client" in text or "deleted_client" in text:
+        return "client_invalid", (
+            "Google does not know this OAuth client (deleted, or its secret reset): download "
+            "the client's JSON again from the Cloud console, APIs & Services > Credentials."
+            f"{said}")
+    if "access_denied" in text:
+        return "denied", f"The consent screen was cancelled (access_denied).{said}"
+    if "within" in text and "minutes" in text:
+        return "timed_out", f"The browser never came back: run this again.{said}"
+    if "accessNotConfigured" in text or "SERVICE_DISABLED" in text or "has not been used" in text:
+        return "api_disabled", (
+            f"The Google Calendar API is not enabled in the key's Cloud project {project}: "
+            "Cloud console, APIs & Services > Library > Google Calendar API > Enable (then wait "
+            f"a few minutes).{said}")
+    if "insufficientPermissions" in text or "SCOPE_INSUFFICIENT" in text:
+        if method == "service_account":
+            return "scope_missing", (
+                f"The delegation does not include {SCOPES[0]}. {delegation}{said}")
+        return "scope_missing", (
+            "The consent did not include calendar events: run this again and keep 'View and "
+            f"edit events on all your calendars' ticked; the app's OAuth consent screen must "
+            f"list the scope {SCOPES[0]} (Cloud console, Google Auth platform > Data "
+            f"access).{said}")
+    if isinstance(err, NotFound):
+        return "calendar_not_found", (
+            f"Google has no calendar for {user}: is it a user of the Workspace domain (not a "
+            "group or an alias), with Google Calendar turned on for their organisational "
+            f"unit?{said}")
+    if isinstance(err, PermissionDenied):
+        return "permission_denied", f"Google refused to list {user}'s calendar.{said}"
+    if isinstance(err, TransientProviderError):
+        return "unreachable", (
+            "Could not reach Google; check the network (for the sandbox: is `assistant demo "
+            f"--serve` still running?).{said}")
+    if isinstance(err, ProviderError):
+        return "refused", f"Google refused the sign-in or the check.{said}"
+    return "failed", text
+
+
+def _json_file(path: Path, kind: str) -> dict[str, Any]:
+    try:
+        info = json.loads(Path(path).read_text(encoding="utf-8"))
+    except OSError as err:
+        raise InputError(f"cannot read {path}: {err.strerror}") from err
+    except (ValueError, UnicodeDecodeError) as err:
+        raise InputError(f"{path} is not JSON, so not {kind}") from err
+    if not isinstance(info, dict):
+        raise InputError(f"{path} is not {kind}")
+    return info
+
+
+def _has_browser() -> bool:
+    try:
+        webbrowser.get()
+    except webbrowser.Error:
+        return False
+    return True
+
+
+@contextmanager
+def _oauthlib_allowing(token_uri: str) -> Iterator[None]:
+    """oauthlib insists on https; the sandbox's token endpoint on this machine is plain http.
+    It also raises on a consent that granted fewer scopes, which is checked here instead."""
+    names = ["OAUTHLIB_RELAX_TOKEN_SCOPE"]
+    parts = urlsplit(token_uri)
+    if parts.scheme == "http" and parts.hostname in _LOOPBACK:
+        names.append("OAUTHLIB_INSECURE_TRANSPORT")
+    saved = {name: os.environ.get(name) for name in names}
+    os.environ.update(dict.fromkeys(names, "1"))
+    try:
+        yield
+    finally:
+        for name, value in saved.items():
+            if value is None:
+                os.environ.pop(name, None)
+            else:
+                os.environ[name] = value

@@ -8,13 +8,16 @@
   token cache is kept in a file only its owner can read:
   https://learn.microsoft.com/en-us/entra/msal/python/advanced/msal-python-token-cache-serialization
 msal caches tokens and refreshes them itself; after a 401 we drop the cached access token once
-and ask again. Tokens and secrets are never logged.
+and ask again. Tokens and secrets are never logged. `explain` turns a failed sign-in or check
+into what an admin does about it in the Entra admin center (the AADSTS codes:
+https://learn.microsoft.com/en-us/entra/identity-platform/reference-error-codes).
 """
 
 from __future__ import annotations
 
 import hashlib
 import os
+import re
 import threading
 from collections.abc import Callable
 from pathlib import Path
@@ -24,7 +27,15 @@ from urllib.parse import urlsplit
 import msal
 import requests
 
-from assistant.errors import AuthFailed, ConfigError, ProviderUnavailable
+from assistant.errors import (
+    AuthFailed,
+    ConfigError,
+    NotFound,
+    PermissionDenied,
+    ProviderError,
+    ProviderUnavailable,
+    TransientProviderError,
+)
 
 T = TypeVar("T")
 DELEGATED_SCOPES = ["Calendars.ReadWrite"]
@@ -37,8 +48,11 @@ _HINTS = {
     "AADSTS65001": "an admin has not consented to the app's Graph permissions",
     "AADSTS90002": "the tenant does not exist: check the tenant setting",
     "AADSTS1002012": "the scope is wrong for app-only sign-in",
+    "AADSTS7000222": "the client secret has expired: create a new one for the app",
+    "AADSTS7000218": "the app does not allow public client flows (needed for a device code)",
     "invalid_grant": "the stored sign-in expired or was revoked: run `assistant auth microsoft`",
 }
+_AADSTS = re.compile(r"AADSTS\d+: [^\\\r\n\"]*")
 
 
 class GraphSignIn(Protocol):
@@ -86,7 +100,7 @@ class AppSignIn:
                     cache.remove_at(token)
 
     def _made(self) -> msal.ConfidentialClientApplication:
-        self._app = _make(self._make_app)
+        self._app = make_app(self._make_app)
         return self._app
 
 
@@ -121,7 +135,7 @@ class DeviceCodeSignIn:
             self._rejected = rejected
 
     def _made(self) -> msal.PublicClientApplication:
-        self._app = _make(self._make_app)
+        self._app = make_app(self._make_app)
         return self._app
 
 
@@ -130,7 +144,7 @@ def app_sign_in(tenant: str, client_id: str, *, authority: str, graph_endpoint: 
                 http_client: requests.Session | None = None) -> AppSignIn:
     credential: str | dict[str, str]
     if certificate_file is not None:
-        credential = _certificate_credential(certificate_file)
+        credential = certificate_credential(certificate_file)
     elif secret:
         credential = secret
     else:
@@ -164,15 +178,37 @@ def device_code_app(tenant: str, client_id: str, cache: msal.SerializableTokenCa
 def sign_in_with_device_code(app: msal.PublicClientApplication, cache_file: Path,
                              show: Callable[[str], None]) -> str:
     """Run the device-code flow: show what to do, wait, keep the cache; the signed-in user."""
-    flow = app.initiate_device_flow(scopes=DELEGATED_SCOPES)
+    user, _ = run_device_code(app, show)
+    save_cache(app.token_cache, cache_file)
+    return user
+
+
+def run_device_code(app: msal.PublicClientApplication,
+                    show: Callable[[str], None]) -> tuple[str, FixedSignIn]:
+    """The device-code flow, the token kept only in app's cache: who signed in, and a sign-in
+    with that token (for one check before anything is stored)."""
+    flow = _call(lambda: app.initiate_device_flow(scopes=DELEGATED_SCOPES))
     if "user_code" not in flow:
         raise AuthFailed(f"Microsoft refused to start a sign-in: {_describe(flow)}")
     show(flow["message"])
-    result = app.acquire_token_by_device_flow(flow)
+    result = _call(lambda: app.acquire_token_by_device_flow(flow))
     if "access_token" not in result:
         raise AuthFailed(f"the sign-in did not complete: {_describe(result)}")
-    save_cache(app.token_cache, cache_file)
-    return str(result.get("id_token_claims", {}).get("preferred_username", ""))
+    user = str(result.get("id_token_claims", {}).get("preferred_username", ""))
+    return user, FixedSignIn(_bearer(result))
+
+
+class FixedSignIn:
+    """One token already in hand, for a single check call; never refreshed."""
+
+    def __init__(self, authorization: str) -> None:
+        self._authorization = authorization
+
+    def authorization(self) -> str:
+        return self._authorization
+
+    def refresh(self, rejected: str) -> None:
+        return None
 
 
 def save_cache(cache: msal.SerializableTokenCache, cache_file: Path) -> None:
@@ -186,12 +222,17 @@ def save_cache(cache: msal.SerializableTokenCache, cache_file: Path) -> None:
     os.chmod(cache_file, 0o600)
 
 
-def _make(make_app: Callable[[], T]) -> T:
+def make_app(make: Callable[[], T]) -> T:
     """msal's application, made now; its metadata fetch failing is a sign-in problem."""
     try:
-        return _call(make_app)
+        return _call(make)
     except ValueError as err:  # msal's words for a malformed or unknown authority
-        raise AuthFailed(f"Microsoft's sign-in refused the authority: {err}") from err
+        # An unknown tenant's answer (AADSTS90002) is in the error msal replaced with its own.
+        found = _AADSTS.search(str(err.__context__ or ""))
+        words = str(err)
+        if found:
+            words = _describe({"error": "invalid_tenant", "error_description": found.group()})
+        raise AuthFailed(f"Microsoft's sign-in refused the authority: {words}") from err
 
 
 def _call(action: Callable[[], T]) -> T:
@@ -221,7 +262,7 @@ def _describe(result: dict[str, Any]) -> str:
     return f"{words} ({hint})" if hint else words
 
 
-def _certificate_credential(path: Path) -> dict[str, str]:
+def certificate_credential(path: Path) -> dict[str, str]:
     """msal's certificate credential from a PEM holding the private key and the certificate."""
     from cryptography import x509
     from cryptography.hazmat.primitives import serialization
@@ -237,3 +278,71 @@ def _certificate_credential(path: Path) -> dict[str, str]:
     return {"private_key": pem.decode(), "thumbprint": thumbprint,
             "public_certificate": certificate.public_bytes(serialization.Encoding.PEM).decode()}
 
+
+
+def explain(err: Exception, *, method: str, tenant: str, client_id: str, user: str,
+            secret_env: str = "") -> tuple[str, str]:
+    """(a short problem name, what happened and what to do) for a failed sign-in or check.
+
+    method is "client_secret", "certificate" or "device_code"; user the mailbox checked.
+    """
+    text = str(err)
+    app_page = (f"Entra admin center (entra.microsoft.com) > App registrations > the app "
+                f"{client_id}")
+    permission = ("the delegated permission Calendars.ReadWrite" if method == "device_code"
+                  else "the application permission Calendars.ReadWrite")
+    consent = (f"In {app_page} > API permissions, add Microsoft Graph > {permission}, then "
+               f"press 'Grant admin consent for {tenant}' (a Privileged Role Administrator, "
+               "Cloud Application Administrator or Application Administrator can).")
+    said = f"\n(Microsoft said: {text})"
+    if "AADSTS90002" in text:
+        return "wrong_tenant", (
+            f"There is no tenant {tenant!r}. Use your tenant's ID (Entra admin center > "
+            "Overview > Tenant ID) or one of its verified domains, and the authority of the "
+            f"cloud it lives in.{said}")
+    if "AADSTS700016" in text:
+        return "app_not_in_tenant", (
+            f"Tenant {tenant} has no app with client ID {client_id}. Copy the Application "
+            f"(client) ID from {app_page} > Overview, and check the app is registered in (or, "
+            f"for a multi-tenant app, consented in) tenant {tenant}.{said}")
+    if "AADSTS7000222" in text:
+        return "secret_expired", (
+            f"The client secret in ${secret_env} has expired. In {app_page} > Certificates & "
+            f"secrets, create a new client secret and put its Value in ${secret_env}.{said}")
+    if "AADSTS7000215" in text or "AADSTS700027" in text:
+        if method == "certificate":
+            return "bad_certificate", (
+                f"The app did not accept the certificate. Upload its public part (the "
+                f"certificate, never the key) in {app_page} > Certificates & secrets > "
+                f"Certificates, and use the PEM holding that certificate's private key.{said}")
+        return "bad_secret", (
+            f"The client secret in ${secret_env} is not the app's. In {app_page} > "
+            "Certificates & secrets, create a new client secret and put its Value (not its "
+            f"Secret ID) in ${secret_env}.{said}")
+    if "AADSTS65001" in text:
+        return "consent_missing", (
+            f"No admin has consented to the app's permissions. {consent}{said}")
+    if "AADSTS7000218" in text:
+        return "public_client_flows_off", (
+            f"The app does not allow a device-code sign-in: in {app_page} > Authentication > "
+            f"Advanced settings, set 'Allow public client flows' to Yes.{said}")
+    if "authorization_declined" in text:
+        return "declined", f"The sign-in was cancelled on the sign-in page.{said}"
+    if "expired_token" in text or "AADSTS70019" in text:
+        return "code_expired", f"Nobody entered the code in time: run the command again.{said}"
+    if isinstance(err, PermissionDenied):
+        return "consent_missing", (
+            f"Graph refused to read {user}'s calendar: the app lacks {permission} or its "
+            f"consent. {consent} If Exchange Online limits the app to some mailboxes (RBAC for "
+            f"Applications or an application access policy), include {user}.{said}")
+    if isinstance(err, NotFound):
+        return "mailbox_not_found", (
+            f"Tenant {tenant} has no mailbox {user}: check the address (the user's primary "
+            f"email address) and that the user has an Exchange Online licence.{said}")
+    if isinstance(err, TransientProviderError):
+        return "unreachable", (
+            "Could not reach Microsoft's sign-in or Graph; check the network (for the "
+            f"sandbox: is `assistant demo --serve` still running?).{said}")
+    if isinstance(err, ProviderError):
+        return "refused", f"Microsoft refused the sign-in or the check.{said}"
+    return "failed", text

@@ -9,13 +9,16 @@ all of them. Secrets go into `environ` (never into the config), as in production
 from __future__ import annotations
 
 import json
+import os
 import secrets
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
 from integrations.sandbox.google_calendar import GoogleCalendarEmulator
 from integrations.sandbox.mail import MailSink
 from integrations.sandbox.microsoft_graph import GraphEmulator
+from integrations.sandbox.microsoft_identity import AppRegistration
 from integrations.sandbox.server import Faults
 
 SERVICE_ACCOUNT = "assistant@meeting-format-sandbox.iam.gserviceaccount.com"
@@ -58,6 +61,39 @@ class SandboxEnvironment:
         self.graph.stop()
         self.google.stop()
 
+    def google_oauth_client_file(self) -> Path:
+        """An OAuth client registered in the Google emulator, as the client-secrets JSON an admin
+        downloads from the Cloud console (an "installed" app), for `assistant auth google
+        --client-secrets`. Its consent page asks who signs in."""
+        client = self.google.installed_app_client(consenting_user="")
+        path = self.folder / "google-oauth-client.json"
+        _write_owner_only(path, json.dumps(client, indent=1))
+        return path
+
+    def microsoft_certificate_app(self) -> tuple[AppRegistration, Path]:
+        """A second app registration, consented, that signs in with a certificate; and the PEM
+        (private key and certificate) an admin would make for it, for `--certificate`."""
+        from cryptography import x509
+        from cryptography.hazmat.primitives import hashes, serialization
+        from cryptography.hazmat.primitives.asymmetric import rsa
+        from cryptography.x509.oid import NameOID
+
+        key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
+        name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "meeting-format-assistant")])
+        now = datetime.now(UTC)
+        certificate = (x509.CertificateBuilder().subject_name(name).issuer_name(name)
+                       .public_key(key.public_key()).serial_number(x509.random_serial_number())
+                       .not_valid_before(now - timedelta(days=1))
+                       .not_valid_after(now + timedelta(days=365))
+                       .sign(key, hashes.SHA256()))
+        certificate_pem = certificate.public_bytes(serialization.Encoding.PEM).decode()
+        key_pem = key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
+                                    serialization.NoEncryption()).decode()
+        app = self.graph.identity.register_app(self.domain, certificate_pem=certificate_pem)
+        path = self.folder / "microsoft-app.pem"
+        _write_owner_only(path, key_pem + certificate_pem)
+        return app, path
+
     def config(self, database_url: str, **sections: dict[str, Any]) -> dict[str, Any]:
         """The assistant's config for this sandbox, as a dict; sections are merged in."""
         data: dict[str, Any] = {
@@ -94,6 +130,12 @@ def to_toml(data: dict[str, Any]) -> str:
 
     table("", data)
     return "\n".join(lines).lstrip() + "\n"
+
+
+def _write_owner_only(path: Path, text: str) -> None:
+    descriptor = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    with os.fdopen(descriptor, "w", encoding="utf-8") as handle:
+        handle.write(text)
 
 
 def _value(value: Any) -> str:

@@ -82,7 +82,12 @@ class GoogleCalendarEmulator(SandboxServer):
         # Google's sign-in is another service (oauth2.googleapis.com), and google-auth retries
         # its failures with real sleeps of its own: faults are injected into the API only.
         self.route("POST", r"/token", lambda request, _: self.oauth.token(request), faults=False)
-        self.route("GET", r"/o/oauth2/auth", lambda request, _: self.oauth.authorize(request),
+        # The consent page: a person signs in as one of the emulator's users.
+        self.route("GET", r"/o/oauth2/auth",
+                   lambda request, _: self.oauth.authorize(request, self.store.calendars),
+                   faults=False)
+        self.route("POST", r"/o/oauth2/auth",
+                   lambda request, _: self.oauth.decide(request, self.store.calendars),
                    faults=False)
 
     def start(self) -> GoogleCalendarEmulator:

@@ -6,21 +6,32 @@
   iat and exp (at most an hour later). Without delegation for the user's domain Google answers
   401 unauthorized_client.
   https://developers.google.com/identity/protocols/oauth2/service-account#httprest
-- Installed app: GET /o/oauth2/auth (consent, here granted at once for the configured user)
-  redirects back with a code; POST /token exchanges it (grant_type=authorization_code) and later
-  refreshes (grant_type=refresh_token); a revoked token answers 400 invalid_grant.
-  https://developers.google.com/identity/protocols/oauth2/native-app
+- Installed app (https://developers.google.com/identity/protocols/oauth2/native-app):
+  GET /o/oauth2/auth takes Google's parameters (client_id, a loopback redirect_uri,
+  response_type=code, scope, state, code_challenge and code_challenge_method for PKCE,
+  login_hint, access_type, prompt) and shows a small sign-in and consent page: the person types
+  (or keeps the login_hint) the account to sign in as, may untick a scope (granular consent,
+  https://developers.google.com/identity/protocols/oauth2/resources/granular-permissions) and
+  presses Allow or Cancel; the browser goes back to redirect_uri with ?code=&scope=&state= or
+  ?error=access_denied&state=. A test may set `consenting_user` to skip the page. POST /token
+  exchanges the code (grant_type=authorization_code, the same redirect_uri, the PKCE
+  code_verifier) for an access token, and a refresh token only with access_type=offline; later
+  refreshes use grant_type=refresh_token; a revoked token answers 400 invalid_grant.
 Access tokens last an hour (expires_in 3599) and may be revoked early, to exercise 401 handling.
 """
 
 from __future__ import annotations
 
+import base64
+import hashlib
+import html
 import secrets
 import threading
 import time
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import Any
-from urllib.parse import parse_qs, urlencode, urlsplit, urlunsplit
+from urllib.parse import parse_qs, unquote_plus, urlencode, urlsplit, urlunsplit
 
 from google.auth import jwt
 from google.auth.exceptions import GoogleAuthError
@@ -30,6 +41,15 @@ from integrations.sandbox.server import Request, Response, json_response
 JWT_BEARER = "urn:ietf:params:oauth:grant-type:jwt-bearer"
 GOOGLE_TOKEN_AUDIENCE = "https://oauth2.googleapis.com/token"  # "aud: always" this, per the guide
 ACCESS_TOKEN_SECONDS = 3599
+LOOPBACK_HOSTS = ("127.0.0.1", "localhost", "::1")  # what installed apps may redirect to
+# The consent screen's words for the scopes it knows (Google's own wording).
+SCOPE_WORDS = {
+    "https://www.googleapis.com/auth/calendar.events": "View and edit events on all your calendars",
+    "https://www.googleapis.com/auth/calendar": "See, edit, share, and permanently delete all the "
+                                                "calendars you can access using Google Calendar",
+    "https://www.googleapis.com/auth/calendar.readonly": "See and download any calendar you can "
+                                                         "access using your Google Calendar",
+}
 
 
 @dataclass
@@ -40,6 +60,18 @@ class Grant:
 
 
 @dataclass
+class _Code:
+    """An authorization code, and what the token request must match to redeem it."""
+
+    grant: Grant
+    client_id: str
+    redirect_uri: str
+    challenge: str
+    challenge_method: str
+    offline: bool
+
+
+@dataclass
 class OAuthServer:
     """Accounts and tokens; the calendar emulator asks it who a bearer token belongs to."""
 
@@ -47,10 +79,10 @@ class OAuthServer:
     service_accounts: dict[str, str] = field(default_factory=dict)  # email -> public key PEM
     delegated_domains: dict[str, set[str]] = field(default_factory=dict)  # sa email -> domains
     clients: dict[str, str] = field(default_factory=dict)  # client id -> secret
-    consenting_user: str = ""  # who "signs in" at the consent screen
+    consenting_user: str = ""  # set: consent is granted at once for this user, with no page
     token_requests: int = 0
     _refresh_tokens: dict[str, Grant] = field(default_factory=dict)
-    _codes: dict[str, Grant] = field(default_factory=dict)
+    _codes: dict[str, _Code] = field(default_factory=dict)
     _access: dict[str, Grant] = field(default_factory=dict)
     _lock: threading.Lock = field(default_factory=threading.Lock)
 
@@ -101,25 +133,65 @@ class OAuthServer:
         grant_type = form.get("grant_type", "")
         if grant_type == JWT_BEARER:
             return self._jwt_grant(form.get("assertion", ""))
-        if grant_type == "refresh_token":
-            return self._refresh_grant(form)
-        if grant_type == "authorization_code":
+        if grant_type in ("refresh_token", "authorization_code"):
+            form |= _client_credentials(request.header("Authorization"))
+            if not self._client_authenticated(form):
+                return _oauth_error(401, "invalid_client", "The OAuth client was not found.")
+            if grant_type == "refresh_token":
+                return self._refresh_grant(form)
             return self._code_grant(form)
         return _oauth_error(400, "unsupported_grant_type", f"Invalid grant_type: {grant_type}")
 
-    def authorize(self, request: Request) -> Response:
-        """The consent screen: grant at once and send the browser back with a code."""
+    def authorize(self, request: Request, users: Iterable[str] = ()) -> Response:
+        """GET: the sign-in and consent page (or, with `consenting_user`, consent at once)."""
+        problem = self._authorization_problem(request)
+        if problem is not None:
+            return problem
+        if self.consenting_user:
+            return self._redirect_with_code(request, self.consenting_user, _requested(request))
+        return _consent_page(request, request.param("login_hint") or "", sorted(users))
+
+    def decide(self, request: Request, users: Iterable[str] = ()) -> Response:
+        """POST from the consent page: Allow (as the account typed in) or Cancel."""
+        problem = self._authorization_problem(request)
+        if problem is not None:
+            return problem
+        form = parse_qs(request.body.decode())
+        if form.get("decision", [""])[-1] != "allow":
+            return _redirect(request, {"error": "access_denied"})
+        user = form.get("user", [""])[-1].strip()
+        known = {known.lower(): known for known in users}
+        if user.lower() not in known:
+            return _consent_page(request, user, sorted(known.values()),
+                                 error="Couldn't find your Google Account.")
+        granted = _requested(request) & frozenset(form.get("scope", []))
+        return self._redirect_with_code(request, known[user.lower()], granted)
+
+    def _authorization_problem(self, request: Request) -> Response | None:
+        """Google's error page for a request it would not show a consent screen for."""
         redirect = request.param("redirect_uri") or ""
-        if request.param("client_id") not in self.clients or not redirect:
-            return _oauth_error(400, "invalid_request", "Missing or unknown client_id.")
-        code = "4/" + secrets.token_urlsafe(30)
-        scopes = frozenset((request.param("scope") or "").split())
-        self._codes[code] = Grant(self.consenting_user, scopes, time.time() + 600)
-        query = urlencode({"state": request.param("state") or "", "code": code,
-                           "scope": " ".join(sorted(scopes))})
         parts = urlsplit(redirect)
-        location = urlunsplit((parts.scheme, parts.netloc, parts.path, query, ""))
-        return Response(302, b"", {"Location": location})
+        if request.param("client_id") not in self.clients:
+            return _error_page(401, "invalid_client", "The OAuth client was not found.")
+        if parts.scheme != "http" or parts.hostname not in LOOPBACK_HOSTS:
+            return _error_page(400, "redirect_uri_mismatch", "An installed app must redirect to "
+                               f"a loopback address (http://127.0.0.1:port), not {redirect!r}.")
+        if request.param("response_type") != "code":
+            return _error_page(400, "unsupported_response_type", "response_type must be code.")
+        if not _requested(request):
+            return _error_page(400, "invalid_request", "Missing required parameter: scope")
+        if request.param("code_challenge_method") not in (None, "S256", "plain"):
+            return _error_page(400, "invalid_request", "Invalid code_challenge_method.")
+        return None
+
+    def _redirect_with_code(self, request: Request, user: str, scopes: frozenset[str]) -> Response:
+        code = "4/" + secrets.token_urlsafe(30)
+        self._codes[code] = _Code(
+            Grant(user, scopes, time.time() + 600), request.param("client_id") or "",
+            request.param("redirect_uri") or "", request.param("code_challenge") or "",
+            request.param("code_challenge_method") or "plain",
+            request.param("access_type") == "offline")
+        return _redirect(request, {"code": code, "scope": " ".join(sorted(scopes))})
 
     def _jwt_grant(self, assertion: str) -> Response:
         try:
@@ -144,22 +216,30 @@ class OAuthServer:
             )
         return self._access_response(Grant(user, frozenset(claims.get("scope", "").split()), 0))
 
+    def _client_authenticated(self, form: dict[str, str]) -> bool:
+        expected = self.clients.get(form.get("client_id", ""))
+        return expected is not None and secrets.compare_digest(
+            expected, form.get("client_secret", ""))
+
     def _refresh_grant(self, form: dict[str, str]) -> Response:
-        if self.clients.get(form.get("client_id", "")) != form.get("client_secret"):
-            return _oauth_error(401, "invalid_client", "The OAuth client was not found.")
         grant = self._refresh_tokens.get(form.get("refresh_token", ""))
         if grant is None:
             return _oauth_error(400, "invalid_grant", "Token has been expired or revoked.")
         return self._access_response(grant)
 
     def _code_grant(self, form: dict[str, str]) -> Response:
-        if self.clients.get(form.get("client_id", "")) != form.get("client_secret"):
-            return _oauth_error(401, "invalid_client", "The OAuth client was not found.")
-        grant = self._codes.pop(form.get("code", ""), None)
-        if grant is None or grant.expires < time.time():
+        code = self._codes.pop(form.get("code", ""), None)
+        if code is None or code.grant.expires < time.time():
             return _oauth_error(400, "invalid_grant", "Malformed auth code.")
-        refresh = self.issue_refresh_token(grant.user, grant.scopes)
-        return self._access_response(grant, refresh_token=refresh)
+        if code.client_id != form.get("client_id") or code.redirect_uri != form.get(
+                "redirect_uri"):
+            return _oauth_error(400, "redirect_uri_mismatch", "Bad Request")
+        if code.challenge and not _verifier_matches(form.get("code_verifier", ""), code):
+            return _oauth_error(400, "invalid_grant", "Invalid code verifier.")
+        if not code.offline:
+            return self._access_response(code.grant)
+        refresh = self.issue_refresh_token(code.grant.user, code.grant.scopes)
+        return self._access_response(code.grant, refresh_token=refresh)
 
     def _access_response(self, grant: Grant, **extra: str) -> Response:
         token = "ya29." + secrets.token_urlsafe(40)
@@ -175,3 +255,68 @@ class OAuthServer:
 
 def _oauth_error(status: int, error: str, description: str) -> Response:
     return json_response(status, {"error": error, "error_description": description})
+
+
+def _client_credentials(authorization: str | None) -> dict[str, str]:
+    """client_id and client_secret from HTTP Basic authentication (client_secret_basic), if used."""
+    if not authorization or not authorization.startswith("Basic "):
+        return {}
+    try:
+        decoded = base64.b64decode(authorization.removeprefix("Basic ")).decode()
+    except (ValueError, UnicodeDecodeError):
+        return {}
+    client_id, _, secret = decoded.partition(":")
+    return {"client_id": unquote_plus(client_id), "client_secret": unquote_plus(secret)}
+
+
+def _requested(request: Request) -> frozenset[str]:
+    return frozenset((request.param("scope") or "").split())
+
+
+def _verifier_matches(verifier: str, code: _Code) -> bool:
+    if code.challenge_method == "S256":
+        digest = hashlib.sha256(verifier.encode()).digest()
+        verifier = base64.urlsafe_b64encode(digest).decode().rstrip("=")
+    return secrets.compare_digest(verifier, code.challenge)
+
+
+def _redirect(request: Request, values: dict[str, str]) -> Response:
+    """Back to the app's loopback address with the answer in the query, state included."""
+    parts = urlsplit(request.param("redirect_uri") or "")
+    query = urlencode({"state": request.param("state") or "", **values})
+    location = urlunsplit((parts.scheme, parts.netloc, parts.path, query, ""))
+    return Response(302, b"", {"Location": location})
+
+
+def _consent_page(request: Request, user: str, users: list[str], error: str = "") -> Response:
+    """Sign in as an account of the sandbox, and allow the app what it asked for."""
+    query = html.escape(urlencode({k: v[-1] for k, v in request.query.items()}))
+    scopes = "".join(
+        f'<p><label><input type="checkbox" name="scope" value="{html.escape(scope)}" checked> '
+        f"{html.escape(SCOPE_WORDS.get(scope, scope))}</label></p>"
+        for scope in sorted(_requested(request)))
+    accounts = ", ".join(html.escape(known) for known in users) or "none yet"
+    warning = f'<p role="alert"><strong>{html.escape(error)}</strong></p>' if error else ""
+    page = f"""<!doctype html>
+<html lang="en"><head><meta charset="utf-8"><title>Sign in - Google Accounts (sandbox)</title>
+</head><body>
+<h1>Sign in</h1>
+<p>to continue to the app <code>{html.escape(request.param("client_id") or "")}</code>.
+This is the local Google sandbox: its accounts are {accounts}.</p>
+{warning}<form method="post" action="/o/oauth2/auth?{query}">
+<p><label>Email <input type="email" name="user" value="{html.escape(user)}" required></label></p>
+<p>The app wants to:</p>
+{scopes}<p><button name="decision" value="allow">Allow</button>
+<button name="decision" value="deny" formnovalidate>Cancel</button></p>
+</form></body></html>
+"""
+    return Response(200, page.encode(), {"Content-Type": "text/html; charset=utf-8",
+                                         "Cache-Control": "no-store"})
+
+
+def _error_page(status: int, error: str, description: str) -> Response:
+    """What Google shows in the browser instead of a consent screen: 'Error 400: ...'."""
+    page = (f"<!doctype html><html lang=\"en\"><head><meta charset=\"utf-8\"><title>Error</title>"
+            f"</head><body><h1>Error {status}: {html.escape(error)}</h1>"
+            f"<p>{html.escape(description)}</p></body></html>\n")
+    return Response(status, page.encode(), {"Content-Type": "text/html; charset=utf-8"})

@@ -94,6 +94,11 @@ class GraphEmulator(SandboxServer):
                    lambda r, m: identity.token(m["tenant"], r), faults=False)
         self.route("POST", rf"{tenant}/oauth2/v2\.0/devicecode",
                    lambda r, m: identity.device_code(m["tenant"], r), faults=False)
+        # Where a person enters a device code: the stand-in for microsoft.com/devicelogin.
+        self.route("GET", r"/devicelogin", lambda r, m: identity.device_login_page(r),
+                   faults=False)
+        self.route("POST", r"/devicelogin",
+                   lambda r, m: identity.device_login(r, self.store.mailboxes), faults=False)
 
     @property
     def graph_url(self) -> str:

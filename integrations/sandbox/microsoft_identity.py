@@ -9,8 +9,16 @@ Endpoints, after https://learn.microsoft.com/en-us/entra/identity-platform/v2-pr
   device_code (authorization_pending until the user approves) and refresh_token
   https://learn.microsoft.com/en-us/entra/identity-platform/v2-oauth2-device-code;
 - POST /{tenant}/oauth2/v2.0/devicecode.
-Errors are OAuth bodies with AADSTS codes, e.g. AADSTS7000215 for a wrong secret and
+Errors are OAuth bodies with AADSTS codes, e.g. AADSTS90002 for a tenant that does not exist
+(a tenant exists here once an app is registered in it), AADSTS7000215 for a wrong secret and
 AADSTS65001 when an admin has not consented to the app's permissions.
+
+The device-code flow's one departure from
+https://learn.microsoft.com/en-us/entra/identity-platform/v2-oauth2-device-code: the person
+cannot sign in at https://microsoft.com/devicelogin, so `verification_uri` (and the message)
+name this server's own page, GET/POST /devicelogin, where one enters the code and the address
+of a mailbox of the sandbox, then signs in or cancels (which the polling client then sees as
+authorization_declined). Tests may also call approve_device.
 msal insists on an https authority, so clients reach this server through a session that
 rewrites https://login.microsoftonline.com to it (see LoginRedirect).
 """
@@ -18,11 +26,13 @@ rewrites https://login.microsoftonline.com to it (see LoginRedirect).
 from __future__ import annotations
 
 import base64
+import html
 import json
 import secrets
 import threading
 import time
 import uuid
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import parse_qs
@@ -33,7 +43,11 @@ import requests
 from integrations.sandbox.server import Request, Response, json_response
 
 PUBLIC_LOGIN = "https://login.microsoftonline.com"
+PUBLIC_DEVICE_LOGIN = "https://microsoft.com/devicelogin"
 ACCESS_TOKEN_SECONDS = 3599
+DEVICE_CODE_SECONDS = 900
+# Names that stand for "whichever tenant the user is in", valid without any app registered.
+MULTI_TENANT = ("common", "organizations", "consumers")
 
 
 @dataclass
@@ -57,6 +71,7 @@ class Grant:
 class IdentityServer:
     apps: dict[str, AppRegistration] = field(default_factory=dict)
     pending_devices: dict[str, dict[str, Any]] = field(default_factory=dict)
+    device_poll_seconds: int = 5  # the interval a device-code client is told to poll at
     token_requests: int = 0
     _refresh: dict[str, Grant] = field(default_factory=dict)
     _access: dict[str, Grant] = field(default_factory=dict)
@@ -70,11 +85,22 @@ class IdentityServer:
         self.apps[app.client_id] = app
         return app
 
-    def approve_device(self, user_code: str, user: str) -> None:
-        """The user enters the code on the sign-in page and consents."""
-        for pending in self.pending_devices.values():
-            if pending["user_code"] == user_code:
-                pending["user"] = user
+    def approve_device(self, user_code: str, user: str) -> bool:
+        """The user enters the code on the sign-in page and consents; False for a wrong code."""
+        pending = self._pending(user_code)
+        if pending is not None:
+            pending["user"] = user
+        return pending is not None
+
+    def knows_tenant(self, tenant: str) -> bool:
+        return tenant.lower() in MULTI_TENANT or any(
+            app.tenant.lower() == tenant.lower() for app in self.apps.values())
+
+    def _pending(self, user_code: str) -> dict[str, Any] | None:
+        wanted = user_code.strip().upper().replace("-", "")
+        return next((pending for pending in self.pending_devices.values()
+                     if pending["user_code"] == wanted and pending["expires"] > time.time()),
+                    None)
 
     def revoke_access_tokens(self) -> None:
         with self._lock:
@@ -90,6 +116,8 @@ class IdentityServer:
     # -- HTTP ----------------------------------------------------------------------------------
 
     def openid_configuration(self, tenant: str) -> Response:
+        if not self.knows_tenant(tenant):
+            return _no_tenant(tenant)
         base = f"{PUBLIC_LOGIN}/{tenant}"
         return json_response(200, {
             "token_endpoint": f"{base}/oauth2/v2.0/token",
@@ -114,24 +142,58 @@ class IdentityServer:
         })
 
     def device_code(self, tenant: str, request: Request) -> Response:
+        if not self.knows_tenant(tenant):
+            return _no_tenant(tenant)
         form = _form(request)
         if form.get("client_id") not in self.apps:
-            return _error(400, "unauthorized_client", "AADSTS700016: Application not found.")
+            return _error(400, "unauthorized_client", "AADSTS700016: Application with "
+                          f"identifier '{form.get('client_id')}' was not found in the directory "
+                          f"'{tenant}'.")
         code = secrets.token_urlsafe(32)
         user_code = "".join(secrets.choice("ABCDEFGHJKLMNPQRSTUVWXYZ23456789") for _ in range(9))
         self.pending_devices[code] = {"user_code": user_code, "user": "", "tenant": tenant,
-                                      "client_id": form["client_id"]}
-        url = "https://microsoft.com/devicelogin"
+                                      "client_id": form["client_id"], "declined": False,
+                                      "expires": time.time() + DEVICE_CODE_SECONDS}
+        host = request.header("Host")
+        url = f"http://{host}/devicelogin" if host else PUBLIC_DEVICE_LOGIN
         return json_response(200, {
             "device_code": code, "user_code": user_code, "verification_uri": url,
-            "expires_in": 900, "interval": 5,
+            "expires_in": DEVICE_CODE_SECONDS, "interval": self.device_poll_seconds,
             "message": f"To sign in, use a web browser to open the page {url} and enter the "
-                       f"code {user_code} to authenticate.",
+                       f"code {user_code} to authenticate. (In this sandbox, that page stands "
+                       f"in for {PUBLIC_DEVICE_LOGIN}.)",
         })
+
+    def device_login_page(self, request: Request) -> Response:
+        """GET /devicelogin: enter the code shown on the device, and who signs in."""
+        return _device_page(request.param("code") or "", request.param("user") or "")
+
+    def device_login(self, request: Request, mailboxes: Iterable[str]) -> Response:
+        """POST /devicelogin: sign in as a mailbox of the sandbox (or cancel) for that code."""
+        form = _form(request)
+        user_code, user = form.get("code", ""), form.get("user", "").strip()
+        pending = self._pending(user_code)
+        if pending is None:
+            return _device_page(user_code, user, "That code didn't work. Check the code and try "
+                                "again.", status=400)
+        if form.get("decision") == "cancel":
+            pending["declined"] = True
+            return _page("Sign-in cancelled", "<p>You cancelled the sign-in. You may now close "
+                         "this window.</p>")
+        known = {mailbox.lower(): mailbox for mailbox in mailboxes}
+        if user.lower() not in known:
+            return _device_page(user_code, user, "AADSTS50034: This username may be incorrect: "
+                                f"there is no account {user!r} in the sandbox's tenant.",
+                                status=400)
+        pending["user"] = known[user.lower()]
+        return _page("Signed in", f"<p>You have signed in as {html.escape(pending['user'])} "
+                     "on your device. You may now close this window.</p>")
 
     def token(self, tenant: str, request: Request) -> Response:
         with self._lock:
             self.token_requests += 1
+        if not self.knows_tenant(tenant):
+            return _no_tenant(tenant)
         form = _form(request)
         grant_type = form.get("grant_type", "")
         if grant_type == "client_credentials":
@@ -181,8 +243,12 @@ class IdentityServer:
 
     def _device_grant(self, form: dict[str, str]) -> Response:
         pending = self.pending_devices.get(form.get("device_code", ""))
-        if pending is None:
+        if pending is None or pending["expires"] < time.time():
             return _error(400, "expired_token", "AADSTS70019: Verification code expired.")
+        if pending["declined"]:
+            del self.pending_devices[form["device_code"]]
+            return _error(400, "authorization_declined", "AADSTS70000: The user declined the "
+                          "sign-in request.")
         if not pending["user"]:
             return _error(400, "authorization_pending",
                           "AADSTS70016: OAuth 2.0 device flow error. Authorization is pending.")
@@ -241,6 +307,33 @@ def _error(status: int, error: str, description: str) -> Response:
             "AADSTS") else [], "timestamp": now, "trace_id": str(uuid.uuid4()),
         "correlation_id": str(uuid.uuid4()),
     })
+
+
+def _no_tenant(tenant: str) -> Response:
+    return _error(400, "invalid_tenant", f"AADSTS90002: Tenant '{tenant}' not found. Check to "
+                  "make sure you have the correct tenant ID and are signing into the correct "
+                  "cloud.")
+
+
+def _device_page(user_code: str, user: str, error: str = "", status: int = 200) -> Response:
+    warning = f'<p role="alert"><strong>{html.escape(error)}</strong></p>' if error else ""
+    return _page("Enter code", f"""{warning}<p>Enter the code displayed on your device, and the
+address of the sandbox mailbox to sign in as.</p>
+<form method="post" action="/devicelogin">
+<p><label>Code <input name="code" value="{html.escape(user_code)}" required
+autocomplete="off"></label></p>
+<p><label>Email <input type="email" name="user" value="{html.escape(user)}" required></label></p>
+<p><button name="decision" value="allow">Sign in</button>
+<button name="decision" value="cancel" formnovalidate>Cancel</button></p>
+</form>""", status)
+
+
+def _page(title: str, body: str, status: int = 200) -> Response:
+    page = (f'<!doctype html>\n<html lang="en"><head><meta charset="utf-8"><title>{title} - '
+            f"Microsoft sign-in (sandbox)</title></head><body>\n<h1>{title}</h1>\n{body}\n"
+            "</body></html>\n")
+    return Response(status, page.encode(), {"Content-Type": "text/html; charset=utf-8",
+                                            "Cache-Control": "no-store"})
 
 
 def _public_key(certificate_pem: str) -> Any:
