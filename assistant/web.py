@@ -6,7 +6,8 @@
   https://learn.microsoft.com/en-us/graph/change-notifications-delivery-webhooks);
 - GET/POST /answer/{token}: a one-click answer; GET only shows what the link would do, so a
   mail scanner that follows links changes nothing; the organiser confirms with POST;
-- GET /healthz: the store answers; GET /metrics: Prometheus text.
+- GET /healthz: the store answers; GET /metrics: Prometheus text;
+- /admin: the admin page, behind its login (assistant.admin_web).
 A notification only ever makes a calendar due for a sync, so a forged one costs a sync at most,
 and one without our channel's secret is refused before even that. The store is synchronous,
 so every endpoint that touches it runs on Starlette's thread pool, never on the event loop.
@@ -26,6 +27,7 @@ from starlette.requests import Request
 from starlette.responses import HTMLResponse, JSONResponse, PlainTextResponse, Response
 from starlette.routing import Route
 
+from assistant.admin_web import admin_mount
 from assistant.models import Provider
 from assistant.ports import PushNotice, PushReader
 from assistant.reply_tokens import BadToken
@@ -100,6 +102,7 @@ def create_app(service: Service, push_readers: Mapping[Provider, PushReader],
         Route("/answer/{token:str}", answer, methods=["GET", "POST"]),
         Route("/healthz", healthz),
         Route("/metrics", metrics),
+        admin_mount(service),  # /admin: the admin page (assistant.admin_web)
     ])
 
 
