@@ -19,6 +19,7 @@ from pydantic import (
     ConfigDict,
     Field,
     ValidationError,
+    ValidationInfo,
     field_validator,
     model_validator,
 )
@@ -120,9 +121,11 @@ class Google(_Section):
     max_connections: int = Field(default=4, ge=1, le=32)
 
     @model_validator(mode="after")
-    def _one_sign_in(self) -> Google:
+    def _one_sign_in(self, info: ValidationInfo) -> Google:
         if self.service_account_key_file and self.token_file:
             raise ValueError("set service_account_key_file or token_file, not both")
+        if _signing_in(info):
+            return self
         if self.calendars and not (self.service_account_key_file or self.token_file):
             raise ValueError(
                 "calendars are set but Google has no sign-in: set service_account_key_file "
@@ -130,6 +133,11 @@ class Google(_Section):
                 "user's sign-in, written by `assistant auth google`)"
             )
         return self
+
+
+def _signing_in(info: ValidationInfo) -> bool:
+    """`assistant auth` reads a config whose sign-in it is about to set up."""
+    return bool(info.context and info.context.get("signing_in"))
 
 
 class Categories(_Section):
@@ -156,11 +164,13 @@ class Microsoft(_Section):
     categories: Categories | None = None  # unset: the assistant adds no categories
 
     @model_validator(mode="after")
-    def _one_sign_in(self) -> Microsoft:
+    def _one_sign_in(self, info: ValidationInfo) -> Microsoft:
         chosen = [name for name in ("client_secret_env", "certificate_file", "token_cache_file")
                   if getattr(self, name) is not None]
         if len(chosen) > 1:
             raise ValueError(f"set one sign-in, not {' and '.join(chosen)}")
+        if _signing_in(info):
+            return self
         if self.calendars and not (chosen and self.client_id and self.tenant):
             raise ValueError(
                 "calendars are set but Microsoft has no sign-in: set tenant, client_id and one "
@@ -314,8 +324,11 @@ def in_domains(domain: str, domains: list[str] | tuple[str, ...]) -> bool:
     return any(domain == known or domain.endswith("." + known) for known in domains)
 
 
-def load_config(path: Path) -> Config:
-    """Read and validate a config file; raises ConfigError naming the file and each problem."""
+def load_config(path: Path, *, signing_in: bool = False) -> Config:
+    """Read and validate a config file; raises ConfigError naming the file and each problem.
+
+    signing_in: the file may list calendars without a sign-in yet (`assistant auth` adds it).
+    """
     try:
         data = tomllib.loads(path.read_text(encoding="utf-8"))
     except (OSError, UnicodeDecodeError) as err:
@@ -323,7 +336,7 @@ def load_config(path: Path) -> Config:
     except tomllib.TOMLDecodeError as err:
         raise ConfigError(str(path), [f"not valid TOML: {err}"]) from err
     try:
-        config = Config.model_validate(data)
+        config = Config.model_validate(data, context={"signing_in": signing_in})
     except ValidationError as err:
         raise ConfigError(str(path), describe_validation_error(err, Config)) from err
     return _paths_relative_to(config, path.parent)

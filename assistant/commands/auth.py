@@ -205,7 +205,7 @@ def _optional_config(path: Path | None) -> tuple[Path | None, Config | None]:
         found = config_path_or_default(path)
     except InputError:
         return None, None
-    return found, load_config(found)
+    return found, load_config(found, signing_in=True)
 
 
 def _microsoft_app(tenant: str, client_id: str, authority: str, graph_endpoint: str) -> Microsoft:

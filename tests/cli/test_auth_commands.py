@@ -28,6 +28,7 @@ from click.testing import CliRunner
 from assistant.cli import cli
 from assistant.config import load_config
 from assistant.connect import git_work_tree_of, secrets_folder
+from assistant.errors import ConfigError
 from integrations.sandbox.environment import GRAPH_SECRET_ENV, SandboxEnvironment, to_toml
 
 ALICE, BOB = "alice@example.com", "bob@example.com"  # Alice on Google, Bob on Outlook
@@ -115,6 +116,18 @@ def test_a_delegated_key_is_checked_copied_owner_only_and_its_config_lines_work(
     key.unlink()  # as the command suggests: the copy is the one in use now
     run_once(with_printed_lines(config, result.output))
     assert load_config(config).google.service_account_key_file == stored
+
+
+def test_a_config_listing_calendars_before_any_sign_in_can_be_signed_in(
+        sandbox, tmp_path, secrets):
+    config = write_config(sandbox, tmp_path, drop=[("google", "service_account_key_file")])
+    with pytest.raises(ConfigError, match="Google has no sign-in"):
+        load_config(config)  # what `run` says, pointing at `assistant auth google`
+    key = sandbox.folder / "google-service-account.json"
+    result = auth("google", "--config", str(config), "--service-account", str(key),
+                  "--check-user", ALICE)
+    assert result.exit_code == 0, result.output
+    run_once(with_printed_lines(config, result.output))
 
 
 def test_a_key_delegated_for_another_domain_is_explained_and_nothing_is_stored(

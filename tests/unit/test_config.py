@@ -151,3 +151,9 @@ def test_mail_secrets_come_from_the_environment_and_their_absence_names_the_vari
     assert "too-short" not in str(error.value)
     monkeypatch.setenv("ASSISTANT_SMTP_PASSWORD", "pw")
     assert smtp_from_config(mail).host == "smtp.example.com"
+
+
+def test_assistant_auth_reads_a_config_whose_sign_in_it_is_about_to_add(tmp_path):
+    text = '[organisation]\ndomains = ["example.com"]\n[google]\ncalendars = ["a@example.com"]\n'
+    config = load_config(write(tmp_path, text), signing_in=True)
+    assert config.google.calendars == ["a@example.com"]
