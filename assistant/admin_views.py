@@ -53,6 +53,7 @@ class MeetingInFlight:
     deadline_at: datetime | None
     questions: int  # how many rows the organiser is asked
     customers: list[str]
+    event_id: str  # the provider's id, for `assistant preview --calendar --event`
 
 
 @dataclass(frozen=True)
@@ -108,7 +109,8 @@ def meetings_in_flight(session: Session, limit: int = MEETINGS_SHOWN) -> list[Me
         state=talk.state, title=seen.title, organiser=seen.organiser, calendar=calendar.address,
         provider=calendar.provider, start_at=seen.start_at, detected_at=talk.detected_at,
         asked_at=talk.asked_at, reminded_at=talk.reminded_at, deadline_at=talk.deadline_at,
-        questions=len(talk.questions or []), customers=[str(d) for d in talk.customer_domains])
+        questions=len(talk.questions or []), customers=[str(d) for d in talk.customer_domains],
+        event_id=seen.event_id)
         for talk, seen, calendar in rows]
 
 

@@ -212,7 +212,9 @@ def run(config_path: Path | None, once: bool) -> None:
               help="Where the demo keeps its database, config and HTML report.")
 @click.option("--serve", is_flag=True,
               help="Afterwards keep the web endpoints and the emulators up, until Ctrl-C.")
-def demo(folder: Path, serve: bool) -> None:
+@click.option("--listen", metavar="HOST:PORT", default="127.0.0.1:8080", show_default=True,
+              help="Where --serve's web app (admin page, webhooks) listens.")
+def demo(folder: Path, serve: bool, listen: str) -> None:
     """Watch the whole flow against local sandboxes: no accounts, nothing to configure.
 
     Two sandbox calendars (Google and Outlook) get a week of meetings; the real service
@@ -221,7 +223,7 @@ def demo(folder: Path, serve: bool) -> None:
     """
     from assistant.demo import run_demo
 
-    run_demo(folder, click.echo, serve=serve)
+    run_demo(folder, click.echo, serve=serve, listen=listen)
 
 
 def _read_answers(answers_file, checklist: Checklist) -> AnswerDocument:

@@ -33,7 +33,7 @@ from integrations.sandbox.environment import SandboxEnvironment, to_toml
 from integrations.sandbox.mail import SandboxInbox
 
 ALICE, BOB = "alice@example.com", "bob@example.com"
-RUN_LISTEN = "127.0.0.1:8081"  # `assistant run` on the demo's config, beside `demo --serve`
+CAROL, DAN = "carol@example.com", "dan@example.com"  # not watched until an admin adds them
 # What an admin told the assistant about two customers (config [customers]).
 DEMO_CUSTOMERS = {
     "acme.example": {"name": "Acme", "values": "virtual"},
@@ -63,6 +63,14 @@ class Booking:
     before: dict[str, Any] = field(default_factory=dict)
 
 
+def newcomers() -> list[Booking]:
+    """Meetings in two calendars nobody watches yet, for `demo --serve`'s admin to add."""
+    return [Booking("carol", Provider.GOOGLE, CAROL, "Kick-off with Globex", 3, 11, 60,
+                    ("ann@globex.example",)),
+            Booking("dan", Provider.MICROSOFT, DAN, "Contoso renewal negotiation", 4, 14, 60,
+                    ("li@contoso.example", "ravi@contoso.example"))]
+
+
 def demo_week() -> list[Booking]:
     return [
         Booking("standup", Provider.GOOGLE, ALICE, "Team stand-up", 1, 9, 30,
@@ -83,7 +91,8 @@ def demo_week() -> list[Booking]:
     ]
 
 
-def run_demo(folder: Path, say: Say, *, serve: bool = False) -> Path:
+def run_demo(folder: Path, say: Say, *, serve: bool = False,
+             listen: str = "127.0.0.1:8080") -> Path:
     """Play the demo in folder; returns the HTML report's path."""
     folder = folder.resolve()  # the config it leaves must work from any directory
     folder.mkdir(parents=True, exist_ok=True)
@@ -91,19 +100,22 @@ def run_demo(folder: Path, say: Say, *, serve: bool = False) -> Path:
                                  microsoft_users=[BOB]).start()
     try:
         with _environment(sandbox.environ):
-            return _play(sandbox, folder, say, serve)
+            return _play(sandbox, folder, say, serve, listen)
     finally:
         sandbox.stop()
 
 
-def _play(sandbox: SandboxEnvironment, folder: Path, say: Say, serve: bool) -> Path:
+def _play(sandbox: SandboxEnvironment, folder: Path, say: Say, serve: bool,
+          listen: str) -> Path:
     database = folder / "assistant.sqlite3"
     database.unlink(missing_ok=True)
-    data = sandbox.config(f"sqlite:///{database}", customers=DEMO_CUSTOMERS)
+    data = sandbox.config(f"sqlite:///{database}", customers=DEMO_CUSTOMERS,
+                          service={"listen": listen})
     config = Config.model_validate(data)
-    # For `assistant run` beside `demo --serve`, which itself listens on the default port.
+    # For `assistant run` beside `demo --serve`: the next port, as the demo holds its own.
+    host, _, port = listen.rpartition(":")
     (folder / "assistant.toml").write_text(to_toml(
-        {**data, "service": {**data["service"], "listen": RUN_LISTEN}}))
+        {**data, "service": {**data["service"], "listen": f"{host}:{int(port) + 1}"}}))
     inbox = SandboxInbox()
     built = build_service(config, inbox=inbox)
     story = Story(say)
@@ -420,10 +432,43 @@ def _serve(built: Built, config: Config, sandbox: SandboxEnvironment, say: Say,
            folder: Path) -> None:
     from assistant.scheduler import Worker  # only --serve needs the web server
 
+    _admin_password(sandbox, config)  # before the web app is made: it reads it then
+    for booking in newcomers():  # calendars the admin may add: each has a meeting waiting
+        (sandbox.google if booking.provider is Provider.GOOGLE else sandbox.graph).add_user(
+            booking.organiser)
+        _book(sandbox, booking)
+    client_file = sandbox.google_oauth_client_file()
+    certificate_app, pem = sandbox.microsoft_certificate_app()
     secrets_file = folder / "sandbox.env"
     secrets_file.write_text("".join(f"{k}={v}\n" for k, v in sandbox.environ.items()))
     secrets_file.chmod(0o600)
-    say(f"\nServing: http://{config.service.listen}/healthz and /metrics; the emulators stay "
-        f"up for `assistant run --config {folder / 'assistant.toml'}` (secrets: "
-        f"{secrets_file}). Ctrl-C stops.")
+    toml = folder / "assistant.toml"
+    web = f"http://{config.service.listen}"
+    key, app_id = sandbox.folder / "google-service-account.json", certificate_app.client_id
+    say(f"""
+Serving {web}: the admin page is {web}/admin/ (its password is ASSISTANT_ADMIN_PASSWORD in
+{secrets_file}); also /healthz and /metrics. The emulators stay up until Ctrl-C.
+
+Try it as an admin, in a second terminal:
+  set -a; . {secrets_file}; set +a
+  export ASSISTANT_CONFIG={toml}
+  export ASSISTANT_SECRETS_DIR=~/.config/meeting-format-assistant-sandbox
+  assistant auth google --service-account {key} --check-user {CAROL}
+  assistant calendars add {CAROL} --provider google
+  assistant calendars add {DAN} --provider microsoft
+  assistant status          (each new calendar has a customer meeting waiting)
+  assistant report --format html --out {folder / 'team-report.html'}
+Other sign-ins to try:
+  assistant auth google --client-secrets {client_file} --user {ALICE}
+  assistant auth microsoft --check-user {BOB}
+  assistant auth microsoft --client-id {app_id} --certificate {pem} --check-user {BOB}
+  assistant auth microsoft --device-code    (its sign-in page is on the emulator)
+  assistant auth google --service-account ... --check-user dana@other.example    (a refusal)""")
     Worker(built, config).run()
+
+
+def _admin_password(sandbox: SandboxEnvironment, config: Config) -> None:
+    """The admin page's password: one made up for this sandbox unless one is set already."""
+    variable = config.service.admin_password_env
+    password = os.environ.get(variable) or secrets.token_urlsafe(12)
+    os.environ[variable] = sandbox.environ[variable] = password
