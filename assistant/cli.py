@@ -141,7 +141,7 @@ def preview(event_file: Path | None, calendar_address: str | None, event_id: str
 def _watched_event(config: Config, address: str, event_id: str, now: datetime):
     from assistant.event_lookup import read_watched_event
 
-    with open_store(config) as store:
+    with open_store(config, reconciled=False) as store:
         return read_watched_event(config, store, address, event_id, now)
 
 

@@ -11,8 +11,7 @@ from __future__ import annotations
 
 import os
 import secrets
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from email.message import EmailMessage
@@ -25,6 +24,7 @@ from sqlalchemy import select
 
 from assistant import block
 from assistant.config import Config
+from assistant.environ import environ_set
 from assistant.models import Provider
 from assistant.rendering import Renderer
 from assistant.store.tables import Conversation, RecommendationRecord, SeenMeeting
@@ -99,7 +99,8 @@ def run_demo(folder: Path, say: Say, *, serve: bool = False,
     sandbox = SandboxEnvironment(folder / "sandbox", google_users=[ALICE],
                                  microsoft_users=[BOB]).start()
     try:
-        with _environment(sandbox.environ):
+        # The sandbox's secrets in the environment, as production reads them, then gone.
+        with environ_set(sandbox.environ):
             return _play(sandbox, folder, say, serve, listen)
     finally:
         sandbox.stop()
@@ -110,7 +111,7 @@ def _play(sandbox: SandboxEnvironment, folder: Path, say: Say, serve: bool,
     database = folder / "assistant.sqlite3"
     database.unlink(missing_ok=True)
     data = sandbox.config(f"sqlite:///{database}", customers=DEMO_CUSTOMERS,
-                          service={"listen": listen})
+                          service={"listen": listen, "sync_interval_seconds": 10})
     config = Config.model_validate(data)
     # For `assistant run` beside `demo --serve`: the next port, as the demo holds its own.
     host, _, port = listen.rpartition(":")
@@ -411,21 +412,6 @@ def _reply(question: EmailMessage, text: str) -> EmailMessage:
     reply["Message-ID"] = f"<demo.{secrets.token_hex(8)}@example.com>"
     reply.set_content(f"{text}\n\nSent from my phone\n")
     return reply
-
-
-@contextmanager
-def _environment(values: dict[str, str]) -> Iterator[None]:
-    """The sandbox's secrets in the environment, as production reads them, then gone again."""
-    saved = {name: os.environ.get(name) for name in values}
-    os.environ.update(values)
-    try:
-        yield
-    finally:
-        for name, value in saved.items():
-            if value is None:
-                os.environ.pop(name, None)
-            else:
-                os.environ[name] = value
 
 
 def _serve(built: Built, config: Config, sandbox: SandboxEnvironment, say: Say,

@@ -24,7 +24,7 @@ from assistant.store.tables import SeenMeeting, WatchedCalendar
 def read_watched_event(config: Config, store: Store, address: str, event_id: str,
                        now: datetime) -> tuple[Meeting, list[Meeting]]:
     """The event as its provider has it now, and the organiser's other stored meetings."""
-    provider = _provider_of(store, address)
+    provider = _provider_of(store, config, address)
     from assistant.wiring import calendar_ports  # the composition root; imports integrations
 
     closers: list[Callable[[], None]] = []
@@ -44,14 +44,20 @@ def read_watched_event(config: Config, store: Store, address: str, event_id: str
     return event, _history(store, event, now)
 
 
-def _provider_of(store: Store, address: str) -> Provider:
+def _provider_of(store: Store, config: Config, address: str) -> Provider:
+    """Whose calendar address is: the store's word, else the config's (not yet synced)."""
     with store.reading() as session:
-        providers = session.scalars(select(WatchedCalendar.provider).where(
-            func.lower(WatchedCalendar.address) == address.lower())).all()
+        providers = [Provider(name) for name in session.scalars(
+            select(WatchedCalendar.provider).where(
+                func.lower(WatchedCalendar.address) == address.lower()))]
+    listed = {Provider.GOOGLE: config.google.calendars,
+              Provider.MICROSOFT: config.microsoft.calendars}
+    providers += [provider for provider, addresses in listed.items()
+                  if address.lower() in {a.lower() for a in addresses}]
     if not providers:
         raise InputError(f"{address} is not a watched calendar (`assistant calendars list` "
                          "shows them; `assistant calendars add` adds one)")
-    return Provider(providers[0])
+    return providers[0]
 
 
 def _history(store: Store, meeting: Meeting, now: datetime) -> list[Meeting]:

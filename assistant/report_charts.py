@@ -20,7 +20,7 @@ from matplotlib.axes import Axes
 from matplotlib.figure import Figure
 from matplotlib.ticker import MaxNLocator, PercentFormatter
 
-from assistant.team_report import TeamReport, Week
+from assistant.team_report import TeamReport, Week, hours_words
 
 IN_PERSON, VIRTUAL = "#E69F00", "#0072B2"
 OVERRIDE = "#D55E00"
@@ -291,17 +291,6 @@ def _today(ax: Axes, report: TeamReport) -> None:
 
 def _day(day: date) -> str:
     return f"{day.day} {day:%b}"
-
-
-def hours_words(hours: float | None) -> str:
-    """'45 min', '13.0 h', '3.5 days'; '-' for no value."""
-    if hours is None:
-        return "-"
-    if hours < 1:
-        return f"{round(hours * 60)} min"
-    if hours < 48:
-        return f"{hours:.1f} h"
-    return f"{hours / 24:.1f} days"
 
 
 _PROLOG = re.compile(r"^.*?(?=<svg\b)", re.S)

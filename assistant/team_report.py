@@ -423,3 +423,14 @@ def report_json(report: TeamReport) -> dict[str, Any]:
 
 def _round(value: float | None, digits: int = 3) -> float | None:
     return None if value is None else round(value, digits)
+
+
+def hours_words(hours: float | None) -> str:
+    """'45 min', '13.0 h', '3.5 days'; '-' for no value."""
+    if hours is None:
+        return "-"
+    if hours < 1:
+        return f"{round(hours * 60)} min"
+    if hours < 48:
+        return f"{hours:.1f} h"
+    return f"{hours / 24:.1f} days"

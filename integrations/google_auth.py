@@ -31,6 +31,7 @@ from google.auth.exceptions import RefreshError, TransportError
 from google.oauth2 import service_account
 from google.oauth2.credentials import Credentials as UserCredentials
 
+from assistant.environ import environ_set
 from assistant.errors import (
     AuthFailed,
     ConfigError,
@@ -379,13 +380,5 @@ def _oauthlib_allowing(token_uri: str) -> Iterator[None]:
     parts = urlsplit(token_uri)
     if parts.scheme == "http" and parts.hostname in _LOOPBACK:
         names.append("OAUTHLIB_INSECURE_TRANSPORT")
-    saved = {name: os.environ.get(name) for name in names}
-    os.environ.update(dict.fromkeys(names, "1"))
-    try:
+    with environ_set(dict.fromkeys(names, "1")):
         yield
-    finally:
-        for name, value in saved.items():
-            if value is None:
-                os.environ.pop(name, None)
-            else:
-                os.environ[name] = value

@@ -120,12 +120,14 @@ def _report(changes: list[CalendarChange], as_json: bool) -> None:
 
 
 @contextmanager
-def open_store(config: Config) -> Iterator[Store]:
-    """The service's database, brought up to date and in line with the config's calendars."""
+def open_store(config: Config, *, reconciled: bool = True) -> Iterator[Store]:
+    """The service's database, brought up to date; reconciled: in line with the config's
+    calendars, as a worker's start would (commands that only read leave that to the worker)."""
     store = Store.open(config.service.database_url)
     try:
-        with store.transaction() as session:
-            reconcile(session, config, datetime.now(UTC))
+        if reconciled:
+            with store.transaction() as session:
+                reconcile(session, config, datetime.now(UTC))
         yield store
     finally:
         store.close()

@@ -16,10 +16,16 @@ from assistant.checklist import load_checklist
 from assistant.commands.common import config_option, load_config_or_default, print_json
 from assistant.errors import InputError
 from assistant.rendering import Renderer
-from assistant.report_charts import charts, hours_words
 from assistant.store import Store
 from assistant.store.database import StoreUnavailable
-from assistant.team_report import DEFINITIONS, TeamReport, default_since, gather, report_json
+from assistant.team_report import (
+    DEFINITIONS,
+    TeamReport,
+    default_since,
+    gather,
+    hours_words,
+    report_json,
+)
 
 FORMATS = ("text", "html", "json")
 
@@ -90,6 +96,8 @@ def render(figures: TeamReport, output_format: str, renderer: Renderer | None = 
     renderer = renderer or Renderer()
     context = _context(figures)
     if output_format == "html":
+        from assistant.report_charts import charts  # matplotlib: only the HTML needs it
+
         return renderer.render("report.html.j2", {**context, "charts": charts(figures)})
     return renderer.render("report.txt.j2", context)
 

@@ -43,7 +43,7 @@ class Backlog:
 def status(config_path: Path | None, wait: bool | None, as_json: bool) -> None:
     """Each calendar's state, last sync, lag, meetings in flight and errors."""
     _, config = load_config_or_default(config_path)
-    with open_store(config) as store:
+    with open_store(config, reconciled=False) as store:
         if wait or (wait is None and not as_json and console().is_terminal):
             _follow_first_sync(store)
         now = datetime.now(UTC)
