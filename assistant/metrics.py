@@ -60,13 +60,15 @@ class _StoreCollector(Collector):
 
     def collect(self) -> Iterator[GaugeMetricFamily]:
         now = self.clock().astimezone(UTC)
-        with self.store.transaction() as session:
+        with self.store.reading() as session:  # a scrape never holds up the workers
             states = session.execute(select(Conversation.state, func.count())
                                      .group_by(Conversation.state)).all()
             outbox = session.execute(select(Outbox.kind, Outbox.state, func.count())
                                      .group_by(Outbox.kind, Outbox.state)).all()
+            # Paused and removed calendars are not synced on purpose: no lag to alert on.
             calendars = session.execute(select(WatchedCalendar.provider, WatchedCalendar.address,
-                                               WatchedCalendar.last_synced_at)).all()
+                                               WatchedCalendar.last_synced_at)
+                                        .where(WatchedCalendar.watched())).all()
         conversations = GaugeMetricFamily("assistant_conversations", "Meetings by state",
                                           labels=["state"])
         for state, count in states:

@@ -39,6 +39,7 @@ from apscheduler.events import (
 from sqlalchemy import select
 
 from assistant import block
+from assistant.calendar_admin import CalendarAdmin
 from assistant.models import Provider
 from assistant.scheduler import Worker
 from assistant.service import Service
@@ -336,6 +337,11 @@ def test_healthz_answers_ok_and_metrics_show_the_work_done(site, sandbox):
         assert lag is not None, f"no sync lag for {calendar}:\n{text}"
         assert 0 <= float(lag.group(1)) < 60
     assert re.search(r'^assistant_conversations\{state="asked"\} 1\.0$', text, re.M), text
+
+    CalendarAdmin(site.service.store, site.service.config, clock=site.service.clock).pause(
+        None, [BOB])  # not synced on purpose: no lag to alert on
+    text = requests.get(site.url + "/metrics", timeout=HTTP_TIMEOUT).text
+    assert f'calendar="google:{ALICE}"' in text and f'calendar="microsoft:{BOB}"' not in text
 
 
 def test_an_unknown_provider_and_an_oversized_notification_are_refused(site):
