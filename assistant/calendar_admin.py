@@ -60,7 +60,7 @@ class CalendarChange:
 class CalendarHealth:
     provider: Provider
     address: str
-    state: str  # watching, first sync, paused or removed
+    state: str  # watching, first sync, failing (its first sync failed), paused or removed
     source: str
     last_synced_at: datetime | None
     lag: timedelta | None  # how long a due sync has waited (while watched): workers behind
@@ -146,7 +146,7 @@ def _health_of(row: WatchedCalendar, in_flight: int, now: datetime) -> CalendarH
     elif row.paused:
         state = "paused"
     elif row.last_synced_at is None:
-        state = "first sync"
+        state = "failing" if row.last_error else "first sync"
     else:
         state = "watching"
     lag = max(now - row.sync_due, timedelta(0)) if row.watching else None
@@ -174,7 +174,11 @@ class CalendarAdmin:
             provider = signed_in[0]  # the only provider there is: no need to say it
         pairs = self._known_providers(list(_pairs(provider, addresses)))
         for chosen, address in pairs:  # every address checked before any is added
-            self._check_addable(chosen, address)
+            try:
+                self._check_addable(chosen, address)
+            except InputError as err:
+                more = " (nothing was added)" if len(pairs) > 1 else ""
+                raise InputError(f"{err}{more}") from None
         changes = []
         with self.store.transaction() as session:
             for chosen, address in pairs:
@@ -229,6 +233,9 @@ class CalendarAdmin:
             return CalendarChange(provider, address, "added; its first sync is due now")
         if row.removed_at is not None:
             _restore(session, row, now)
+            row.paused = False  # an admin's add means: watch it
+            # Now the admin's: a config that no longer lists it must not remove it again.
+            row.source = self.actor
             self._audit(session, address, "calendar_added", f"added back by {self.actor}")
             return CalendarChange(provider, row.address, "added back; a full sync is due now")
         if row.paused:
@@ -265,6 +272,11 @@ class CalendarAdmin:
         if not row.paused:
             return CalendarChange(provider, row.address, "not paused", False)
         row.paused, row.sync_due = False, self.clock()
+        # Digests (about meetings of several calendars, perhaps) were put off while it was
+        # paused: look at them again now rather than at their next turn.
+        session.execute(update(Outbox).where(Outbox.state == "pending",
+                                             Outbox.email_kind == "digest")
+                        .values(next_attempt_at=self.clock()))
         self._audit(session, row.address, "calendar_resumed", f"resumed by {self.actor}")
         return CalendarChange(provider, row.address, "resumed; a sync is due now")
 
@@ -336,9 +348,10 @@ def _matching(session: Session, provider: Provider | None, address: str
 
 
 def _restore(session: Session, row: WatchedCalendar, now: datetime) -> None:
-    """Watch a removed calendar again, from a full sync in which every meeting is news."""
-    row.removed_at, row.removed_by, row.paused = None, None, False
-    row.cursor, row.sync_due, row.last_error = None, now, None
+    """Watch a removed calendar again (still paused, if an admin had paused it), from a full
+    sync in which every meeting is news."""
+    row.removed_at, row.removed_by = None, None
+    row.cursor, row.sync_due, row.last_error, row.last_synced_at = None, now, None, None
     session.execute(update(SeenMeeting).where(SeenMeeting.calendar_id == row.id)
                     .values(etag=""))
 
@@ -348,14 +361,18 @@ def _withdraw(session: Session, row: WatchedCalendar, now: datetime, by: str) ->
     row.removed_at, row.removed_by = now, by
     row.lease_owner, row.lease_expires = None, None
     talks = session.scalars(select(Conversation).join(SeenMeeting).where(
-        SeenMeeting.calendar_id == row.id, Conversation.state.in_(IN_FLIGHT))).all()
+        SeenMeeting.calendar_id == row.id, Conversation.state.in_(IN_FLIGHT))
+        .with_for_update()).all()
     for talk in talks:
         talk.state, talk.why = State.SKIPPED, "its calendar is no longer watched"
         session.add(AuditEntry.of(talk, now, "withdrawn", "the calendar was removed"))
-    if talks:
-        session.execute(update(Outbox).where(
-            Outbox.conversation_id.in_([talk.id for talk in talks]), Outbox.state == "pending")
-            .values(state="cancelled", done_at=now, lease_owner=None, lease_expires=None))
+    # Every effect still waiting for the calendar's meetings goes, whatever their state (a
+    # confirmation or a rewrite of an annotated meeting too); digests are checked at delivery.
+    ours = select(Conversation.id).join(SeenMeeting).where(SeenMeeting.calendar_id == row.id)
+    session.execute(update(Outbox).where(Outbox.conversation_id.in_(ours),
+                                         Outbox.state == "pending")
+                    .values(state="cancelled", done_at=now, lease_owner=None,
+                            lease_expires=None))
     return len(talks)
 
 

@@ -196,7 +196,10 @@ def run(config_path: Path | None, once: bool) -> None:
                           ) from err
     if config.policy.dry_run:
         click.echo("dry run (policy.dry_run): no invite is written and no email is sent; "
-                   "the log and the audit log say what would have been", err=True)
+                   "each is shown here and kept in the audit log", err=True)
+        # What a dry run is for: shown whatever the -v level.
+        dry_log = logging.getLogger("assistant.dry_run")
+        dry_log.setLevel(min(dry_log.getEffectiveLevel(), logging.INFO))
     try:
         if once:
             click.echo(built.service.cycle(), err=True)

@@ -27,6 +27,7 @@ import msal
 from assistant.config import Config, Microsoft
 from assistant.errors import AssistantError, ConfigError, InputError, ProviderError
 from assistant.retry import RetryPolicy
+from assistant.secret_files import write_owner_only
 from assistant.wiring import LOOPBACK, local_login
 from integrations import google_auth, microsoft_auth
 from integrations.google_api import Call, GoogleApi
@@ -125,14 +126,6 @@ def git_work_tree_of(path: Path) -> Path | None:
     """The git working tree path is in (itself or a parent holds .git), or None."""
     path = path.expanduser().absolute()
     return next((p for p in (path, *path.parents) if (p / ".git").exists()), None)
-
-
-def write_owner_only(path: Path, data: bytes) -> None:
-    """Write data that only its owner may read, from the first byte on."""
-    descriptor = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-    with os.fdopen(descriptor, "wb") as handle:
-        os.fchmod(handle.fileno(), 0o600)
-        handle.write(data)
 
 
 # -- Google ------------------------------------------------------------------------------------

@@ -11,6 +11,8 @@ from __future__ import annotations
 
 import os
 import secrets
+import socket
+import sys
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
@@ -25,8 +27,10 @@ from sqlalchemy import select
 from assistant import block
 from assistant.config import Config
 from assistant.environ import environ_set
+from assistant.errors import InputError
 from assistant.models import Provider
 from assistant.rendering import Renderer
+from assistant.secret_files import write_owner_only
 from assistant.store.tables import Conversation, RecommendationRecord, SeenMeeting
 from assistant.wiring import Built, build_service
 from integrations.sandbox.environment import SandboxEnvironment, to_toml
@@ -94,6 +98,8 @@ def demo_week() -> list[Booking]:
 def run_demo(folder: Path, say: Say, *, serve: bool = False,
              listen: str = "127.0.0.1:8080") -> Path:
     """Play the demo in folder; returns the HTML report's path."""
+    if serve:
+        _check_free(listen)  # before the story, not after it
     folder = folder.resolve()  # the config it leaves must work from any directory
     folder.mkdir(parents=True, exist_ok=True)
     sandbox = SandboxEnvironment(folder / "sandbox", google_users=[ALICE],
@@ -426,8 +432,7 @@ def _serve(built: Built, config: Config, sandbox: SandboxEnvironment, say: Say,
     client_file = sandbox.google_oauth_client_file()
     certificate_app, pem = sandbox.microsoft_certificate_app()
     secrets_file = folder / "sandbox.env"
-    secrets_file.write_text("".join(f"{k}={v}\n" for k, v in sandbox.environ.items()))
-    secrets_file.chmod(0o600)
+    write_owner_only(secrets_file, "".join(f"{k}={v}\n" for k, v in sandbox.environ.items()))
     toml = folder / "assistant.toml"
     web = f"http://{config.service.listen}"
     key, app_id = sandbox.folder / "google-service-account.json", certificate_app.client_id
@@ -437,7 +442,7 @@ Serving {web}: the admin page is {web}/admin/ (its password is ASSISTANT_ADMIN_P
 
 Try it as an admin, in a second terminal:
   set -a; . {secrets_file}; set +a
-  export ASSISTANT_CONFIG={toml}
+  export PATH={Path(sys.executable).parent}:$PATH ASSISTANT_CONFIG={toml}
   export ASSISTANT_SECRETS_DIR=~/.config/meeting-format-assistant-sandbox
   assistant auth google --service-account {key} --check-user {CAROL}
   assistant calendars add {CAROL} --provider google
@@ -453,8 +458,18 @@ Other sign-ins to try:
     Worker(built, config).run()
 
 
+def _check_free(listen: str) -> None:
+    host, _, port = listen.rpartition(":")
+    with socket.socket() as probe:
+        try:
+            probe.bind((host, int(port)))
+        except OSError as err:
+            raise InputError(f"cannot serve on {listen} ({err.strerror}): pass --listen "
+                             "HOST:PORT with a free port") from None
+
+
 def _admin_password(sandbox: SandboxEnvironment, config: Config) -> None:
-    """The admin page's password: one made up for this sandbox unless one is set already."""
+    """The admin page's password for this sandbox: always a new one, so that a real password
+    in this shell's environment never lands in sandbox.env."""
     variable = config.service.admin_password_env
-    password = os.environ.get(variable) or secrets.token_urlsafe(12)
-    os.environ[variable] = sandbox.environ[variable] = password
+    os.environ[variable] = sandbox.environ[variable] = secrets.token_urlsafe(12)

@@ -1,8 +1,9 @@
 """policy.dry_run: the whole flow, except that no invite is written and no email is sent.
 
 The service runs as usual (meetings detected, questions composed, decisions made, each in the
-audit log), but its two kinds of effect go through these stand-ins: a calendar that reads the
-event and plans the change without writing it, and a mailer that only logs. So an admin can
+audit log), but its effects go through these stand-ins: a calendar that reads the event and
+plans the change without writing it, a mailer that only logs, and an inbox whose replies are
+read but not moved. So an admin can
 point the assistant at real calendars and read what it would have done before letting it.
 Effects a dry run "delivered" stay delivered: turning dry_run off later does not send them.
 """
@@ -13,17 +14,20 @@ import logging
 from collections.abc import Iterator, Mapping
 from datetime import timedelta
 from email.message import EmailMessage
+from typing import Any
 
+from assistant.annotate import AnnotationPlan
+from assistant.calendar_sync import BatchedCalendar, write_guarded
 from assistant.conversation import changes_made
 from assistant.models import EventRemoved, Meeting
 from assistant.ports import (
     CalendarChanges,
-    CalendarPort,
     Channel,
+    InboundMail,
+    MailIn,
     Planner,
     SyncFailed,
     WriteOutcome,
-    WriteResult,
 )
 from assistant.redaction import redacted
 
@@ -34,14 +38,16 @@ class DryRunMail:
     """A mailer that logs what it would send."""
 
     def send(self, message: EmailMessage) -> None:
-        log.info("dry run: would send %r to %s", str(message["Subject"]),
+        log.info("dry run: would send %r to %s", str(message["Subject"]).strip(),
                  redacted(str(message["To"])))
 
 
 class DryRunCalendar:
-    """Reads (sync, read, push channels) go to the real calendar; writes are only planned."""
+    """Reads (sync, read, push channels) go to the real calendar; writes only go as far as
+    the provider's patch body, through the same guarded loop a real write takes, so the
+    outcome (not the organiser's event, unchanged, gone) is the one a real run would have."""
 
-    def __init__(self, port: CalendarPort) -> None:
+    def __init__(self, port: BatchedCalendar) -> None:
         self._port = port
         self.provider = port.provider
 
@@ -52,16 +58,24 @@ class DryRunCalendar:
         return self._port.read(calendar, event_id)
 
     def update(self, calendar: str, event_id: str, planner: Planner) -> WriteOutcome:
-        current = self._port.read(calendar, event_id)
-        if isinstance(current, EventRemoved) or current.cancelled:
-            return WriteOutcome(WriteResult.GONE, None)
-        plan = planner(current)
-        if plan is None:
-            return WriteOutcome(WriteResult.LEFT_ALONE, current)
-        log.info("dry run: would write to %r in %s: %s", current.title, redacted(calendar),
-                 "; ".join(changes_made(current, plan)))
-        # The stored event stays as read: nothing was written, so it is not ours yet.
-        return WriteOutcome(WriteResult.WRITTEN, None)
+        planned: list[tuple[Meeting, AnnotationPlan]] = []
+
+        def noting(current: Meeting) -> AnnotationPlan | None:
+            plan = planner(current)
+            if plan is not None:
+                planned.append((current, plan))
+            return plan
+
+        def pretend(resource: Any, body: dict[str, Any]) -> None:
+            current, plan = planned[-1]
+            log.info("dry run: would write to %r in %s: %s; %s", current.title,
+                     redacted(calendar), plan.mark.format.words,
+                     "; ".join(changes_made(current, plan)))
+            return None  # the stored event stays as read: nothing was written
+
+        return write_guarded(calendar, event_id, noting,
+                             read=lambda: self._port.snapshot(calendar, event_id),
+                             patch_body=self._port.patch_body, send=pretend, attempts=1)
 
     def watch(self, calendar: str, address: str, token: str, ttl: timedelta) -> Channel:
         return self._port.watch(calendar, address, token, ttl)
@@ -71,3 +85,20 @@ class DryRunCalendar:
 
     def unwatch(self, channel: Channel) -> None:
         self._port.unwatch(channel)
+
+
+class DryRunInbox:
+    """The real inbox, read but left as it is: replies are not moved to the processed folder
+    (each is still handled once, by its Message-ID)."""
+
+    def __init__(self, inbox: MailIn) -> None:
+        self._inbox = inbox
+
+    def messages(self) -> Iterator[InboundMail]:
+        return self._inbox.messages()
+
+    def mark_processed(self, uid: int) -> None:
+        log.info("dry run: reply %d left in the inbox", uid)
+
+    def close(self) -> None:
+        self._inbox.close()

@@ -38,15 +38,18 @@ class Effects:
     # -- adding ----------------------------------------------------------------------------------
 
     def add_email(self, session: Session, key: str, kind: str, mail: OutgoingEmail,
-                  talk: Conversation | None) -> None:
+                  talk: Conversation | None, *, about: list[int] | None = None) -> None:
+        """about: the conversations an email on several meetings (a digest) asks about."""
         message = to_message(mail, self.sender, self.clock())
         domain = self.sender.address.partition("@")[2]
         # One Message-ID per effect, whatever the attempt: a repeat is recognisably the same.
         digest = hashlib.sha256(key.encode()).hexdigest()[:32]
         message.replace_header("Message-ID", f"<mfa.{digest}@{domain}>")
-        self.add(session, key, "email", talk, {
-            "message": base64.b64encode(message.as_bytes()).decode()},
-            email_kind=kind, recipient=mail.to.lower())
+        payload: dict[str, Any] = {"message": base64.b64encode(message.as_bytes()).decode()}
+        if about:
+            payload["conversations"] = about
+        self.add(session, key, "email", talk, payload, email_kind=kind,
+                 recipient=mail.to.lower())
 
     def add(self, session: Session, key: str, kind: str, talk: Conversation | None,
             payload: dict[str, Any], **columns: str) -> None:
@@ -61,9 +64,11 @@ class Effects:
     def claim(self, owner: str) -> list[Outbox]:
         now = self.clock()
         with self.store.transaction() as session:
-            # A paused calendar's emails and writes wait for it to be resumed.
+            # A paused calendar's emails and writes wait for it to be resumed (a removed one's
+            # were cancelled; whatever slipped in since waits with them). Digests, about several
+            # meetings, are checked one by one at delivery (digest_held).
             held = (select(Conversation.id).join(SeenMeeting).join(WatchedCalendar)
-                    .where(WatchedCalendar.paused.is_(True)))
+                    .where(~WatchedCalendar.watched()))
             return Store.claim(session, Outbox, owner=owner, now=now, lease=self.lease,
                                limit=BATCH,
                                where=[Outbox.state == "pending", Outbox.next_attempt_at <= now,
@@ -87,12 +92,13 @@ class Effects:
 
     # -- settling --------------------------------------------------------------------------------
 
-    def done(self, row_id: int, follow: Callable[[Session, Outbox], None]) -> None:
-        """Mark a row delivered, together with what follows from it."""
+    def done(self, row_id: int, follow: Callable[[Session, Outbox], None], *,
+             state: str = "done") -> None:
+        """Mark a row delivered (state dry_run: as good as, in a dry run), with what follows."""
         with self._settling(row_id) as settling:
             if settling is not None:
                 session, row = settling
-                row.state, row.done_at = "done", self.clock()
+                row.state, row.done_at = state, self.clock()
                 follow(session, row)
 
     def retry_later(self, row: Outbox, error: Exception) -> None:
@@ -101,6 +107,24 @@ class Effects:
                 _, fresh = settling
                 wait = min(timedelta(seconds=2 ** min(fresh.attempts, 12)), MAX_BACKOFF)
                 fresh.next_attempt_at, fresh.last_error = self.clock() + wait, str(error)[:2000]
+
+    def postpone(self, row: Outbox, wait: timedelta) -> None:
+        """Not now, and not a failure: try again after wait (a paused calendar's digest)."""
+        with self._settling(row.id) as settling:
+            if settling is not None:
+                _, fresh = settling
+                fresh.attempts -= 1  # waiting is not an attempt
+                fresh.next_attempt_at = self.clock() + wait
+
+    def withdraw(self, row: Outbox, why: str, follow: Callable[[Session, Outbox], None]
+                 ) -> None:
+        """Drop a row that no longer says what is true, together with what follows."""
+        with self._settling(row.id) as settling:
+            if settling is not None:
+                session, fresh = settling
+                fresh.attempts -= 1  # not an attempt either
+                fresh.state, fresh.done_at, fresh.last_error = "cancelled", self.clock(), why
+                follow(session, fresh)
 
     def failed(self, row: Outbox, error: Exception) -> None:
         with self._settling(row.id) as settling:

@@ -141,6 +141,7 @@ class Service:
         self.push = PushChannels(self)
         self._delivering = threading.Lock()
         self._stopping = threading.Event()  # finish the current step, start no new one
+        self._ask_again_soon = threading.Event()  # a digest went stale: ask its rest again
 
     # -- the calendars to watch ------------------------------------------------------------------
 
@@ -181,7 +182,9 @@ class Service:
         delivered = self.deliver()
         watched = sum(self.watched().values())
         return (f"one cycle: {watched} calendars watched, {changes} changed events handled, "
-                f"{replies} replies read, {delivered} emails and invite writes delivered")
+                f"{replies} replies read, {delivered} emails and invite writes "
+                + ("a dry run did not make (see its log)" if self.config.policy.dry_run
+                   else "delivered"))
 
     def watched(self) -> dict[str, int]:
         """How many calendars are watched, per provider's name (paused ones left out)."""
@@ -244,7 +247,8 @@ class Service:
         now = self.clock()
         calendar_id, claimed_by = claimed.id, claimed.lease_owner
         with self.store.transaction() as session:
-            calendar = session.get(WatchedCalendar, calendar_id, with_for_update=True)
+            calendar = session.get(WatchedCalendar, calendar_id,
+                                   with_for_update=True, populate_existing=True)
             if calendar is None or calendar.lease_owner != claimed_by:
                 return 0  # our lease ran out and another worker has it: it repeats this sync
             fresh = [self._remember(session, calendar, change, now) for change in result.changes]
@@ -360,8 +364,10 @@ class Service:
                 return
             now = self.clock()
             with self.store.transaction() as session:
-                waiting = session.scalars(select(Conversation).where(
-                    Conversation.state == State.DETECTED).order_by(Conversation.id)).all()
+                waiting = session.scalars(
+                    select(Conversation).join(SeenMeeting).join(WatchedCalendar)
+                    .where(Conversation.state == State.DETECTED, WatchedCalendar.watched())
+                    .order_by(Conversation.id)).all()
                 by_organiser: dict[str, list[Conversation]] = defaultdict(list)
                 for talk in waiting:
                     by_organiser[talk.meeting.organiser].append(talk)
@@ -393,7 +399,8 @@ class Service:
                                 renderer=self.renderer)
             asked = ",".join(f"{key}:{keys[key].round}" for key in digested)
             batch = hashlib.sha256(asked.encode()).hexdigest()[:16]
-            self.effects.add_email(session, f"digest:{organiser}:{batch}", "digest", mail, None)
+            self.effects.add_email(session, f"digest:{organiser}:{batch}", "digest", mail, None,
+                                   about=[keys[key].id for key in digested])
 
     def _still_worth_asking(self, session: Session, talk: Conversation, now: datetime) -> bool:
         """False (and decided or dropped) for a question that waited past its deadline."""
@@ -493,7 +500,8 @@ class Service:
         if isinstance(verdict, Ignored):
             log.info("reply from %s ignored: %s", redacted(reply.sender), verdict.reason)
             return f"ignored: {verdict.reason}"
-        talk = session.get(Conversation, verdict.question.conversation_id, with_for_update=True)
+        talk = session.get(Conversation, verdict.question.conversation_id,
+                           with_for_update=True, populate_existing=True)
         assert talk is not None
         if isinstance(verdict, Unclear):
             return self._clarify(session, talk, verdict, now)
@@ -560,7 +568,8 @@ class Service:
         with self.store.transaction() as session:
             if session.get(UsedLink, claims.nonce) is not None:
                 return "This link was used already; nothing changed."
-            talk = session.get(Conversation, claims.conversation_id, with_for_update=True)
+            talk = session.get(Conversation, claims.conversation_id,
+                               with_for_update=True, populate_existing=True)
             question = self._open_question(session, claims.conversation_id)
             # A link answers the question it came with; a later change of mind is a reply.
             if question is None or talk is None or talk.state not in (State.ASKED, State.REMINDED):
@@ -585,6 +594,11 @@ class Service:
         recommendation = assessment.recommendation
         assert recommendation is not None
         talk.state, talk.decided_at = state, now
+        # A question still waiting to go out (its calendar was paused, say) is moot now.
+        session.execute(update(Outbox).where(
+            Outbox.conversation_id == talk.id, Outbox.state == "pending",
+            Outbox.email_kind.in_(["question", "reminder", "clarification"]))
+            .values(state="cancelled", done_at=now))
         session.add(RecommendationRecord(
             conversation_id=talk.id, format=recommendation.format.value,
             decided_by=recommendation.decided_by.value, without_answer=without_answer,
@@ -677,6 +691,9 @@ class Service:
                     if self._stopping.is_set():
                         break  # the rest of the batch is released with the worker's leases
                     delivered += self._deliver_one(row)
+                if self._ask_again_soon.is_set():  # a digest was withdrawn: its rest, now
+                    self._ask_again_soon.clear()
+                    self.ask()
             return delivered
         finally:
             self._delivering.release()
@@ -686,8 +703,10 @@ class Service:
             return 0  # our lease ran out while earlier rows were delivered: another has it
         try:
             if row.kind == "email":
+                if row.payload.get("conversations") and self._digest_not_now(row):
+                    return 0
                 self.outside.mailer.send(message_of(row))
-                self.effects.done(row.id, self._email_delivered)
+                self.effects.done(row.id, self._email_delivered, state=self._delivered)
             else:
                 self._annotate(row)
             return 1
@@ -733,7 +752,8 @@ class Service:
         read, plan, recommendation = plans[-1] if plans else (before, None, None)
 
         def follow(session: Session, done: Outbox) -> None:
-            talk = session.get(Conversation, done.conversation_id, with_for_update=True)
+            talk = session.get(Conversation, done.conversation_id,
+                               with_for_update=True, populate_existing=True)
             assert talk is not None
             if outcome.result is WriteResult.GONE:
                 self._cancel(session, talk, self.clock(), "the meeting is gone")
@@ -749,10 +769,13 @@ class Service:
                 talk.left_alone = True
                 self._audit(session, talk, "left_alone", "a person edited the assistant's note")
                 return
-            self.metrics.count("annotations_written")
-            self._audit(session, talk, "annotated", "dry run: nothing written, the invite "
-                        "would read as planned" if self.config.policy.dry_run else
-                        f"{outcome.result.value} after {outcome.attempts} attempt(s)")
+            if self.config.policy.dry_run:
+                self._audit(session, talk, "annotated", "dry run: nothing written, the invite "
+                            "would read as planned")
+            else:
+                self.metrics.count("annotations_written")
+                self._audit(session, talk, "annotated", f"{outcome.result.value} after "
+                            f"{outcome.attempts} attempt(s)")
             # Each decision is confirmed once (a change of mind too); a move is not news.
             decided = done.payload.get("why") == "decided"
             if decided and plan is not None and recommendation is not None:
@@ -765,14 +788,51 @@ class Service:
                 self.effects.add_email(session, f"confirmation:{talk.id}:{revision}",
                                        "confirmation", mail, talk)
 
-        self.effects.done(row.id, follow)
+        self.effects.done(row.id, follow, state=self._delivered)
+
+    @property
+    def _delivered(self) -> str:
+        """The state of a delivered row: dry_run ones are kept apart, for reports and metrics."""
+        return "dry_run" if self.config.policy.dry_run else "done"
 
     def _email_delivered(self, session: Session, row: Outbox) -> None:
-        self.metrics.count("emails_sent", row.email_kind)
-        if self.config.policy.dry_run:
-            talk = session.get(Conversation, row.conversation_id) if row.conversation_id else None
-            self._audit(session, talk, "dry_run_email", f"dry run: the {row.email_kind} email "
-                        f"to {row.recipient} was not sent")
+        if not self.config.policy.dry_run:
+            self.metrics.count("emails_sent", row.email_kind)
+            return
+        talk = session.get(Conversation, row.conversation_id) if row.conversation_id else None
+        subject = str(message_of(row)["Subject"]).strip()
+        self._audit(session, talk, "dry_run_email", f"dry run: the {row.email_kind} email "
+                    f"to {row.recipient} was not sent: {subject!r}")
+
+    def _digest_not_now(self, row: Outbox) -> bool:
+        """A digest must wait while one of its meetings' calendars is paused, and must not go
+        once one of its meetings is no longer asked about (decided, cancelled, its calendar
+        removed): then it is withdrawn and the others are asked again in a fresh email."""
+        ids = list(row.payload["conversations"])
+        with self.store.reading() as session:
+            found = session.execute(select(Conversation.state, WatchedCalendar.paused,
+                                           WatchedCalendar.removed_at)
+                                    .join(SeenMeeting, Conversation.meeting_id == SeenMeeting.id)
+                                    .join(WatchedCalendar)
+                                    .where(Conversation.id.in_(ids))).all()
+        stale = len(found) < len(ids) or any(
+            state not in (State.ASKED, State.REMINDED) or removed is not None
+            for state, _, removed in found)
+        if stale:
+            self.effects.withdraw(row, "a meeting in it is no longer asked about",
+                                  lambda session, _: self._ask_again(session, ids))
+            self._ask_again_soon.set()
+            return True
+        if any(paused for _, paused, _ in found):
+            self.effects.postpone(row, timedelta(seconds=self.config.service.sync_interval_seconds))
+            return True
+        return False
+
+    def _ask_again(self, session: Session, ids: list[int]) -> None:
+        for talk in session.scalars(select(Conversation).where(
+                Conversation.id.in_(ids), Conversation.state.in_([State.ASKED, State.REMINDED]))
+                .with_for_update()):
+            talk.state, talk.asked_at = State.DETECTED, None
 
     # -- small helpers ---------------------------------------------------------------------------
 

@@ -20,7 +20,7 @@ from dataclasses import asdict, dataclass
 from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
-from sqlalchemy import func, select
+from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from assistant.checklist import Checklist, load_checklist
@@ -215,8 +215,8 @@ def gather(session: Session, *, since: date, teams: Sequence[str], now: datetime
     counter = _Counter(checklist, since, now)
     for talk in talks:
         counter.add(talk, records.get(talk.id), organiser_rows.get(talk.id, ()))
-    in_scope = (len(calendars) if teams else
-                session.scalar(select(func.count()).select_from(WatchedCalendar)) or 0)
+    watched = set(session.scalars(select(WatchedCalendar.id).where(WatchedCalendar.watched())))
+    in_scope = len(watched & set(calendars)) if teams else len(watched)
     return TeamReport(
         since=since, generated_at=now, teams=teams, unknown_calendars=unknown,
         calendars=in_scope, meetings=counter.meetings(), weeks=counter.weeks(),

@@ -16,8 +16,9 @@ import requests
 
 from assistant.answer_links import AnswerLinks
 from assistant.calendar_admin import signed_in_providers
+from assistant.calendar_sync import BatchedCalendar
 from assistant.config import Config, Microsoft
-from assistant.dry_run import DryRunCalendar, DryRunMail
+from assistant.dry_run import DryRunCalendar, DryRunInbox, DryRunMail
 from assistant.errors import ConfigError
 from assistant.models import Provider
 from assistant.ports import CalendarPort, Channel, MailIn, MailOut, PushNotice, PushReader
@@ -65,13 +66,16 @@ def build_service(
         mailer = DryRunMail() if config.policy.dry_run else smtp_from_config(config.mail, retry)
     closers: list[Callable[[], None]] = []  # what is opened, to close with the service
     try:
-        calendars = calendar_ports(config, retry, closers)
-        if config.policy.dry_run:
-            calendars = {provider: DryRunCalendar(port) for provider, port in calendars.items()}
+        adapters = calendar_ports(config, retry, closers)
+        calendars: Mapping[Provider, CalendarPort] = (
+            {provider: DryRunCalendar(port) for provider, port in adapters.items()}
+            if config.policy.dry_run else adapters)
         if inbox is None and config.mail.imap is not None:
             inbox = ImapInbox.from_config(config.mail)
         if inbox is not None:
             closers.append(inbox.close)
+            if config.policy.dry_run:
+                inbox = DryRunInbox(inbox)
         store = Store.open(config.service.database_url)
     except BaseException:
         _close_all(closers)
@@ -89,11 +93,11 @@ def _close_all(closers: list[Callable[[], None]]) -> None:
 
 
 def calendar_ports(config: Config, retry: RetryPolicy, closers: list[Callable[[], None]]
-                   ) -> dict[Provider, CalendarPort]:
+                   ) -> dict[Provider, BatchedCalendar]:
     """An adapter per provider the config signs in to; what to close goes into closers."""
     # Every provider the config signs in to: calendars may be added later, by the CLI.
     signed_in = signed_in_providers(config)
-    calendars: dict[Provider, CalendarPort] = {}
+    calendars: dict[Provider, BatchedCalendar] = {}
     if Provider.GOOGLE in signed_in:
         adapter = google_calendar.google_calendar_from_config(config, retry)
         closers.append(adapter.close)

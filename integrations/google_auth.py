@@ -15,7 +15,6 @@ check into what an admin does about it in the Admin console or the Cloud console
 from __future__ import annotations
 
 import json
-import os
 import threading
 import webbrowser
 from collections.abc import Callable, Iterator, Mapping
@@ -42,6 +41,7 @@ from assistant.errors import (
     ProviderUnavailable,
     TransientProviderError,
 )
+from assistant.secret_files import write_owner_only
 
 SCOPES = ("https://www.googleapis.com/auth/calendar.events",)
 GOOGLE_TOKEN_URI = "https://oauth2.googleapis.com/token"
@@ -195,7 +195,7 @@ def sign_in_installed_app(
 
 def store_installed_app_token(credentials: Credentials, token_file: Path, user: str) -> None:
     stored = json.loads(credentials.to_json()) | {"assistant_user": user}
-    write_secret(token_file, json.dumps(stored, indent=1))
+    write_owner_only(token_file, json.dumps(stored, indent=1))
 
 
 def authorize_installed_app(
@@ -205,15 +205,6 @@ def authorize_installed_app(
     credentials = sign_in_installed_app(client_secrets_file, user, open_browser=open_browser)
     store_installed_app_token(credentials, token_file, user)
     return credentials
-
-
-def write_secret(path: Path, text: str) -> None:
-    """Write text readable by its owner only, from the first byte on."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    descriptor = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-    with os.fdopen(descriptor, "w", encoding="utf-8") as handle:
-        handle.write(text)
-    os.chmod(path, 0o600)
 
 
 class TokenSource:

@@ -16,7 +16,6 @@ https://learn.microsoft.com/en-us/entra/identity-platform/reference-error-codes)
 from __future__ import annotations
 
 import hashlib
-import os
 import re
 import threading
 from collections.abc import Callable
@@ -36,6 +35,7 @@ from assistant.errors import (
     ProviderUnavailable,
     TransientProviderError,
 )
+from assistant.secret_files import write_owner_only
 
 T = TypeVar("T")
 DELEGATED_SCOPES = ["Calendars.ReadWrite"]
@@ -215,11 +215,7 @@ def save_cache(cache: msal.SerializableTokenCache, cache_file: Path) -> None:
     """Write msal's cache owner-only, and only when it changed."""
     if not cache.has_state_changed:
         return
-    cache_file.parent.mkdir(parents=True, exist_ok=True)
-    descriptor = os.open(cache_file, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-    with os.fdopen(descriptor, "w", encoding="utf-8") as handle:
-        handle.write(cache.serialize())
-    os.chmod(cache_file, 0o600)
+    write_owner_only(cache_file, cache.serialize())
 
 
 def make_app(make: Callable[[], T]) -> T:

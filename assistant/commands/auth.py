@@ -72,10 +72,13 @@ def google(key_file: Path | None, client_file: Path | None, user: str | None, no
       assistant auth google --service-account KEY.json --check-user alice@example.com
       assistant auth google --client-secrets CLIENT.json --user alice@example.com
     """
-    if (key_file is None) == (client_file is None):
-        raise click.UsageError("give --service-account KEY.json or --client-secrets CLIENT.json")
-    method = "service_account" if key_file else "installed_app"
     path, config = _optional_config(config_path)
+    if key_file is None and client_file is None and config is not None:
+        key_file = config.google.service_account_key_file  # check the key the config uses
+    if (key_file is None) == (client_file is None):
+        raise click.UsageError("give --service-account KEY.json or --client-secrets CLIENT.json"
+                               " (or a config whose google.service_account_key_file to check)")
+    method = "service_account" if key_file else "installed_app"
     calendars = config.google.calendars if config and key_file else []
     user = _address(user or (calendars[0] if calendars else None),
                     "--check-user" if key_file else "--user")

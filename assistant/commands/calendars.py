@@ -30,14 +30,24 @@ from assistant.commands.common import (
 )
 from assistant.commands.tables import calendar_table, console, health_json
 from assistant.config import Config
+from assistant.errors import InputError
 from assistant.models import Provider
 from assistant.ports import CalendarPort
 from assistant.retry import RetryPolicy
 from assistant.store import Store
 
+
+def _provider(ctx: click.Context, param: click.Parameter, value: str | None) -> Provider | None:
+    try:
+        return provider_named(value) if value else None
+    except InputError as err:
+        raise click.BadParameter(str(err)) from None
+
+
 _PROVIDER = click.option(
-    "--provider", "provider_name", metavar="google|microsoft",
-    help="Which provider the addresses are on (needed to add; else matched by address).")
+    "--provider", "provider", metavar="google|microsoft", callback=_provider,
+    help="Which provider the addresses are on. Without it, known addresses are matched on "
+         "any provider, and new ones go to the only provider the config signs in to.")
 _CSV = click.option(
     "--csv", "csv_file", type=click.File("r", encoding="utf-8-sig"), metavar="FILE|-",
     help="Addresses from a CSV file (an address or email column, provider optional).")
@@ -60,7 +70,7 @@ def list_calendars(config_path: Path | None, show_all: bool, as_json: bool) -> N
     """Every watched (and paused) calendar, with its state and last sync."""
     _, config = load_config_or_default(config_path)
     now = datetime.now(UTC)
-    with open_store(config) as store, store.reading() as session:
+    with open_store(config, reconciled=False) as store, store.reading() as session:
         rows = [row for row in health(session, now) if show_all or row.state != "removed"]
     if as_json:
         print_json([health_json(row) for row in rows])
@@ -80,10 +90,9 @@ def _changing(verb: str, help_text: str,
     @_CSV
     @config_option
     @json_option
-    def command(addresses: tuple[str, ...], provider_name: str | None, csv_file,
+    def command(addresses: tuple[str, ...], provider: Provider | None, csv_file,
                 config_path: Path | None, as_json: bool) -> None:
         _, config = load_config_or_default(config_path)
-        provider = provider_named(provider_name) if provider_name else None
         wanted: list[str | tuple[Provider | None, str]] = list(addresses)
         if csv_file is not None:
             where = "stdin" if csv_file.name == "<stdin>" else csv_file.name

@@ -9,22 +9,23 @@ from __future__ import annotations
 
 import time
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import click
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
-from sqlalchemy import func, select
+from sqlalchemy import func, or_, select
 from sqlalchemy.orm import Session
 
 from assistant.calendar_admin import CalendarHealth, health
 from assistant.commands.calendars import open_store
 from assistant.commands.common import config_option, json_option, load_config_or_default, print_json
-from assistant.commands.tables import calendar_table, console, health_json
+from assistant.commands.tables import calendar_table, console, health_json, span
 from assistant.store import Store
 from assistant.store.tables import JobLease, Outbox, WatchedCalendar
 
 POLL_SECONDS = 1.0
+STALL_MARGIN = 30  # seconds, beyond two sync intervals, before saying no worker seems to run
 
 
 @dataclass(frozen=True)
@@ -43,9 +44,12 @@ class Backlog:
 def status(config_path: Path | None, wait: bool | None, as_json: bool) -> None:
     """Each calendar's state, last sync, lag, meetings in flight and errors."""
     _, config = load_config_or_default(config_path)
+    stalled = ""
     with open_store(config, reconciled=False) as store:
         if wait or (wait is None and not as_json and console().is_terminal):
-            _follow_first_sync(store)
+            # Two sync intervals with no calendar done: nothing is syncing them.
+            stall = timedelta(seconds=2 * config.service.sync_interval_seconds + STALL_MARGIN)
+            stalled = _follow_first_sync(store, stall)
         now = datetime.now(UTC)
         with store.reading() as session:
             rows, backlog = health(session, now), _backlog(session, now)
@@ -65,41 +69,51 @@ def status(config_path: Path | None, wait: bool | None, as_json: bool) -> None:
         first = _first_sync(rows)
         if first:
             out.print(f"First sync under way: {first[0]} of {first[1]} calendars done.")
+        if stalled:
+            out.print(stalled)
     out.print(_backlog_words(backlog))
 
 
 def _first_sync(rows: list[CalendarHealth]) -> tuple[int, int] | None:
-    """(synced, watched) while some watched calendar has never been synced; else None."""
-    watched = [row for row in rows if row.state in ("watching", "first sync")]
+    """(done, watched) while some watched calendar waits for its first sync; else None.
+    A first sync that failed counts as done: its error is in the table, not worth waiting for."""
+    watched = [row for row in rows if row.state in ("watching", "first sync", "failing")]
     pending = sum(1 for row in watched if row.state == "first sync")
     return (len(watched) - pending, len(watched)) if pending else None
 
 
-def _follow_first_sync(store: Store) -> None:
-    """A progress bar of the calendars synced, until none is left to sync for the first time."""
+def _follow_first_sync(store: Store, stall: timedelta) -> str:
+    """A progress bar of the calendars synced, until none waits for its first sync, or
+    nothing moved for `stall` (no worker running?); then what to say about it, if anything."""
     with store.reading() as session:
         first = _first_sync(health(session, datetime.now(UTC)))
     if first is None:
-        return
+        return ""
     columns = (TextColumn("first sync"), BarColumn(), MofNCompleteColumn(),
                TextColumn("calendars"), TimeElapsedColumn())
+    moved_at = time.monotonic()
     with Progress(*columns, console=console(), transient=True) as progress:
         task = progress.add_task("sync", total=first[1], completed=first[0])
         while first is not None:
             progress.update(task, completed=first[0], total=first[1])
+            if time.monotonic() - moved_at > stall.total_seconds():
+                return (f"No calendar finished its first sync in the last {span(stall)}: is a "
+                        "worker running (`assistant run`)?")
             time.sleep(POLL_SECONDS)
             with store.reading() as session:
-                first = _synced_counts(session)
-        progress.update(task, completed=progress.tasks[0].total)
+                now_at = _synced_counts(session)
+            if now_at != first:
+                moved_at = time.monotonic()
+            first = now_at
+    return ""
 
 
 def _synced_counts(session: Session) -> tuple[int, int] | None:
     """_first_sync, counted by the database rather than row by row (many calendars)."""
-    watched = session.execute(select(
-        func.count(), func.count(WatchedCalendar.last_synced_at))
-        .where(WatchedCalendar.watched())).one()
-    total, synced = watched
-    return (synced, total) if synced < total else None
+    done = or_(WatchedCalendar.last_synced_at.is_not(None), WatchedCalendar.last_error.is_not(None))
+    total, finished = session.execute(select(
+        func.count(), func.count().filter(done)).where(WatchedCalendar.watched())).one()
+    return (finished, total) if finished < total else None
 
 
 def _backlog(session: Session, now: datetime) -> Backlog:

@@ -11,8 +11,8 @@ from rich.text import Text
 
 from assistant.calendar_admin import PROVIDER_NAMES, CalendarHealth
 
-_STATE_STYLES = {"watching": "green", "first sync": "cyan", "paused": "yellow",
-                 "removed": "dim"}
+_STATE_STYLES = {"watching": "green", "first sync": "cyan", "failing": "red",
+                 "paused": "yellow", "removed": "dim"}
 
 
 def console() -> Console:

@@ -9,12 +9,12 @@ all of them. Secrets go into `environ` (never into the config), as in production
 from __future__ import annotations
 
 import json
-import os
 import secrets
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
+from assistant.secret_files import write_owner_only
 from integrations.sandbox.google_calendar import GoogleCalendarEmulator
 from integrations.sandbox.mail import MailSink
 from integrations.sandbox.microsoft_graph import GraphEmulator
@@ -67,7 +67,7 @@ class SandboxEnvironment:
         --client-secrets`. Its consent page asks who signs in."""
         client = self.google.installed_app_client(consenting_user="")
         path = self.folder / "google-oauth-client.json"
-        _write_owner_only(path, json.dumps(client, indent=1))
+        write_owner_only(path, json.dumps(client, indent=1))
         return path
 
     def microsoft_certificate_app(self) -> tuple[AppRegistration, Path]:
@@ -91,7 +91,7 @@ class SandboxEnvironment:
                                     serialization.NoEncryption()).decode()
         app = self.graph.identity.register_app(self.domain, certificate_pem=certificate_pem)
         path = self.folder / "microsoft-app.pem"
-        _write_owner_only(path, key_pem + certificate_pem)
+        write_owner_only(path, key_pem + certificate_pem)
         return app, path
 
     def config(self, database_url: str, **sections: dict[str, Any]) -> dict[str, Any]:
@@ -130,12 +130,6 @@ def to_toml(data: dict[str, Any]) -> str:
 
     table("", data)
     return "\n".join(lines).lstrip() + "\n"
-
-
-def _write_owner_only(path: Path, text: str) -> None:
-    descriptor = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-    with os.fdopen(descriptor, "w", encoding="utf-8") as handle:
-        handle.write(text)
 
 
 def _value(value: Any) -> str:

@@ -98,7 +98,6 @@ def test_meetings_and_recommendations_are_shown_and_a_hostile_title_stays_text(p
     expect(row).to_contain_text(ALICE)
     expect(row.locator(".badge")).to_have_text("asked")
     assert page.locator("main script, main b").count() == 0  # no element came from the title
-    assert HOSTILE_TITLE not in page.content()  # only its escaped form is in the page
 
     page.get_by_role("link", name="Recommendations").click()
     with admin_site.service.store.transaction() as session:
@@ -113,7 +112,8 @@ def test_meetings_and_recommendations_are_shown_and_a_hostile_title_stays_text(p
 
     page.get_by_role("link", name="Audit log").click()
     expect(page.locator("tbody")).to_contain_text("detected")
-    expect(page.locator("tbody")).to_contain_text("Pitch to Northwind")
+    expect(page.locator("tbody")).to_contain_text(HOSTILE_TITLE)
+    assert page.locator("main script, main b").count() == 0
     assert dialogs == []
 
 
@@ -302,9 +302,8 @@ def test_every_page_answers_from_either_database(admin_site):
         answer = client.get(admin_site.url + path, timeout=HTTP_TIMEOUT)
         assert answer.status_code == 200, path
         assert expected in answer.text, path
-        assert "&lt;script&gt;" in answer.text or "script" not in answer.text.split("<main>")[1]
-    assert "<script>" not in client.get(f"{admin_site.url}/admin/meetings",
-                                        timeout=HTTP_TIMEOUT).text
+        # The hostile title is on the meetings and audit pages: escaped, never as markup.
+        assert "<script" not in answer.text and "<b>now</b>" not in answer.text, path
 
 
 def test_without_a_password_the_page_stays_closed_and_says_how_to_open_it(running,

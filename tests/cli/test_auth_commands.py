@@ -118,6 +118,14 @@ def test_a_delegated_key_is_checked_copied_owner_only_and_its_config_lines_work(
     assert load_config(config).google.service_account_key_file == stored
 
 
+def test_the_key_a_config_already_names_is_checked_without_naming_it_again(
+        sandbox, tmp_path, secrets):
+    config = write_config(sandbox, tmp_path)
+    result = auth("google", "--config", str(config), "--check-user", ALICE)
+    assert result.exit_code == 0, result.output
+    assert f"acted for {ALICE} (domain-wide delegation)" in result.output
+
+
 def test_a_config_listing_calendars_before_any_sign_in_can_be_signed_in(
         sandbox, tmp_path, secrets):
     config = write_config(sandbox, tmp_path, drop=[("google", "service_account_key_file")])

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import os
 import shlex
+import shutil
 import subprocess
 import sys
 import time
@@ -45,8 +46,9 @@ def the_steps(lines: list[str]) -> tuple[dict[str, str], list[list[str]]]:
             secrets_file = Path(step.split(". ", 1)[1].split(";")[0])
             env.update(line.split("=", 1) for line in secrets_file.read_text().splitlines())
         elif step.startswith("export "):
-            name, value = step.removeprefix("export ").split("=", 1)
-            env[name] = os.path.expanduser(value)
+            for assignment in shlex.split(step.removeprefix("export ")):
+                name, value = assignment.split("=", 1)
+                env[name] = os.path.expanduser(value.replace("$PATH", env.get("PATH", "")))
         else:
             command = step.split("   ")[0]  # the words after it are a comment
             commands.append(shlex.split(command))
@@ -69,6 +71,7 @@ def test_the_printed_steps_connect_an_account_add_calendars_and_report(tmp_path)
             ["assistant", "calendars", "add"], ["assistant", "status"],
             ["assistant", "report", "--format"]]
         for command in commands:
+            assert shutil.which(command[0], path=env["PATH"]), "the steps put it on PATH"
             done = assistant(env, *command[1:])
             assert done.returncode == 0, (command, done.stdout, done.stderr)
         assert "Connected." in assistant(env, *commands[0][1:]).stdout

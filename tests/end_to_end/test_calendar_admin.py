@@ -18,7 +18,15 @@ from assistant.errors import InputError
 from assistant.models import Provider
 from assistant.store.tables import AuditEntry, Conversation, Outbox, PushChannel, WatchedCalendar
 from integrations.sandbox.environment import to_toml
-from tests.end_to_end.conftest import ALICE, BOB, Running, book_google, book_outlook, store_session
+from tests.end_to_end.conftest import (
+    ALICE,
+    BOB,
+    Running,
+    book_google,
+    book_outlook,
+    soon,
+    store_session,
+)
 
 
 def admin_of(running: Running, config: Config | None = None) -> CalendarAdmin:
@@ -143,17 +151,18 @@ def test_the_calendars_and_status_commands(sandbox, tmp_path, database_url):
     sandbox.google.add_user("carol@example.com")
     path = config_file(sandbox, tmp_path, database_url)
     csv = tmp_path / "team.csv"
-    csv.write_text("address,provider\ncarol@example.com,google\n")
+    csv.write_text("address,provider\ncarol@example.com,google\nghost@example.com,google\n")
     runner = CliRunner()
 
     added = runner.invoke(cli, ["calendars", "add", "--csv", str(csv), "--config", str(path)])
     assert added.exit_code == 0, added.output
-    assert added.output == "carol@example.com (Google): added; its first sync is due now\n"
+    assert added.output == ("carol@example.com (Google): added; its first sync is due now\n"
+                            "ghost@example.com (Google): added; its first sync is due now\n")
     listed = json.loads(runner.invoke(cli, ["calendars", "list", "--json", "--config",
                                             str(path)]).output)
     assert {(c["address"], c["state"], c["source"]) for c in listed} == {
         (ALICE, "first sync", "config"), (BOB, "first sync", "config"),
-        ("carol@example.com", "first sync", "cli")}
+        ("carol@example.com", "first sync", "cli"), ("ghost@example.com", "first sync", "cli")}
 
     paused = runner.invoke(cli, ["calendars", "pause", BOB, "--config", str(path)])
     assert "paused" in paused.output
@@ -161,7 +170,10 @@ def test_the_calendars_and_status_commands(sandbox, tmp_path, database_url):
     assert ran.exit_code == 0, ran.output
     status = json.loads(runner.invoke(cli, ["status", "--json", "--config", str(path)]).output)
     states = {c["address"]: c["state"] for c in status["calendars"]}
-    assert states == {ALICE: "watching", BOB: "paused", "carol@example.com": "watching"}
+    assert states == {ALICE: "watching", BOB: "paused", "carol@example.com": "watching",
+                      "ghost@example.com": "failing"}  # no such calendar at Google
+    [ghost] = [c for c in status["calendars"] if c["address"] == "ghost@example.com"]
+    assert "404" in ghost["last_error"]
     assert status["outbox"] == {"emails_waiting": 0, "invite_writes_waiting": 0, "failed": 0}
 
     table = runner.invoke(cli, ["status", "--no-wait", "--config", str(path)])
@@ -174,18 +186,43 @@ def test_status_waits_for_the_first_sync_with_a_progress_bar(sandbox, tmp_path, 
                                                               monkeypatch):
     path = config_file(sandbox, tmp_path, database_url)
     running = Running(sandbox, database_url)
+    polls: list[object] = []
+    counted = status_module._synced_counts
+
+    def first_poll_starts_the_sync(session):
+        if not polls:  # the bar is up: now the worker syncs
+            threading.Thread(target=running.service.cycle).start()
+        polls.append(counted(session))
+        return polls[-1]
+
+    monkeypatch.setattr(status_module, "_synced_counts", first_poll_starts_the_sync)
+    monkeypatch.setattr(status_module, "POLL_SECONDS", 0.1)
     try:
         running.service.reconcile_calendars()
-        synced = threading.Timer(0.5, running.service.cycle)
-        monkeypatch.setattr(status_module, "POLL_SECONDS", 0.1)
-        synced.start()
         result = CliRunner().invoke(cli, ["status", "--wait", "--config", str(path)])
-        synced.join()
     finally:
         running.close()
     assert result.exit_code == 0, result.output
+    assert polls[0] is not None and polls[-1] is None  # waited, then saw it done
     assert "First sync under way" not in result.output
     assert result.output.count("watching") == 2
+
+
+def test_status_stops_waiting_when_nothing_syncs_and_says_why(sandbox, tmp_path, database_url,
+                                                             monkeypatch):
+    path = config_file(sandbox, tmp_path, database_url, service={"sync_interval_seconds": 1})
+    monkeypatch.setattr(status_module, "POLL_SECONDS", 0.1)
+    monkeypatch.setattr(status_module, "STALL_MARGIN", 0)
+    CliRunner().invoke(cli, ["calendars", "list", "--config", str(path)])  # makes the store
+    running = Running(sandbox, database_url)
+    try:
+        running.service.reconcile_calendars()  # and no worker syncs them
+    finally:
+        running.close()
+    result = CliRunner().invoke(cli, ["status", "--wait", "--config", str(path)])
+    assert result.exit_code == 0, result.output
+    assert "is a worker running (`assistant run`)?" in result.output
+    assert "First sync under way: 0 of 2 calendars done." in result.output
 
 
 def test_a_dry_run_decides_and_logs_but_writes_no_invite_and_sends_no_email(
@@ -204,13 +241,16 @@ def test_a_dry_run_decides_and_logs_but_writes_no_invite_and_sends_no_email(
         with store_session(database_url) as session:
             states = set(session.scalars(select(Conversation.state)).all())
             audit = session.scalars(select(AuditEntry.detail)).all()
+            effects = set(session.scalars(select(Outbox.state)).all())
         assert states == {"annotated"}
+        assert effects == {"dry_run"}  # kept apart from what was really done
         assert sum("dry run: the question email" in line for line in audit) == 2
         assert any("dry run: nothing written" in line for line in audit)
         logged = [r.getMessage() for r in caplog.records]
         assert any(line.startswith("dry run: would send") for line in logged)
         assert any(line.startswith("dry run: would write to 'Pitch to Northwind'")
-                   for line in logged)
+                   and "in person; the invite now says which format and why" in line
+                   for line in logged), logged
     finally:
         running.close()
 
@@ -233,3 +273,94 @@ def test_preview_reads_a_real_event_of_a_watched_calendar_and_changes_nothing(
     assert missing.exit_code == 1 and "has no event 'no-such-id'" in missing.output
     assert sandbox.graph.event(BOB, event["id"])["changeKey"] == event["changeKey"]
     assert sandbox.mail.messages == []
+
+
+# -- what the review found ------------------------------------------------------------------------
+
+
+def test_a_calendar_the_config_dropped_and_an_admin_added_back_stays_watched(
+        running, sandbox, database_url):
+    service = running.service
+    service.reconcile_calendars()
+    service.config = running.config.model_copy(update={
+        "google": running.config.google.model_copy(update={"calendars": []})})
+    service.reconcile_calendars()
+    assert calendar_row(database_url, ALICE)[1] == "config"
+    admin_of(running, service.config).add(Provider.GOOGLE, [ALICE])
+    service.reconcile_calendars()  # the config still does not list Alice: the admin's add wins
+    assert calendar_row(database_url, ALICE)[:2] == (False, None)
+
+
+def test_a_digest_waits_while_its_calendar_is_paused_and_goes_after_resume(
+        sandbox, database_url):
+    running = Running(sandbox, database_url, mail={"daily_question_cap": 1})
+    try:
+        for n in range(3):
+            book_google(sandbox, f"Pitch {n} to Northwind", start=soon(days=3 + n))
+        running.service.reconcile_calendars()
+        running.service.sync(every_calendar=True)  # beyond the cap: one digest, queued
+        admin_of(running).pause(None, [ALICE])
+        running.service.deliver()
+        assert sandbox.mail.messages == []
+        admin_of(running).resume(None, [ALICE])
+        running.service.deliver()
+        [digest] = sandbox.mail.wait_for(1)
+        assert digest["Subject"] == "3 customer meetings: in person or virtual?"
+    finally:
+        running.close()
+
+
+def test_a_digest_about_a_meeting_cancelled_meanwhile_is_withdrawn_and_the_rest_asked_again(
+        sandbox, database_url):
+    running = Running(sandbox, database_url, mail={"daily_question_cap": 1})
+    try:
+        events = [book_google(sandbox, f"Pitch {n} to Northwind", start=soon(days=3 + n))
+                  for n in range(3)]
+        running.service.reconcile_calendars()
+        running.service.sync(every_calendar=True)  # a digest of three, queued
+        sandbox.google.cancel_event(ALICE, events[1]["id"])
+        running.service.sync(every_calendar=True)
+        running.service.cycle()
+        [digest] = sandbox.mail.wait_for(1)
+        assert digest["Subject"] == "2 customer meetings: in person or virtual?"
+        text = digest.get_body(("plain",)).get_content()
+        assert "Pitch 0" in text and "Pitch 2" in text and "Pitch 1" not in text
+        with store_session(database_url) as session:
+            states = sorted(session.scalars(select(Outbox.state).where(
+                Outbox.email_kind == "digest")))
+        assert states == ["cancelled", "done"]
+    finally:
+        running.close()
+
+
+def test_a_question_held_past_the_deadline_is_not_sent_after_the_decision(
+        running, sandbox, database_url):
+    book_google(sandbox, "Pitch to Northwind")
+    running.service.reconcile_calendars()
+    running.service.sync(every_calendar=True)
+    admin_of(running).pause(None, [ALICE])
+    later = running.service.clock() + timedelta(days=2, hours=12)  # past the deadline
+    running.service.clock = lambda: later
+    running.service.follow_up()  # paused: it waits too
+    admin_of(running).resume(None, [ALICE])
+    running.service.cycle()
+    [only] = sandbox.mail.wait_for(1)
+    assert "in person or virtual?" not in only["Subject"]  # the confirmation, not the question
+    with store_session(database_url) as session:
+        kinds = {row.email_kind: row.state for row in session.scalars(
+            select(Outbox).where(Outbox.kind == "email"))}
+    assert kinds == {"question": "cancelled", "confirmation": "done"}
+
+
+def test_removing_a_calendar_drops_the_pending_effects_of_meetings_decided_already(
+        running, sandbox, database_url):
+    book_google(sandbox, "Pitch to Northwind")
+    running.service.reconcile_calendars()
+    running.service.sync(every_calendar=True)
+    with store_session(database_url) as session:  # as if annotated, with an effect pending
+        session.scalars(select(Conversation)).one().state = "annotated"
+    admin_of(running).remove(None, [ALICE])
+    running.service.cycle()
+    assert sandbox.mail.messages == []
+    with store_session(database_url) as session:
+        assert set(session.scalars(select(Outbox.state))) == {"cancelled"}

@@ -1,0 +1,19 @@
+"""Files holding secrets (keys, tokens, token caches): readable by their owner only."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+
+def write_owner_only(path: Path, data: bytes | str) -> None:
+    """Write data (text as UTF-8) that only its owner may read, from the first byte on.
+
+    The mode is set on the open file as well, because O_CREAT's mode does not apply to a file
+    that already exists (one written earlier, perhaps more openly).
+    """
+    path.parent.mkdir(parents=True, exist_ok=True)
+    descriptor = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    with os.fdopen(descriptor, "wb") as handle:
+        os.fchmod(handle.fileno(), 0o600)
+        handle.write(data.encode() if isinstance(data, str) else data)
