@@ -150,6 +150,7 @@ def config_json(path: Path, config: Config, checklist: Checklist) -> dict[str, A
         "database": _database(config),
         "secrets": {variable: bool(os.environ.get(variable))
                     for variable in secrets_named(config)},
+        "ready": not not_ready(config),
         "admin_page_open": bool(os.environ.get(config.service.admin_password_env)),
         "dry_run": config.policy.dry_run,
         "files": {key: {"path": str(path), "exists": path.exists()}
@@ -160,9 +161,12 @@ def config_json(path: Path, config: Config, checklist: Checklist) -> dict[str, A
 def config_text(path: Path, config: Config, checklist: Checklist) -> str:
     admin = config.service.admin_password_env
     checklist_source = str(config.checklist) if config.checklist else "the shipped one"
+    missing = not_ready(config)
+    headline = f"{path}: OK" + (f", but `assistant run` would stop here: {missing}" if missing
+                                 else "")
     return "\n".join(
         [
-            f"{path}: OK",
+            headline,
             f"  organisation: {config.organisation.name} "
             f"({', '.join(config.organisation.domains)})",
             f"  calendars: {len(config.google.calendars)} Google, "
@@ -182,6 +186,16 @@ def config_text(path: Path, config: Config, checklist: Checklist) -> str:
               for key, path in files_named(config).items()),
         ]
     )
+
+
+def not_ready(config: Config) -> str:
+    """What this environment lacks for the config to run ('' when nothing), in words."""
+    secrets = sum(1 for variable in secrets_named(config) if not os.environ.get(variable))
+    files = sum(1 for path in files_named(config).values() if not path.exists())
+    lacking = [f"{secrets} secret(s) not set" if secrets else "",
+               f"{files} file(s) not found" if files else ""]
+    return " and ".join(words for words in lacking if words) + (" (below)" if any(lacking)
+                                                                else "")
 
 
 def _database(config: Config) -> str:

@@ -63,7 +63,8 @@ class ServiceAccountSignIn:
             info = json.loads(Path(key_file).read_text(encoding="utf-8"))
             self._base = service_account.Credentials.from_service_account_info(info, scopes=SCOPES)
         except (OSError, ValueError, KeyError) as err:
-            raise ConfigError(str(key_file), [f"not a service-account key file: {err}"]) from err
+            raise ConfigError("google.service_account_key_file", [
+                f"{key_file} is not a service-account key file: {err}"]) from err
 
     def credentials_for(self, user: str) -> Credentials:
         return self._base.with_subject(user)
@@ -86,7 +87,9 @@ class InstalledAppSignIn:
                 scopes=SCOPES,
             )
         except (OSError, ValueError, KeyError, TypeError) as err:
-            raise ConfigError(str(token_file), [f"not a stored Google sign-in: {err!r}"]) from err
+            raise ConfigError("google.token_file", [
+                f"{token_file} is not a stored Google sign-in ({err!r}): run "
+                "`assistant auth google`"]) from err
         self.user = str(info.get("assistant_user", ""))
 
     def credentials_for(self, user: str) -> Credentials:

@@ -162,7 +162,9 @@ def load_token_cache(cache_file: Path) -> msal.SerializableTokenCache:
         try:
             cache.deserialize(cache_file.read_text(encoding="utf-8"))
         except (OSError, ValueError) as err:
-            raise ConfigError(str(cache_file), [f"not an msal token cache: {err}"]) from err
+            raise ConfigError("microsoft.token_cache_file", [
+                f"{cache_file} is not an msal token cache ({err}): run "
+                "`assistant auth microsoft --device-code`"]) from err
     return cache
 
 
@@ -268,7 +270,8 @@ def certificate_credential(path: Path) -> dict[str, str]:
         certificate = x509.load_pem_x509_certificate(pem)
         serialization.load_pem_private_key(pem, password=None)
     except (OSError, ValueError) as err:
-        raise ConfigError(str(path), [f"needs a PEM private key and certificate: {err}"]) from err
+        raise ConfigError("microsoft.certificate_file", [
+            f"{path} needs a PEM private key and certificate: {err}"]) from err
     # The certificate's SHA-1 thumbprint is how the token endpoint knows the key (x5t).
     thumbprint = hashlib.sha1(certificate.public_bytes(serialization.Encoding.DER)).hexdigest()
     return {"private_key": pem.decode(), "thumbprint": thumbprint,

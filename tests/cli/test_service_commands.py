@@ -171,3 +171,17 @@ def test_sigterm_mid_backlog_stops_soon_and_the_rest_goes_out_once_after_a_resta
     again, env = command(sandbox, config, "run", "--once")
     assert subprocess.run(again, env=env, capture_output=True, timeout=60).returncode == 0
     assert sandbox.mail.deliveries == 12 == len(sandbox.mail.messages)
+
+
+def test_run_names_the_key_of_a_sign_in_file_it_cannot_read(sandbox, tmp_path, monkeypatch):
+    for name, value in sandbox.environ.items():
+        monkeypatch.setenv(name, value)
+    config = tmp_path / "assistant.toml"
+    config.write_text(to_toml(sandbox.config(
+        "sqlite:///assistant.sqlite3", google={"service_account_key_file": "nope.json"})))
+    result = CliRunner().invoke(cli, ["run", "--once", "--config", str(config)])
+    assert result.exit_code == 1
+    assert f"invalid config {config}:" in result.output
+    assert f"google.service_account_key_file: {tmp_path / 'nope.json'} is not a " \
+        "service-account key file" in result.output
+    assert not (tmp_path / "assistant.sqlite3").exists()  # a bad config leaves nothing behind
