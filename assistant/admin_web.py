@@ -21,7 +21,7 @@ import asyncio
 import functools
 import logging
 from collections.abc import Awaitable, Callable
-from datetime import UTC, date, datetime, timedelta
+from datetime import UTC, date, datetime
 from typing import Any
 
 import jinja2
@@ -48,6 +48,7 @@ from assistant.models import Provider
 from assistant.redaction import redacted
 from assistant.service import Service
 from assistant.store.tables import AuditEntry
+from assistant.time_words import ago, span
 
 log = logging.getLogger(__name__)
 SECURITY_HEADERS = {
@@ -340,7 +341,7 @@ def _templates() -> jinja2.Environment:
     environment = jinja2.Environment(
         loader=jinja2.FileSystemLoader(resources.templates_dir() / "admin"),
         autoescape=True, undefined=jinja2.StrictUndefined, trim_blocks=True, lstrip_blocks=True)
-    environment.filters.update(when=_when, short=_short, ago=_ago, span=_span, words=_words,
+    environment.filters.update(when=_when, short=_short, ago=ago, span=span, words=_words,
                                provider=_provider_name)
     return environment
 
@@ -356,26 +357,6 @@ def _when(moment: datetime | date | None) -> str:
 def _short(moment: datetime | None) -> str:
     """A time in a table, whose page says times are UTC."""
     return moment.astimezone(UTC).strftime("%d %b %Y, %H:%M") if moment else "–"
-
-
-def _ago(moment: datetime | None, now: datetime) -> str:
-    if moment is None:
-        return "never"
-    seconds = (now - moment).total_seconds()
-    if abs(seconds) < 60:
-        return "just now"
-    return f"{_span(timedelta(seconds=abs(seconds)))} {'ago' if seconds >= 0 else 'from now'}"
-
-
-def _span(length: timedelta | None) -> str:
-    if length is None:
-        return "–"
-    seconds = int(abs(length.total_seconds()))
-    for unit, size in (("day", 86_400), ("h", 3600), ("min", 60)):
-        if seconds >= size:
-            count = seconds // size
-            return f"{count} {unit}{'s' if unit == 'day' and count != 1 else ''}"
-    return f"{seconds} s"
 
 
 def _day(text: str) -> date | None:

@@ -20,9 +20,10 @@ from sqlalchemy.orm import Session
 from assistant.calendar_admin import CalendarHealth, health
 from assistant.commands.calendars import open_store
 from assistant.commands.common import config_option, json_option, load_config_or_default, print_json
-from assistant.commands.tables import calendar_table, console, health_json, span
+from assistant.commands.tables import calendar_table, console, health_json
 from assistant.store import Store
 from assistant.store.tables import JobLease, Outbox, WatchedCalendar
+from assistant.time_words import span
 
 POLL_SECONDS = 1.0
 STALL_MARGIN = 30  # seconds, beyond two sync intervals, before saying no worker seems to run

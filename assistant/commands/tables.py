@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import datetime, timedelta
+from datetime import datetime
 from typing import Any
 
 from rich.console import Console
@@ -10,6 +10,7 @@ from rich.table import Table
 from rich.text import Text
 
 from assistant.calendar_admin import PROVIDER_NAMES, CalendarHealth
+from assistant.time_words import ago, span
 
 _STATE_STYLES = {"watching": "green", "first sync": "cyan", "failing": "red",
                  "paused": "yellow", "removed": "dim"}
@@ -18,24 +19,6 @@ _STATE_STYLES = {"watching": "green", "first sync": "cyan", "failing": "red",
 def console() -> Console:
     # Wide enough for addresses when piped (rich would wrap at 80 columns otherwise).
     return Console(width=None if Console().is_terminal else 140, highlight=False)
-
-
-def ago(moment: datetime | None, now: datetime) -> str:
-    """'never', 'just now', '3 min ago', '2 h ago', '4 days ago'."""
-    if moment is None:
-        return "never"
-    return "just now" if now - moment < timedelta(seconds=30) else f"{span(now - moment)} ago"
-
-
-def span(length: timedelta) -> str:
-    seconds = max(0, int(length.total_seconds()))
-    if seconds < 90:
-        return f"{seconds} s"
-    if seconds < 90 * 60:
-        return f"{round(seconds / 60)} min"
-    if seconds < 36 * 3600:
-        return f"{round(seconds / 3600)} h"
-    return f"{round(seconds / 86400)} days"
 
 
 def calendar_table(rows: list[CalendarHealth], now: datetime, *, title: str) -> Table:
@@ -48,7 +31,7 @@ def calendar_table(rows: list[CalendarHealth], now: datetime, *, title: str) -> 
         table.add_row(
             PROVIDER_NAMES[row.provider], row.address,
             Text(row.state, style=_STATE_STYLES.get(row.state, "")),
-            ago(row.last_synced_at, now), span(row.lag) if row.lag is not None else "-",
+            ago(row.last_synced_at, now), span(row.lag),
             str(row.in_flight), row.source,
             Text(row.last_error or "", style="red"))
     return table
