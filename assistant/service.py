@@ -69,7 +69,7 @@ from assistant.outbox import Effects, message_of
 from assistant.ports import CalendarChanges, CalendarPort, MailIn, MailOut, WriteResult
 from assistant.presenting import recommendation_json
 from assistant.push import PushChannels
-from assistant.redaction import redacted
+from assistant.redaction import redacted, without_tokens
 from assistant.rendering import Renderer
 from assistant.reply_acceptance import Answered, Ignored, OpenQuestion, Unclear, judge_reply
 from assistant.reply_mail import ReplyEmail, read_reply_email
@@ -214,7 +214,7 @@ class Service:
                     if isinstance(result, CalendarChanges):
                         handled += self._apply(calendar, result)
                     else:
-                        self._sync_failed([calendar], str(result.error))
+                        self._sync_failed([calendar], without_tokens(str(result.error)))
         self.ask()
         return handled
 

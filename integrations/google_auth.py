@@ -157,7 +157,8 @@ def sign_in_installed_app(
     show(url, opening_browser) is told the consent page's address before the flow waits for
     the browser to come back to this machine's loopback address.
     """
-    from google_auth_oauthlib.flow import InstalledAppFlow  # only the sign-in command needs it
+    # Only the sign-in command needs these.
+    from google_auth_oauthlib.flow import InstalledAppFlow, WSGITimeoutError
     from oauthlib.oauth2.rfc6749.errors import OAuth2Error
 
     client = read_client_secrets(client_secrets_file)
@@ -177,7 +178,7 @@ def sign_in_installed_app(
                 authorization_prompt_message=None, timeout_seconds=timeout_seconds,
                 # Google's parameters: who is expected, and a refresh token every time.
                 login_hint=user, prompt="consent", access_type="offline")
-        except AttributeError as err:  # google-auth-oauthlib's WSGITimeoutError
+        except WSGITimeoutError as err:
             raise AuthFailed(f"nobody finished signing in within {timeout_seconds // 60} "
                              "minutes", calendar=user) from err
         except OAuth2Error as err:
