@@ -112,7 +112,8 @@ class Inferrer:
             )
             signals["stakeholders"].append(_Signal(Side.B, why))
         elif 0 < people <= FEW_STAKEHOLDERS:
-            why = f"{_count(people, 'person', 'people')} from one domain"
+            why = ("one person from outside" if people == 1
+                   else f"{people} people from one domain")
             signals["stakeholders"].append(_Signal(Side.A, why))
 
     def _from_place(self, meeting: Meeting, signals) -> None:
@@ -165,7 +166,8 @@ class Inferrer:
             why = f"{len(nearby)} other customer meetings within two weeks"
             signals["number"].append(_Signal(Side.B, why))
         elif len(nearby) <= FEW_CUSTOMER_MEETINGS:
-            why = f"only {_count(len(nearby), 'other customer meeting')} within two weeks"
+            why = (f"only {_count(len(nearby), 'other customer meeting')} within two weeks"
+                   if nearby else "no other customer meeting within two weeks")
             signals["number"].append(_Signal(Side.A, why))
 
         earlier = [m for s, m in others if s < start and not m.cancelled]

@@ -227,7 +227,7 @@ def test_history_may_be_a_graph_page_or_a_single_event(tmp_path):
         inferred = json.loads(result.stdout)["inferred"]
         assert "rapport" not in inferred  # met before, so not a first meeting
         # Two months earlier: not within the two weeks around the meeting.
-        assert inferred["number"]["why"] == "only 0 other customer meetings within two weeks"
+        assert inferred["number"]["why"] == "no other customer meeting within two weeks"
 
 
 def test_history_of_the_wrong_shape_is_refused(tmp_path):
