@@ -49,8 +49,8 @@ def _teams(_ctx: click.Context, _param: click.Parameter, teams: tuple[str, ...]
 @click.option("--team", "teams", multiple=True, metavar="DOMAIN|CALENDAR", callback=_teams,
               help="Only this organiser domain (subdomains included) or watched calendar; "
                    "repeat for several (default: everyone).")
-@click.option("--format", "output_format", type=click.Choice(FORMATS), default="text",
-              show_default=True, help="Plain text tables, an HTML page with charts, or JSON.")
+@click.option("--format", "output_format", type=click.Choice(FORMATS), default=None,
+              help="Plain text tables (the default), an HTML page with charts, or JSON.")
 @click.option("--json", "as_json", is_flag=True, help="The same as --format json.")
 @click.option("--out", "out_file", type=click.Path(path_type=Path, dir_okay=False),
               metavar="FILE", help="Write the report to FILE instead of printing it.")
@@ -74,7 +74,9 @@ def report(config_path: Path | None, since: datetime | None, teams: tuple[str, .
         store.close()
     for address in figures.unknown_calendars:
         click.echo(f"warning: no watched calendar is {address}; it adds no meetings", err=True)
-    output_format = "json" if as_json else output_format
+    if as_json and output_format not in (None, "json"):
+        raise click.UsageError(f"--json and --format {output_format} ask for two formats")
+    output_format = "json" if as_json else output_format or "text"
     if output_format == "json" and out_file is None:
         print_json(report_json(figures))
         return

@@ -59,7 +59,7 @@ def status(config_path: Path | None, wait: bool | None, as_json: bool) -> None:
                     "outbox": {"emails_waiting": backlog.emails_waiting,
                                "invite_writes_waiting": backlog.writes_waiting,
                                "failed": backlog.failed},
-                    "workers": list(backlog.workers)})
+                    "workers": list(backlog.workers), "dry_run": config.policy.dry_run})
         return
     out = console()
     if not rows:
@@ -73,6 +73,8 @@ def status(config_path: Path | None, wait: bool | None, as_json: bool) -> None:
         if stalled:
             out.print(stalled)
     out.print(_backlog_words(backlog))
+    if config.policy.dry_run:
+        out.print("Dry run (policy.dry_run): no invite is written and no email is sent.")
 
 
 def _first_sync(rows: list[CalendarHealth]) -> tuple[int, int] | None:

@@ -188,10 +188,11 @@ def test_status_waits_for_the_first_sync_with_a_progress_bar(sandbox, tmp_path, 
     running = Running(sandbox, database_url)
     polls: list[object] = []
     counted = status_module._synced_counts
+    worker = threading.Thread(target=running.service.cycle)
 
     def first_poll_starts_the_sync(session):
         if not polls:  # the bar is up: now the worker syncs
-            threading.Thread(target=running.service.cycle).start()
+            worker.start()
         polls.append(counted(session))
         return polls[-1]
 
@@ -200,6 +201,7 @@ def test_status_waits_for_the_first_sync_with_a_progress_bar(sandbox, tmp_path, 
     try:
         running.service.reconcile_calendars()
         result = CliRunner().invoke(cli, ["status", "--wait", "--config", str(path)])
+        worker.join()
     finally:
         running.close()
     assert result.exit_code == 0, result.output
