@@ -187,7 +187,7 @@ class Service:
                    else "delivered"))
 
     def watched(self) -> dict[str, int]:
-        """How many calendars are watched, per provider's name (paused ones left out)."""
+        """How many calendars are watched, per provider's name (paused and removed left out)."""
         with self.store.transaction() as session:
             rows = session.execute(select(WatchedCalendar.provider, func.count())
                                    .where(WatchedCalendar.watched())

@@ -108,7 +108,7 @@ def open_existing(url: str) -> Store:
     """The store at url if the service has made it; InputError saying why not otherwise.
 
     Unlike Store.open it neither creates nor migrates anything: a report changes nothing,
-    and every column it reads has been there since the first schema.
+    so a database with an older schema is refused (the next `assistant run` upgrades it).
     """
     address = make_url(url)
     where = address.render_as_string(hide_password=True)

@@ -1,7 +1,8 @@
 """`assistant status`: each calendar's health, what waits in the outbox, which workers run.
 
-Read straight from the service's database, so it works from any machine that reaches it,
-whether or not a worker runs there. While a first full sync is under way (calendars never
+Read from the service's database (upgraded to the current schema first, as every command but
+`report` does), so it works from any machine that reaches it, whether or not a worker runs
+there; it does not reconcile the config's calendars, which is a worker's job. While a first full sync is under way (calendars never
 synced yet), a terminal gets a progress bar until it is done.
 """
 
