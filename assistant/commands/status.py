@@ -2,8 +2,9 @@
 
 Read from the service's database (upgraded to the current schema first, as every command but
 `report` does), so it works from any machine that reaches it, whether or not a worker runs
-there; it does not reconcile the config's calendars, which is a worker's job. While a first full sync is under way (calendars never
-synced yet), a terminal gets a progress bar until it is done.
+there; it does not reconcile the config's calendars, which is a worker's job. While a first
+full sync is under way (calendars never synced yet), a terminal gets a progress bar until it
+is done.
 """
 
 from __future__ import annotations
