@@ -111,6 +111,7 @@ def read_csv(text: str, where: str) -> list[tuple[Provider | None, str]]:
 
 def reconcile(session: Session, config: Config, now: datetime) -> None:
     """Bring the database in line with the calendars the config lists (see the module doc)."""
+    Store.lock_calendar_list(session)
     wanted = {(Provider.GOOGLE.value, a.lower()): a for a in config.google.calendars}
     wanted |= {(Provider.MICROSOFT.value, a.lower()): a for a in config.microsoft.calendars}
     known = {(row.provider, row.address.lower()): row
@@ -181,6 +182,7 @@ class CalendarAdmin:
                 raise InputError(f"{err}{more}") from None
         changes = []
         with self.store.transaction() as session:
+            Store.lock_calendar_list(session)
             for chosen, address in pairs:
                 assert chosen is not None
                 changes.append(self._add_one(session, chosen, address))

@@ -35,6 +35,7 @@ class StoreUnavailable(AssistantError):
 
 MIGRATIONS = Path(__file__).with_name("migrations")
 _MIGRATION_LOCK = 72_431_001  # any constant: serialises workers migrating at the same start
+_CALENDAR_LIST_LOCK = 72_431_002  # serialises changes to which calendars exist (see below)
 Leased = TypeVar("Leased")
 
 
@@ -76,6 +77,17 @@ class Store:
             settings.set_main_option("script_location", str(MIGRATIONS))
             settings.attributes["connection"] = connection
             command.upgrade(settings, "head")
+
+    @staticmethod
+    def lock_calendar_list(session: Session) -> None:
+        """Hold, until session's transaction ends, the right to add calendar rows.
+
+        Workers starting together each add the config's calendars, and an admin may add one
+        meanwhile: read-then-insert would let two of them insert the same row. PostgreSQL
+        takes an advisory lock; a SQLite transaction already holds the only write lock.
+        """
+        if session.get_bind().dialect.name == "postgresql":
+            session.execute(text(f"SELECT pg_advisory_xact_lock({_CALENDAR_LIST_LOCK})"))
 
     @contextmanager
     def transaction(self) -> Iterator[Session]:

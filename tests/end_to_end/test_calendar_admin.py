@@ -4,18 +4,19 @@ from __future__ import annotations
 
 import json
 import threading
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
 
 import pytest
 from click.testing import CliRunner
 from sqlalchemy import select
 
-from assistant.calendar_admin import CalendarAdmin, read_csv
+from assistant.calendar_admin import CalendarAdmin, read_csv, reconcile
 from assistant.cli import cli
 from assistant.commands import status as status_module
 from assistant.config import Config
 from assistant.errors import InputError
 from assistant.models import Provider
+from assistant.store import Store
 from assistant.store.tables import AuditEntry, Conversation, Outbox, PushChannel, WatchedCalendar
 from integrations.sandbox.environment import to_toml
 from tests.end_to_end.conftest import (
@@ -366,3 +367,29 @@ def test_removing_a_calendar_drops_the_pending_effects_of_meetings_decided_alrea
     assert sandbox.mail.messages == []
     with store_session(database_url) as session:
         assert set(session.scalars(select(Outbox.state))) == {"cancelled"}
+
+
+def test_workers_starting_together_add_the_configs_calendars_once(sandbox, database_url):
+    config = Config.model_validate(sandbox.config(database_url))
+    stores = [Store.open(database_url) for _ in range(4)]
+    start = threading.Barrier(len(stores))
+    failures: list[BaseException] = []
+
+    def start_up(store: Store) -> None:
+        start.wait()
+        try:
+            with store.transaction() as session:
+                reconcile(session, config, datetime.now(UTC))
+        except BaseException as err:  # noqa: BLE001 - collected for the assertion
+            failures.append(err)
+
+    threads = [threading.Thread(target=start_up, args=(store,)) for store in stores]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    for store in stores:
+        store.close()
+    assert failures == []
+    with store_session(database_url) as session:
+        assert sorted(session.scalars(select(WatchedCalendar.address))) == [ALICE, BOB]
