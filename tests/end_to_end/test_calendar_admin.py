@@ -117,6 +117,7 @@ def test_the_config_adds_and_drops_its_own_calendars_but_an_admins_removal_wins(
     assert calendar_row(database_url, BOB) == (False, None, None)
 
 
+@pytest.mark.parametrize("database_url", ["sqlite"], indirect=True)  # not about the store
 def test_adding_checks_every_address_before_adding_any(running, sandbox, database_url):
     admin = admin_of(running)
     running.service.reconcile_calendars()
@@ -148,6 +149,7 @@ def config_file(sandbox, tmp_path, database_url, **sections):
     return path
 
 
+@pytest.mark.parametrize("database_url", ["sqlite"], indirect=True)  # not about the store
 def test_the_calendars_and_status_commands(sandbox, tmp_path, database_url):
     sandbox.google.add_user("carol@example.com")
     path = config_file(sandbox, tmp_path, database_url)
@@ -183,6 +185,7 @@ def test_the_calendars_and_status_commands(sandbox, tmp_path, database_url):
     assert "Outbox: 0 email(s)" in table.output
 
 
+@pytest.mark.parametrize("database_url", ["sqlite"], indirect=True)  # not about the store
 def test_status_waits_for_the_first_sync_with_a_progress_bar(sandbox, tmp_path, database_url,
                                                               monkeypatch):
     path = config_file(sandbox, tmp_path, database_url)
@@ -211,6 +214,7 @@ def test_status_waits_for_the_first_sync_with_a_progress_bar(sandbox, tmp_path, 
     assert result.output.count("watching") == 2
 
 
+@pytest.mark.parametrize("database_url", ["sqlite"], indirect=True)  # not about the store
 def test_status_stops_waiting_when_nothing_syncs_and_says_why(sandbox, tmp_path, database_url,
                                                              monkeypatch):
     path = config_file(sandbox, tmp_path, database_url, service={"sync_interval_seconds": 1})
@@ -228,6 +232,7 @@ def test_status_stops_waiting_when_nothing_syncs_and_says_why(sandbox, tmp_path,
     assert "First sync under way: 0 of 2 calendars done." in result.output
 
 
+@pytest.mark.parametrize("database_url", ["sqlite"], indirect=True)  # not about the store
 def test_a_dry_run_decides_and_logs_but_writes_no_invite_and_sends_no_email(
         sandbox, database_url, caplog):
     running = Running(sandbox, database_url, policy={"dry_run": True})
@@ -258,6 +263,7 @@ def test_a_dry_run_decides_and_logs_but_writes_no_invite_and_sends_no_email(
         running.close()
 
 
+@pytest.mark.parametrize("database_url", ["sqlite"], indirect=True)  # not about the store
 def test_preview_reads_a_real_event_of_a_watched_calendar_and_changes_nothing(
         sandbox, tmp_path, database_url):
     path = config_file(sandbox, tmp_path, database_url)
