@@ -220,7 +220,7 @@ class CalendarAdmin:
         if not in_domains(address.rpartition("@")[2], domains):
             raise InputError(f"{address} is outside organisation.domains ({', '.join(domains)}); "
                              "only your own people's calendars can be watched")
-        if not _signed_in(self.config, provider):
+        if provider not in signed_in_providers(self.config):
             command = "google" if provider is Provider.GOOGLE else "microsoft"
             raise InputError(f"{PROVIDER_NAMES[provider]} has no sign-in in the config: run "
                              f"`assistant auth {command}` first")
@@ -378,14 +378,7 @@ def _withdraw(session: Session, row: WatchedCalendar, now: datetime, by: str) ->
     return len(talks)
 
 
-def _signed_in(config: Config, provider: Provider) -> bool:
-    if provider is Provider.GOOGLE:
-        return bool(config.google.service_account_key_file or config.google.token_file)
-    microsoft = config.microsoft
-    return bool(microsoft.tenant and microsoft.client_id and (
-        microsoft.client_secret_env or microsoft.certificate_file or microsoft.token_cache_file))
-
-
 def signed_in_providers(config: Config) -> list[Provider]:
     """The providers the config can sign in to (their calendars can be watched)."""
-    return [provider for provider in Provider if _signed_in(config, provider)]
+    sections = {Provider.GOOGLE: config.google, Provider.MICROSOFT: config.microsoft}
+    return [provider for provider, section in sections.items() if section.signed_in]

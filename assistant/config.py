@@ -120,13 +120,18 @@ class Google(_Section):
     batch_size: int = Field(default=50, ge=1, le=1000)  # calls per batch request
     max_connections: int = Field(default=4, ge=1, le=32)
 
+    @property
+    def signed_in(self) -> bool:
+        """The config says how to sign in to Google (whether that works is another matter)."""
+        return bool(self.service_account_key_file or self.token_file)
+
     @model_validator(mode="after")
     def _one_sign_in(self, info: ValidationInfo) -> Google:
         if self.service_account_key_file and self.token_file:
             raise ValueError("set service_account_key_file or token_file, not both")
         if _signing_in(info):
             return self
-        if self.calendars and not (self.service_account_key_file or self.token_file):
+        if self.calendars and not self.signed_in:
             raise ValueError(
                 "calendars are set but Google has no sign-in: set service_account_key_file "
                 "(a service-account key with domain-wide delegation) or token_file (one "
@@ -163,15 +168,23 @@ class Microsoft(_Section):
     max_connections: int = Field(default=4, ge=1, le=32)
     categories: Categories | None = None  # unset: the assistant adds no categories
 
+    @property
+    def signed_in(self) -> bool:
+        """The config says how to sign in to Microsoft (whether that works is another matter)."""
+        return bool(self.tenant and self.client_id and self._sign_ins())
+
+    def _sign_ins(self) -> list[str]:
+        return [name for name in ("client_secret_env", "certificate_file", "token_cache_file")
+                if getattr(self, name) is not None]
+
     @model_validator(mode="after")
     def _one_sign_in(self, info: ValidationInfo) -> Microsoft:
-        chosen = [name for name in ("client_secret_env", "certificate_file", "token_cache_file")
-                  if getattr(self, name) is not None]
+        chosen = self._sign_ins()
         if len(chosen) > 1:
             raise ValueError(f"set one sign-in, not {' and '.join(chosen)}")
         if _signing_in(info):
             return self
-        if self.calendars and not (chosen and self.client_id and self.tenant):
+        if self.calendars and not self.signed_in:
             raise ValueError(
                 "calendars are set but Microsoft has no sign-in: set tenant, client_id and one "
                 "of client_secret_env (app-only, a secret), certificate_file (app-only, a "

@@ -6,18 +6,15 @@ would use, so the preview shows exactly what it would ask and write, without doi
 
 from __future__ import annotations
 
-from collections.abc import Callable
-from datetime import datetime, timedelta
+from datetime import datetime
 
 from sqlalchemy import func, select
 
 from assistant.config import Config
 from assistant.errors import InputError, NotFound
 from assistant.models import EventRemoved, Meeting, Provider
-from assistant.retry import RetryPolicy
-from assistant.service import HISTORY_WEEKS
+from assistant.service import History
 from assistant.store import Store
-from assistant.store.codec import meeting_from_json
 from assistant.store.tables import SeenMeeting, WatchedCalendar
 
 
@@ -25,23 +22,19 @@ def read_watched_event(config: Config, store: Store, address: str, event_id: str
                        now: datetime) -> tuple[Meeting, list[Meeting]]:
     """The event as its provider has it now, and the organiser's other stored meetings."""
     provider = _provider_of(store, config, address)
-    from assistant.wiring import calendar_ports  # the composition root; imports integrations
+    from assistant.wiring import opened_calendar_ports  # the composition root: integrations
 
-    closers: list[Callable[[], None]] = []
-    try:
-        port = calendar_ports(config, RetryPolicy(), closers).get(provider)
+    with opened_calendar_ports(config) as ports:
+        port = ports.get(provider)
         if port is None:
             raise InputError(f"the config has no {provider.value} sign-in to read {address} with")
         try:
             event = port.read(address, event_id)
         except NotFound:
             raise InputError(f"{address} has no event {event_id!r}") from None
-    finally:
-        for close in reversed(closers):
-            close()
     if isinstance(event, EventRemoved) or event.cancelled:
         raise InputError(f"event {event_id!r} of {address} is deleted or cancelled: nothing to do")
-    return event, _history(store, event, now)
+    return event, _history(store, address, event, now)
 
 
 def _provider_of(store: Store, config: Config, address: str) -> Provider:
@@ -60,11 +53,10 @@ def _provider_of(store: Store, config: Config, address: str) -> Provider:
     return providers[0]
 
 
-def _history(store: Store, meeting: Meeting, now: datetime) -> list[Meeting]:
-    window = timedelta(weeks=HISTORY_WEEKS)
+def _history(store: Store, address: str, meeting: Meeting, now: datetime) -> list[Meeting]:
+    """The service's own history of the organiser, without this event's stored copy."""
     with store.reading() as session:
-        rows = session.scalars(select(SeenMeeting).where(
-            SeenMeeting.organiser == meeting.organizer.email.lower(),
-            SeenMeeting.removed.is_(False), SeenMeeting.event_id != meeting.event_id,
-            SeenMeeting.start_at >= now - window * 4, SeenMeeting.start_at <= now + window))
-        return [meeting_from_json(row.snapshot) for row in rows]
+        seen_id = session.scalar(select(SeenMeeting.id).join(WatchedCalendar).where(
+            func.lower(WatchedCalendar.address) == address.lower(),
+            SeenMeeting.event_id == meeting.event_id))
+        return History.of_session(session, now).of(meeting, seen_id or -1)

@@ -32,8 +32,10 @@ MAX_BACKOFF = timedelta(hours=1)
 
 class Effects:
     def __init__(self, store: Store, sender: Sender, clock: Callable[[], datetime],
-                 lease: timedelta) -> None:
+                 lease: timedelta, *, dry_run: bool = False) -> None:
         self.store, self.sender, self.clock, self.lease = store, sender, clock, lease
+        # A dry run's effects are settled apart from real ones, for reports and metrics.
+        self.delivered = "dry_run" if dry_run else "done"
 
     # -- adding ----------------------------------------------------------------------------------
 
@@ -92,13 +94,12 @@ class Effects:
 
     # -- settling --------------------------------------------------------------------------------
 
-    def done(self, row_id: int, follow: Callable[[Session, Outbox], None], *,
-             state: str = "done") -> None:
-        """Mark a row delivered (state dry_run: as good as, in a dry run), with what follows."""
+    def done(self, row_id: int, follow: Callable[[Session, Outbox], None]) -> None:
+        """Mark a row delivered (or, in a dry run, as good as), with what follows from it."""
         with self._settling(row_id) as settling:
             if settling is not None:
                 session, row = settling
-                row.state, row.done_at = state, self.clock()
+                row.state, row.done_at = self.delivered, self.clock()
                 follow(session, row)
 
     def retry_later(self, row: Outbox, error: Exception) -> None:

@@ -137,7 +137,8 @@ class Service:
         self.lease = timedelta(seconds=config.service.lease_seconds)
         self.metrics = metrics or Metrics()
         # Through self.clock at each call, so that a clock set later (tests) reaches it too.
-        self.effects = Effects(store, self.sender, lambda: self.clock(), self.lease)
+        self.effects = Effects(store, self.sender, lambda: self.clock(), self.lease,
+                               dry_run=config.policy.dry_run)
         self.push = PushChannels(self)
         self._delivering = threading.Lock()
         self._stopping = threading.Event()  # finish the current step, start no new one
@@ -252,7 +253,7 @@ class Service:
             if calendar is None or calendar.lease_owner != claimed_by:
                 return 0  # our lease ran out and another worker has it: it repeats this sync
             fresh = [self._remember(session, calendar, change, now) for change in result.changes]
-            history = _History.of_session(session, now)
+            history = History.of_session(session, now)
             for seen, change in fresh:
                 if seen is not None:
                     self._step(session, seen, change, history, now)
@@ -292,7 +293,7 @@ class Service:
         return seen, change
 
     def _step(self, session: Session, seen: SeenMeeting, change: Meeting | EventRemoved,
-              history: _History, now: datetime) -> None:
+              history: History, now: datetime) -> None:
         talk = seen.conversation
         if isinstance(change, EventRemoved) or change.cancelled:
             if talk is not None and talk.state not in (State.CANCELLED, State.SKIPPED):
@@ -636,7 +637,7 @@ class Service:
     def _assess_stored(self, session: Session, talk: Conversation) -> Assessment:
         """The assessment of talk's meeting as last read, in its organiser's stored history."""
         meeting = self._meeting(talk)
-        history = _History.of_session(session, self.clock()).of(meeting, talk.meeting_id)
+        history = History.of_session(session, self.clock()).of(meeting, talk.meeting_id)
         return self._assess(meeting, talk, history)
 
     # -- follow-ups ------------------------------------------------------------------------------
@@ -706,7 +707,7 @@ class Service:
                 if row.payload.get("conversations") and self._digest_not_now(row):
                     return 0
                 self.outside.mailer.send(message_of(row))
-                self.effects.done(row.id, self._email_delivered, state=self._delivered)
+                self.effects.done(row.id, self._email_delivered)
             else:
                 self._annotate(row)
             return 1
@@ -734,7 +735,7 @@ class Service:
             before = self._meeting(talk)
             answers = [(a.row_key, a.side, a.provenance, a.why) for a in talk.answers]
             choice, event_id = talk.organiser_choice, talk.meeting.event_id
-            history = _History.of_session(session, self.clock()).of(before, talk.meeting_id)
+            history = History.of_session(session, self.clock()).of(before, talk.meeting_id)
         stored = _StoredAnswers(answers, choice)
         plans: list[tuple[Meeting, AnnotationPlan | None, Recommendation | None]] = []
 
@@ -788,12 +789,7 @@ class Service:
                 self.effects.add_email(session, f"confirmation:{talk.id}:{revision}",
                                        "confirmation", mail, talk)
 
-        self.effects.done(row.id, follow, state=self._delivered)
-
-    @property
-    def _delivered(self) -> str:
-        """The state of a delivered row: dry_run ones are kept apart, for reports and metrics."""
-        return "dry_run" if self.config.policy.dry_run else "done"
+        self.effects.done(row.id, follow)
 
     def _email_delivered(self, session: Session, row: Outbox) -> None:
         if not self.config.policy.dry_run:
@@ -848,7 +844,7 @@ class Service:
         session.add(AuditEntry.of(talk, self.clock(), action, detail))
 
 
-class _History:
+class History:
     """The organisers' meetings around now, read once per transaction, for inference."""
 
     def __init__(self, session: Session, now: datetime) -> None:
@@ -856,7 +852,7 @@ class _History:
         self._by_organiser: dict[str, list[tuple[int, Meeting]]] = {}
 
     @classmethod
-    def of_session(cls, session: Session, now: datetime) -> _History:
+    def of_session(cls, session: Session, now: datetime) -> History:
         """The one history of this transaction: each organiser's meetings are read once,
         however many of their conversations a job goes through."""
         history = session.info.get(cls)

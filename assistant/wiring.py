@@ -7,7 +7,8 @@ config asks for, so `assistant run`, the demo and the tests all build the same s
 from __future__ import annotations
 
 import json
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterator, Mapping
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from urllib.parse import urlsplit
@@ -90,6 +91,17 @@ def build_service(
 def _close_all(closers: list[Callable[[], None]]) -> None:
     for close in reversed(closers):
         close()
+
+
+@contextmanager
+def opened_calendar_ports(config: Config, retry: RetryPolicy = RetryPolicy()
+                          ) -> Iterator[dict[Provider, BatchedCalendar]]:
+    """calendar_ports for the length of a block (a command's), closed after it."""
+    closers: list[Callable[[], None]] = []
+    try:
+        yield calendar_ports(config, retry, closers)
+    finally:
+        _close_all(closers)
 
 
 def calendar_ports(config: Config, retry: RetryPolicy, closers: list[Callable[[], None]]

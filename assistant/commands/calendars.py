@@ -6,8 +6,8 @@ speak is assistant.calendar_admin's rule, and each command says so when it appli
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from collections.abc import Callable, Iterator, Mapping
+from contextlib import ExitStack, contextmanager
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -33,7 +33,6 @@ from assistant.config import Config
 from assistant.errors import InputError
 from assistant.models import Provider
 from assistant.ports import CalendarPort
-from assistant.retry import RetryPolicy
 from assistant.store import Store
 
 
@@ -143,20 +142,16 @@ def open_store(config: Config, *, reconciled: bool = True) -> Iterator[Store]:
 
 
 @contextmanager
-def _ports(config: Config) -> Iterator[Callable[[], dict[Provider, CalendarPort]]]:
+def _ports(config: Config) -> Iterator[Callable[[], Mapping[Provider, CalendarPort]]]:
     """The signed-in adapters, made only if a push channel has to be stopped."""
-    from assistant.wiring import calendar_ports
+    from assistant.wiring import opened_calendar_ports
 
-    closers: list[Callable[[], None]] = []
-    made: dict[Provider, CalendarPort] = {}
+    with ExitStack() as stack:
+        made: dict[Provider, CalendarPort] = {}
 
-    def ports() -> dict[Provider, CalendarPort]:
-        if not made:
-            made.update(calendar_ports(config, RetryPolicy(), closers))
-        return made
+        def ports() -> Mapping[Provider, CalendarPort]:
+            if not made:
+                made.update(stack.enter_context(opened_calendar_ports(config)))
+            return made
 
-    try:
         yield ports
-    finally:
-        for close in reversed(closers):
-            close()

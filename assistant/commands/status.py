@@ -91,7 +91,7 @@ def _follow_first_sync(store: Store, stall: timedelta) -> str:
     """A progress bar of the calendars synced, until none waits for its first sync, or
     nothing moved for `stall` (no worker running?); then what to say about it, if anything."""
     with store.reading() as session:
-        first = _first_sync(health(session, datetime.now(UTC)))
+        first = _synced_counts(session)
     if first is None:
         return ""
     columns = (TextColumn("first sync"), BarColumn(), MofNCompleteColumn(),
