@@ -63,9 +63,13 @@ def build_service(
     # Everything the config names is checked before the database is touched, so a bad
     # config leaves nothing behind.
     secret = token_secret(config.mail)
-    if mailer is None:
-        mailer = DryRunMail() if config.policy.dry_run else smtp_from_config(config.mail, retry)
     closers: list[Callable[[], None]] = []  # what is opened, to close with the service
+    if mailer is None and config.policy.dry_run:
+        mailer = DryRunMail()
+    elif mailer is None:
+        smtp = smtp_from_config(config.mail, retry)
+        closers.append(smtp.close)  # the connections it keeps open between messages
+        mailer = smtp
     try:
         adapters = calendar_ports(config, retry, closers)
         calendars: Mapping[Provider, CalendarPort] = (

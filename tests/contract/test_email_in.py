@@ -114,7 +114,9 @@ def smtp_inbox():
 
     controller = Controller(Handler(), hostname="127.0.0.1", port=port)
     controller.start()
-    yield received, SmtpTransport("127.0.0.1", port, security="none", retry=NO_WAIT)
+    transport = SmtpTransport("127.0.0.1", port, security="none", retry=NO_WAIT)
+    yield received, transport
+    transport.close()  # it keeps its connection open between messages
     controller.stop()
 
 

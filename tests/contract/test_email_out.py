@@ -60,7 +60,9 @@ def smtp():
     inbox = Inbox()
     controller = Controller(inbox, hostname="127.0.0.1", port=port)
     controller.start()
-    yield inbox, SmtpTransport("127.0.0.1", port, security="none", retry=NO_WAIT)
+    transport = SmtpTransport("127.0.0.1", port, security="none", retry=NO_WAIT)
+    yield inbox, transport
+    transport.close()  # it keeps its connection open between messages
     controller.stop()
 
 

@@ -36,6 +36,7 @@ class Server:
 
     def __init__(self) -> None:
         self.received: list[email.message.EmailMessage] = []
+        self.sessions: set = set()  # aiosmtpd starts one per connection
 
     async def handle_RCPT(self, server, session, envelope, address, rcpt_options):
         if address.startswith("busy@"):
@@ -48,6 +49,7 @@ class Server:
             return "554 5.7.1 Message refused"
         self.received.append(email.message_from_bytes(envelope.content,
                                                       policy=email.policy.default))
+        self.sessions.add(session)
         return "250 Accepted"
 
 
@@ -107,8 +109,20 @@ def transport(port, client_context, security="starttls", password=PASSWORD, **op
 
 def test_starttls_with_a_login_delivers(starttls):
     handler, port, client_context = starttls
-    transport(port, client_context).send(hello())
+    mailer = transport(port, client_context)
+    mailer.send(hello())
+    mailer.close()
     assert handler.received[0]["Subject"] == "Hello"
+
+
+def test_a_kept_starttls_connection_carries_the_next_messages(starttls):
+    handler, port, client_context = starttls
+    mailer = transport(port, client_context)
+    for _ in range(3):
+        mailer.send(hello())
+    mailer.close()
+    assert len(handler.received) == 3
+    assert len(handler.sessions) == 1
 
 
 def test_a_wrong_password_is_an_auth_failure_that_says_whose(starttls):
@@ -141,8 +155,12 @@ def test_implicit_tls(certificate):
     server_context, client_context = certificate
     handler = Server()
     controller = start(handler, ssl_context=server_context, auth_require_tls=False)
+    mailer = transport(controller.port, client_context, security="tls")
     try:
-        transport(controller.port, client_context, security="tls").send(hello())
+        mailer.send(hello())
+        mailer.send(hello())
     finally:
+        mailer.close()
         controller.stop()
-    assert len(handler.received) == 1
+    assert len(handler.received) == 2
+    assert len(handler.sessions) == 1
