@@ -4,17 +4,24 @@ A notification only ever makes its calendar due for a sync (the webhooks are in
 assistant.web); polling stays the safety net, so a channel that could not be opened costs
 latency, never a meeting. Channels need `service.public_url`, the https address at which
 Google and Microsoft reach the web app.
+
+Each channel is one HTTP request (events.watch, POST /subscriptions, which Graph validates
+against the web app before it answers), so the requests run concurrently, a few per provider:
+ten thousand calendars one after the other would keep push waiting for a quarter of an hour.
 """
 
 from __future__ import annotations
 
 import logging
 import uuid
-from collections.abc import Callable, Mapping
+from collections import Counter, deque
+from collections.abc import Callable, Iterator, Mapping
+from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
+from dataclasses import dataclass
 from datetime import timedelta
 from typing import TYPE_CHECKING
 
-from sqlalchemy import select
+from sqlalchemy import Select, select
 
 from assistant.errors import ProviderError
 from assistant.models import Provider
@@ -25,11 +32,29 @@ from assistant.store.tables import PushChannel, WatchedCalendar
 
 if TYPE_CHECKING:
     from assistant.service import Service
+    from assistant.store.database import JobTurn
 
 log = logging.getLogger(__name__)
 
 CHANNEL_TTL = timedelta(days=7)  # Google's default, and inside Outlook's 10,080 minutes
 RENEW_BEFORE = timedelta(days=1)
+# Requests under way at once, per provider. Every one is for a different calendar, so none
+# comes near a per-calendar limit: Graph allows 4 concurrent requests per mailbox, Google counts
+# queries per user; 16 keeps a worker's start well inside the per-app limits as well. A provider
+# whose adapter keeps fewer connections (its `max_connections`, which also sizes the Graph
+# adapter's connection pool) gets that many: more requests than pooled connections would open
+# and throw away a connection per request.
+CALLS_AT_ONCE = 16
+
+
+@dataclass(frozen=True)
+class _Due:
+    """A calendar whose channel is to be opened (existing None) or renewed."""
+
+    calendar_id: int
+    calendar: str
+    provider: Provider
+    existing: tuple[int, Channel] | None  # the channel's row id, and the channel
 
 
 class PushChannels:
@@ -48,41 +73,112 @@ class PushChannels:
             if turn is None:
                 return
             stop_unwatched(self.store, lambda: service.outside.calendars)
-            with self.store.transaction() as session:
-                calendars = session.scalars(select(WatchedCalendar).where(
-                    WatchedCalendar.watched())).all()
-                # As Channels, read while the session is open (a row's calendar loads lazily).
-                existing = {row.calendar_id: (row.id, channel_of(row, Provider(
-                    row.calendar.provider))) for row in session.scalars(select(PushChannel))}
-            for calendar in calendars:
-                self._keep(calendar, existing.get(calendar.id), public_url)
+            due = self._due()
+            if due:
+                self._open(due, public_url.rstrip("/"), turn)
 
-    def _keep(self, calendar: WatchedCalendar, existing: tuple[int, Channel] | None,
-              public_url: str) -> None:
-        provider = Provider(calendar.provider)
-        port = self.service.outside.calendars.get(provider)
-        channel = existing[1] if existing else None
-        if port is None or (channel and channel.expires - self.service.clock() > RENEW_BEFORE):
-            return
-        address = f"{public_url.rstrip('/')}/push/{provider.value}"
+    def _due(self) -> list[_Due]:
+        """The watched calendars with no channel, or one about to expire (and a port)."""
+        ports = self.service.outside.calendars
+        with self.store.transaction() as session:
+            calendars = session.scalars(select(WatchedCalendar).where(
+                WatchedCalendar.watched())).all()
+            # As Channels, read while the session is open (a row's calendar loads lazily).
+            existing = {row.calendar_id: (row.id, channel_of(row, Provider(
+                row.calendar.provider))) for row in session.scalars(select(PushChannel))}
+        now = self.service.clock()
+        due = []
+        for calendar in calendars:
+            provider, known = Provider(calendar.provider), existing.get(calendar.id)
+            if provider in ports and (known is None or known[1].expires - now <= RENEW_BEFORE):
+                due.append(_Due(calendar.id, calendar.address, provider, known))
+        return due
+
+    def _open(self, due: list[_Due], public_url: str, turn: JobTurn) -> None:
+        """Open or renew the channels, CALLS_AT_ONCE per provider, storing them as they come.
+
+        Each time a request finishes, everything finished by then is written in one
+        transaction (while the database writes, the next answers come in, so the batches grow
+        when writing is what is slow). A channel open at the provider but not yet written is
+        what a crash loses: at most the requests under way and one batch. Such a channel is
+        harmless: its notifications name a channel we do not know and are refused, it lapses by
+        itself within CHANNEL_TTL, and the calendar, still without a row (or with its old one),
+        gets a new channel (or its renewal again) at the next keep_open; polling covers the
+        meantime. For the same reason a failure here stops new requests but still writes the
+        answers of those under way before it is raised.
+        """
+        ports, config = self.service.outside.calendars, self.service.config
+        queues: dict[Provider, deque[_Due]] = {}
+        for job in due:
+            queues.setdefault(job.provider, deque()).append(job)
+        limits = {provider: min(CALLS_AT_ONCE, getattr(config, provider.value).max_connections)
+                  for provider in queues}
+        pools = {provider: ThreadPoolExecutor(limit, thread_name_prefix=f"push-{provider.value}")
+                 for provider, limit in limits.items()}
+        under_way: dict[Future[Channel | ProviderError], _Due] = {}
+        submitted: Counter[Provider] = Counter()  # and not yet answered
+        failure: Exception | None = None
+        renewed = self.service.clock()
         try:
-            if channel is None:
-                made = port.watch(calendar.address, address, uuid.uuid4().hex, CHANNEL_TTL)
-            else:
-                made = port.renew(channel, CHANNEL_TTL)
-        except ProviderError as err:
-            log.warning("push for %s could not be set up: %s", redacted(calendar.address), err)
-            self.service.metrics.error("push")
+            while True:
+                if failure is not None or self.service._stopping.is_set():
+                    queues.clear()  # start nothing new; what runs is answered and kept
+                    for future in under_way:
+                        future.cancel()  # only those still waiting for a thread
+                for provider, queue in queues.items():
+                    # Twice what runs, so that the calls go on while this thread writes.
+                    while queue and submitted[provider] < 2 * limits[provider]:
+                        job = queue.popleft()
+                        url = f"{public_url}/push/{provider.value}"
+                        under_way[pools[provider].submit(_call, ports[provider], job, url)] = job
+                        submitted[provider] += 1
+                if not under_way:
+                    break
+                finished, _ = wait(under_way, return_when=FIRST_COMPLETED)
+                made: list[tuple[_Due, Channel]] = []
+                for future in finished:
+                    job = under_way.pop(future)
+                    submitted[job.provider] -= 1
+                    if future.cancelled():
+                        continue
+                    try:
+                        answer = future.result()
+                    except Exception as err:  # a bug, not the provider: raised at the end
+                        failure = failure or err
+                        continue
+                    if isinstance(answer, ProviderError):
+                        log.warning("push for %s could not be set up: %s",
+                                    redacted(job.calendar), answer)
+                        self.service.metrics.error("push")
+                    else:
+                        made.append((job, answer))
+                self._store(made)
+                now = self.service.clock()
+                if queues and now - renewed >= self.service.lease / 3:  # a long run
+                    renewed = now
+                    if not turn.renew(now):  # lapsed, and another run took the job
+                        log.warning("the channels job was taken over; it opens the rest")
+                        queues.clear()
+        finally:
+            for pool in pools.values():
+                pool.shutdown(cancel_futures=True)
+        if failure is not None:
+            raise failure
+
+    def _store(self, made: list[tuple[_Due, Channel]]) -> None:
+        """Keep the channels made, in place of those they renew, in one transaction."""
+        if not made:
             return
         with self.store.transaction() as session:
-            if existing is not None:
-                old = session.get(PushChannel, existing[0])
-                if old is not None:
+            for job, _ in made:
+                if job.existing is not None and (
+                        old := session.get(PushChannel, job.existing[0])) is not None:
                     session.delete(old)
-                    session.flush()
-            session.add(PushChannel(calendar_id=calendar.id, channel_id=made.channel_id,
-                                    resource_id=made.resource_id, token=made.token,
-                                    address=made.address, expires=made.expires))
+            session.flush()  # a renewed Graph subscription keeps its id, which is unique
+            session.add_all(PushChannel(calendar_id=job.calendar_id, channel_id=c.channel_id,
+                                        resource_id=c.resource_id, token=c.token,
+                                        address=c.address, expires=c.expires)
+                            for job, c in made)
 
     def lost(self, channel: Channel, *, renew: bool) -> None:
         """The provider asked for a renewal, or dropped the channel: the next keep_open
@@ -97,12 +193,9 @@ class PushChannels:
             else:
                 session.delete(row)  # gone at the provider: opened anew
 
-    def live(self, provider: Provider) -> dict[str, Channel]:
+    def live(self, provider: Provider) -> Mapping[str, Channel]:
         """The channels of a provider, by channel id, to check notifications against."""
-        with self.store.transaction() as session:
-            rows = session.scalars(select(PushChannel).join(WatchedCalendar).where(
-                WatchedCalendar.provider == provider.value)).all()
-            return {row.channel_id: channel_of(row, provider) for row in rows}
+        return _StoredChannels(self.store, provider)
 
 
 def stop_unwatched(store: Store,
@@ -135,6 +228,47 @@ def stop_unwatched(store: Store,
     return stopped
 
 
+class _StoredChannels(Mapping[str, Channel]):
+    """A provider's channels, read one id at a time, without taking the write lock.
+
+    A notification names one channel: reading all ten thousand for each of them (Google
+    greets every new channel with one) would make push slower the more calendars there are.
+    """
+
+    def __init__(self, store: Store, provider: Provider) -> None:
+        self.store, self.provider = store, provider
+
+    def __getitem__(self, channel_id: str) -> Channel:
+        with self.store.reading() as session:
+            row = session.scalars(self._select().where(
+                PushChannel.channel_id == channel_id)).first()
+            if row is None:
+                raise KeyError(channel_id)
+            return channel_of(row, self.provider)
+
+    def __iter__(self) -> Iterator[str]:
+        with self.store.reading() as session:
+            return iter(list(session.scalars(self._select().with_only_columns(
+                PushChannel.channel_id))))
+
+    def __len__(self) -> int:
+        return sum(1 for _ in self)
+
+    def _select(self) -> Select[tuple[PushChannel]]:
+        return select(PushChannel).join(WatchedCalendar).where(
+            WatchedCalendar.provider == self.provider.value)
+
+
 def channel_of(row: PushChannel, provider: Provider) -> Channel:
     return Channel(provider, row.calendar.address, row.channel_id, row.resource_id, row.token,
                    row.expires, row.address)
+
+
+def _call(port: CalendarPort, job: _Due, address: str) -> Channel | ProviderError:
+    """Open or renew one channel (on a pool thread); the provider's refusal is returned."""
+    try:
+        if job.existing is None:
+            return port.watch(job.calendar, address, uuid.uuid4().hex, CHANNEL_TTL)
+        return port.renew(job.existing[1], CHANNEL_TTL)
+    except ProviderError as err:
+        return err

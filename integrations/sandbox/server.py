@@ -135,8 +135,7 @@ class SandboxServer:
     # -- lifecycle ---------------------------------------------------------------------------
 
     def start(self) -> SandboxServer:
-        self._httpd = ThreadingHTTPServer(("127.0.0.1", 0), _handler_class(self))
-        self._httpd.daemon_threads = True
+        self._httpd = _Listener(("127.0.0.1", 0), _handler_class(self))
         self._thread = threading.Thread(
             target=self._httpd.serve_forever, args=(0.05,), name=type(self).__name__, daemon=True
         )
@@ -214,6 +213,13 @@ class SandboxServer:
     def _count_round_trip(self) -> None:
         with self._count_lock:
             self.round_trips += 1
+
+
+class _Listener(ThreadingHTTPServer):
+    daemon_threads = True
+    # socketserver's backlog is 5: more connections opened at once are dropped, and their
+    # SYN resent a second later. Real providers take thousands at once.
+    request_queue_size = 128
 
 
 def _handler_class(server: SandboxServer) -> type[BaseHTTPRequestHandler]:
