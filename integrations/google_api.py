@@ -137,12 +137,13 @@ class GoogleApi:
                 results[i] = error_from(err, calls[i])
 
         batch = BatchHttpRequest(callback=store, batch_uri=self.batch_uri)
-        for i, call in enumerate(calls):
-            try:
-                request, authorizations[i] = self._request(call)
-            except ProviderError as err:  # this user cannot sign in: the others still can
-                results[i] = err
+        signed = self.tokens.authorizations([call.user for call in calls])
+        for i, (call, authorization) in enumerate(zip(calls, signed, strict=True)):
+            if isinstance(authorization, ProviderError):  # this user cannot sign in: the
+                results[i] = authorization  # others still can
                 continue
+            request = call.build(self.collections)
+            request.headers["authorization"] = authorizations[i] = authorization
             batch.add(request, request_id=str(i))
         if not authorizations:
             return results

@@ -17,7 +17,8 @@ from __future__ import annotations
 import json
 import threading
 import webbrowser
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any, Protocol
@@ -29,6 +30,7 @@ from google.auth.credentials import Credentials
 from google.auth.exceptions import RefreshError, TransportError
 from google.oauth2 import service_account
 from google.oauth2.credentials import Credentials as UserCredentials
+from requests.adapters import HTTPAdapter
 
 from assistant.environ import environ_set
 from assistant.errors import (
@@ -47,6 +49,7 @@ SCOPES = ("https://www.googleapis.com/auth/calendar.events",)
 GOOGLE_TOKEN_URI = "https://oauth2.googleapis.com/token"
 CONSENT_TIMEOUT_SECONDS = 300
 _LOOPBACK = ("127.0.0.1", "localhost", "::1")
+MINT_AT_ONCE = 16  # token requests in flight at once; each is a signed JWT and one round trip
 
 
 class SignIn(Protocol):
@@ -220,10 +223,37 @@ class TokenSource:
         self._locks: dict[str, threading.Lock] = {}
         self._guard = threading.Lock()
         self._session = requests.Session()
+        connections = HTTPAdapter(pool_maxsize=MINT_AT_ONCE)
+        self._session.mount("https://", connections)
+        self._session.mount("http://", connections)
         self._transport = google.auth.transport.requests.Request(self._session)
+        self._minting = ThreadPoolExecutor(MINT_AT_ONCE, thread_name_prefix="google-token")
 
     def close(self) -> None:
+        self._minting.shutdown(wait=False, cancel_futures=True)
         self._session.close()
+
+    def authorizations(self, users: Sequence[str]) -> list[str | ProviderError]:
+        """authorization() for each user, the missing tokens minted concurrently.
+
+        With domain-wide delegation every user has a token of their own, one round trip to
+        the token endpoint each: minted one after another, a first sync of 5,000 calendars
+        would wait minutes for them alone.
+        """
+        def one(user: str) -> str | ProviderError:
+            try:
+                return self.authorization(user)
+            except ProviderError as err:
+                return err
+
+        missing = [user for user in users if not self._holds_valid(user)]
+        minted = dict(zip(missing, self._minting.map(one, missing), strict=True)
+                      ) if len(missing) > 1 else {}
+        return [minted[user] if user in minted else one(user) for user in users]
+
+    def _holds_valid(self, user: str) -> bool:
+        credentials = self._credentials.get(user)
+        return credentials is not None and credentials.valid
 
     def authorization(self, user: str) -> str:
         """'Bearer …' for user, refreshing first if the token is missing or about to expire."""
