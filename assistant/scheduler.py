@@ -29,15 +29,30 @@ log = logging.getLogger(__name__)
 CHANNEL_RENEWAL_SECONDS = 3600
 
 
+class _QuietWhenBusy(logging.Filter):
+    """Drops APScheduler's warning that a job's next run was skipped while it still ran: jobs
+    are coalesced on purpose, and a long delivery during a burst is no fault."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        return "maximum number of running instances reached" not in record.getMessage()
+
+
+logging.getLogger("apscheduler.scheduler").addFilter(_QuietWhenBusy())
+
+
 class Worker:
     def __init__(self, built: Built, config: Config, *, serve: bool = True) -> None:
         self.built, self.config = built, config
         self.service: Service = built.service
         self.stopping = threading.Event()
-        self._woken = threading.Event()  # a notification came while the sync job ran
         self.scheduler = BackgroundScheduler(
             timezone=UTC, job_defaults={"coalesce": True, "max_instances": 1,
                                         "misfire_grace_time": 60})
+        self._sync = _WakeableJob(self.scheduler, "sync", self._sync_and_deliver, self.stopping)
+        self._outbox = _WakeableJob(self.scheduler, "outbox", self.service.deliver,
+                                    self.stopping)
+        # What a job queues goes out at once, from the outbox job, while that job goes on.
+        self.service.effects_waiting = self._outbox.wake
         self.server: uvicorn.Server | None = None
         if serve:
             host, _, port = config.service.listen.rpartition(":")
@@ -53,8 +68,8 @@ class Worker:
         self.service.reconcile_calendars()
         self.service.metrics.watch_store(self.service.store, self.service.clock)
         settings = self.config.service
-        self._every("sync", self._sync_while_woken, settings.sync_interval_seconds)
-        self._every("outbox", self.service.deliver, settings.outbox_interval_seconds)
+        self._every("sync", self._sync, settings.sync_interval_seconds)
+        self._every("outbox", self._outbox, settings.outbox_interval_seconds)
         self._every("inbox", self.service.read_replies, settings.inbox_interval_seconds)
         self._every("follow_up", self.service.follow_up, settings.follow_up_interval_seconds)
         self._every("channels", self.service.push.keep_open, CHANNEL_RENEWAL_SECONDS)
@@ -95,21 +110,12 @@ class Worker:
         self.service.stop_soon()
 
     def wake_sync(self) -> None:
-        """Run the sync job now (a notification arrived), not at its next interval.
+        """Sync now (a notification arrived), not at the next interval."""
+        self._sync.wake()
 
-        If the job is running, it goes round once more when it ends (APScheduler would skip a
-        second instance, and the calendar would wait for the next interval).
-        """
-        self._woken.set()
-        self.scheduler.modify_job("sync", next_run_time=datetime.now(UTC))
-
-    def _sync_while_woken(self) -> None:
-        while True:
-            self._woken.clear()
-            self.service.sync()
-            self.service.deliver()
-            if not self._woken.is_set() or self.stopping.is_set():
-                return
+    def _sync_and_deliver(self) -> None:
+        self.service.sync()
+        self.service.deliver()
 
     def _wait_until_listening(self, web: threading.Thread, timeout: float = 10.0) -> None:
         deadline = time.monotonic() + timeout
@@ -132,3 +138,43 @@ class Worker:
 
         self.scheduler.add_job(run_and_deliver, "interval", seconds=seconds, id=name,
                                next_run_time=datetime.now(UTC))
+
+
+class _WakeableJob:
+    """A scheduled job that can also be asked to run now.
+
+    Asked while it runs, it goes round once more when it ends instead: APScheduler would
+    refuse a second instance (and warn about it), and the work would wait for the next
+    interval.
+    """
+
+    def __init__(self, scheduler: BackgroundScheduler, job_id: str, run: Callable[[], object],
+                 stopping: threading.Event) -> None:
+        self.scheduler, self.job_id, self.run, self.stopping = scheduler, job_id, run, stopping
+        self._lock = threading.Lock()
+        self._woken = False
+        self._running = False
+
+    def wake(self) -> None:
+        with self._lock:
+            self._woken = True
+            if self._running:
+                return
+        if self.scheduler.running and self.scheduler.get_job(self.job_id) is not None:
+            self.scheduler.modify_job(self.job_id, next_run_time=datetime.now(UTC))
+
+    def __call__(self) -> None:
+        with self._lock:
+            self._running = True
+        try:
+            while True:
+                with self._lock:
+                    self._woken = False
+                self.run()
+                with self._lock:  # no wake slips in between looking and leaving
+                    if not self._woken or self.stopping.is_set():
+                        self._running = False
+                        return
+        finally:  # a failed run (logged by the caller) must not leave wake() thinking it runs
+            with self._lock:
+                self._running = False

@@ -19,15 +19,17 @@ from __future__ import annotations
 
 import hashlib
 import logging
+import queue
 import socket
 import threading
+import time
 import uuid
 from collections import defaultdict
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime, timedelta
 
-from sqlalchemy import func, select, update
+from sqlalchemy import bindparam, func, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
@@ -66,7 +68,14 @@ from assistant.models import (
     Side,
 )
 from assistant.outbox import Effects, message_of
-from assistant.ports import CalendarChanges, CalendarPort, MailIn, MailOut, WriteResult
+from assistant.ports import (
+    CalendarChanges,
+    CalendarPort,
+    MailIn,
+    MailOut,
+    SyncFailed,
+    WriteResult,
+)
 from assistant.presenting import recommendation_json
 from assistant.push import PushChannels
 from assistant.redaction import redacted, without_tokens
@@ -95,7 +104,9 @@ log = logging.getLogger(__name__)
 # Where a reply still counts: while asked, and after the decision too (the confirmation says
 # "reply to change it") until the meeting starts.
 _ANSWERABLE = (State.ASKED, State.REMINDED, State.ANSWERED, State.DECIDED, State.ANNOTATED)
-CLAIM_CALENDARS = 500  # calendars synced per round; more wait for the next round
+CLAIM_CALENDARS = 5_000  # calendars per provider synced in one round; more wait for the next
+WRITE_TOGETHER = 500  # unchanged calendars per statement (a tenth as many changed ones)
+ASK_EVERY_SECONDS = 0.5  # while a round runs, its new meetings are asked about this often
 TOKEN_VALID_AFTER_MEETING = timedelta(days=90)
 HISTORY_WEEKS = 6  # inference sees the organiser's meetings 4x this back and this far ahead
 
@@ -141,6 +152,10 @@ class Service:
                                dry_run=config.policy.dry_run)
         self.push = PushChannels(self)
         self._delivering = threading.Lock()
+        self._deliver_wanted = threading.Event()  # deliver() was called while another ran
+        # Called when new effects are queued mid-job, so that delivery starts before the job
+        # ends; the worker points it at its delivery job (by default nothing happens).
+        self.effects_waiting: Callable[[], None] = lambda: None
         self._stopping = threading.Event()  # finish the current step, start no new one
         self._ask_again_soon = threading.Event()  # a digest went stale: ask its rest again
 
@@ -199,40 +214,95 @@ class Service:
     # -- sync ------------------------------------------------------------------------------------
 
     def sync(self, *, every_calendar: bool = False) -> int:
-        """Sync every calendar that is due (or every one); the number of changes handled."""
+        """Sync every calendar that is due (or every one); the number of changes handled.
+
+        Each provider's calendars sync in a thread of their own while this one writes what
+        they found, so Google's round trips and Microsoft's overlap, and the store is written
+        by one thread. Questions go out as the round goes, not only at its end.
+        """
         handled = 0
         if every_calendar:
             with self.store.transaction() as session:
                 session.execute(update(WatchedCalendar).values(sync_due=self.clock()))
         while not self._stopping.is_set() and (claimed := self._claim_calendars()):
-            for provider, calendars in claimed.items():
-                port = self.outside.calendars.get(provider)
-                if port is None:
-                    self._sync_failed(calendars.values(), f"no {provider.value} sign-in configured")
-                    continue
-                for result in port.sync({c.address: c.cursor for c in calendars.values()}):
-                    calendar = calendars[result.calendar]
-                    if isinstance(result, CalendarChanges):
-                        handled += self._apply(calendar, result)
-                    else:
-                        self._sync_failed([calendar], without_tokens(str(result.error)))
+            handled += self._sync_round(claimed)
         self.ask()
         return handled
 
     def _claim_calendars(self) -> dict[Provider, dict[str, WatchedCalendar]]:
+        """Due calendars, up to CLAIM_CALENDARS of each provider, so that both sync at once."""
         now = self.clock()
+        due_again = now + timedelta(seconds=self.config.service.sync_interval_seconds)
+        claimed: dict[Provider, dict[str, WatchedCalendar]] = {}
         with self.store.transaction() as session:
-            rows = Store.claim(session, WatchedCalendar, owner=self._claim_id(), now=now,
-                               lease=self.lease, limit=CLAIM_CALENDARS,
-                               where=[WatchedCalendar.watched(),
-                                      WatchedCalendar.sync_due <= now],
-                               order_by=[WatchedCalendar.sync_due])
-            claimed: dict[Provider, dict[str, WatchedCalendar]] = defaultdict(dict)
-            for row in rows:
-                # Due again one interval on; a failed or interrupted sync is simply repeated.
-                row.sync_due = now + timedelta(seconds=self.config.service.sync_interval_seconds)
-                claimed[Provider(row.provider)][row.address] = row
-            return dict(claimed)
+            for provider in Provider:
+                rows = Store.claim(session, WatchedCalendar, owner=self._claim_id(), now=now,
+                                   lease=self.lease, limit=CLAIM_CALENDARS,
+                                   where=[WatchedCalendar.provider == provider.value,
+                                          WatchedCalendar.watched(),
+                                          WatchedCalendar.sync_due <= now],
+                                   order_by=[WatchedCalendar.sync_due])
+                for row in rows:
+                    # Due again one interval on; a failed or interrupted sync is simply repeated.
+                    row.sync_due = due_again
+                if rows:
+                    claimed[provider] = {row.address: row for row in rows}
+        return claimed
+
+    def _sync_round(self, claimed: dict[Provider, dict[str, WatchedCalendar]]) -> int:
+        handled = 0
+        calendars = {(provider, address): row for provider, rows in claimed.items()
+                     for address, row in rows.items()}
+        quiet: list[tuple[WatchedCalendar, CalendarChanges]] = []
+        changed: list[tuple[WatchedCalendar, CalendarChanges]] = []
+        asked_at, asked_handled = time.monotonic(), 0
+        for provider, result in self._provider_results(claimed):
+            calendar = calendars[(provider, result.calendar)]
+            if isinstance(result, SyncFailed):
+                self._sync_failed([calendar], without_tokens(str(result.error)))
+            elif result.changes:
+                changed.append((calendar, result))
+            else:
+                quiet.append((calendar, result))
+            if len(quiet) >= WRITE_TOGETHER:
+                self._apply_quiet(quiet)
+                quiet = []
+            if len(changed) >= WRITE_TOGETHER // 10:
+                handled += self._apply(changed)
+                changed = []
+            if handled > asked_handled and time.monotonic() - asked_at >= ASK_EVERY_SECONDS:
+                self.ask()  # the meetings found so far are asked about while the round goes on
+                self.effects_waiting()
+                asked_at, asked_handled = time.monotonic(), handled
+        self._apply_quiet(quiet)
+        return handled + self._apply(changed)
+
+    def _provider_results(self, claimed: dict[Provider, dict[str, WatchedCalendar]]
+                          ) -> Iterator[tuple[Provider, CalendarChanges | SyncFailed]]:
+        """Every claimed calendar's result, as each provider's thread delivers them."""
+        # Unbounded: a feeder must never block on a writer that stopped reading (it raised).
+        results: queue.Queue[tuple[Provider, CalendarChanges | SyncFailed] | BaseException
+                             | None] = queue.Queue()
+        threads = []
+        for provider, calendars in claimed.items():
+            port = self.outside.calendars.get(provider)
+            if port is None:
+                self._sync_failed(calendars.values(), f"no {provider.value} sign-in configured")
+                continue
+            cursors = {c.address: c.cursor for c in calendars.values()}
+            thread = threading.Thread(target=_feed, args=(port, provider, cursors, results),
+                                      name=f"sync-{provider.value}", daemon=True)
+            thread.start()
+            threads.append(thread)
+        running = len(threads)
+        while running:
+            item = results.get()
+            if item is None:
+                running -= 1
+            elif isinstance(item, BaseException):
+                raise item
+            else:
+                yield item
 
     def _sync_failed(self, calendars: Iterable[WatchedCalendar], error: str) -> None:
         with self.store.transaction() as session:
@@ -243,23 +313,43 @@ class Service:
                 log.warning("sync of %s failed: %s", redacted(calendar.address), error)
                 self.metrics.error("sync")
 
-    def _apply(self, claimed: WatchedCalendar, result: CalendarChanges) -> int:
-        """One calendar's changes and its new cursor, in one transaction."""
+    def _apply_quiet(self, results: list[tuple[WatchedCalendar, CalendarChanges]]) -> None:
+        """Calendars with nothing new: their cursors, in one statement for them all."""
+        if not results:
+            return
+        table = WatchedCalendar.__table__
         now = self.clock()
-        calendar_id, claimed_by = claimed.id, claimed.lease_owner
+        statement = (update(table)
+                     .where(table.c.id == bindparam("row_id"),
+                            table.c.lease_owner == bindparam("claimed_by"))
+                     .values(cursor=bindparam("new_cursor"), last_synced_at=now,
+                             last_error=None, lease_owner=None, lease_expires=None))
         with self.store.transaction() as session:
-            calendar = session.get(WatchedCalendar, calendar_id,
-                                   with_for_update=True, populate_existing=True)
-            if calendar is None or calendar.lease_owner != claimed_by:
-                return 0  # our lease ran out and another worker has it: it repeats this sync
-            fresh = [self._remember(session, calendar, change, now) for change in result.changes]
+            session.execute(statement, [{"row_id": calendar.id, "claimed_by": calendar.lease_owner,
+                                         "new_cursor": result.cursor}
+                                        for calendar, result in results])
+
+    def _apply(self, results: list[tuple[WatchedCalendar, CalendarChanges]]) -> int:
+        """Calendars' changes and their new cursors, together in one transaction."""
+        if not results:
+            return 0
+        now = self.clock()
+        handled = 0
+        with self.store.transaction() as session:
             history = History.of_session(session, now)
-            for seen, change in fresh:
-                if seen is not None:
-                    self._step(session, seen, change, history, now)
-            calendar.cursor, calendar.last_synced_at, calendar.last_error = result.cursor, now, None
-            calendar.lease_owner, calendar.lease_expires = None, None
-            handled = sum(1 for seen, _ in fresh if seen is not None)
+            for claimed, result in results:
+                calendar = session.get(WatchedCalendar, claimed.id,
+                                       with_for_update=True, populate_existing=True)
+                if calendar is None or calendar.lease_owner != claimed.lease_owner:
+                    continue  # our lease ran out and another worker has it: it repeats this
+                fresh = [self._remember(session, calendar, change, now)
+                         for change in result.changes]
+                for seen, change in fresh:
+                    if seen is not None:
+                        self._step(session, seen, change, history, now)
+                calendar.cursor, calendar.last_synced_at = result.cursor, now
+                calendar.last_error, calendar.lease_owner, calendar.lease_expires = None, None, None
+                handled += sum(1 for seen, _ in fresh if seen is not None)
         return handled
 
     def _remember(self, session: Session, calendar: WatchedCalendar,
@@ -679,25 +769,32 @@ class Service:
     def deliver(self) -> int:
         """Deliver every due outbox row; the number delivered.
 
-        One thread of a worker delivers at a time: a call while another is delivering
-        returns at once, and that one picks up the new rows on its next round. So a worker
-        killed mid-delivery leaves at most one email in doubt.
+        One thread of a worker delivers at a time. A call while another thread delivers
+        returns at once, and that thread goes round again before it stops, so rows queued
+        meanwhile never wait for the next interval. A worker killed mid-delivery leaves at
+        most one email in doubt.
         """
-        if not self._delivering.acquire(blocking=False):
-            return 0
-        try:
-            delivered = 0
-            while not self._stopping.is_set() and (rows := self.effects.claim(self._claim_id())):
-                for row in rows:
-                    if self._stopping.is_set():
-                        break  # the rest of the batch is released with the worker's leases
-                    delivered += self._deliver_one(row)
-                if self._ask_again_soon.is_set():  # a digest was withdrawn: its rest, now
-                    self._ask_again_soon.clear()
-                    self.ask()
-            return delivered
-        finally:
-            self._delivering.release()
+        self._deliver_wanted.set()
+        delivered = 0
+        while self._deliver_wanted.is_set() and self._delivering.acquire(blocking=False):
+            try:
+                self._deliver_wanted.clear()
+                delivered += self._deliver_due()
+            finally:
+                self._delivering.release()
+        return delivered
+
+    def _deliver_due(self) -> int:
+        delivered = 0
+        while not self._stopping.is_set() and (rows := self.effects.claim(self._claim_id())):
+            for row in rows:
+                if self._stopping.is_set():
+                    break  # the rest of the batch is released with the worker's leases
+                delivered += self._deliver_one(row)
+            if self._ask_again_soon.is_set():  # a digest was withdrawn: its rest, now
+                self._ask_again_soon.clear()
+                self.ask()
+        return delivered
 
     def _deliver_one(self, row: Outbox) -> int:
         if not self.effects.still_ours(row):
@@ -893,3 +990,16 @@ def _link_choice_words(checklist: Checklist, claims: LinkClaims) -> str:
         return f"meet {Format(claims.choice).words}"
     row = checklist.find(claims.row)
     return f"question {row.number}, {row.wording(Side(claims.choice))}"
+
+
+def _feed(port: CalendarPort, provider: Provider, cursors: Mapping[str, str | None],
+          results: queue.Queue[tuple[Provider, CalendarChanges | SyncFailed] | BaseException
+                               | None]) -> None:
+    """One provider's sync results into the queue, then None; an exception is passed on."""
+    try:
+        for result in port.sync(cursors):
+            results.put((provider, result))
+    except BaseException as err:  # raised again by the thread that writes the results
+        results.put(err)
+    finally:
+        results.put(None)
