@@ -17,6 +17,7 @@ import click
 from assistant import presenting
 from assistant.answers import AnswerDocument, parse_answer_text
 from assistant.assess import Assessor
+from assistant.bench.command import bench
 from assistant.checklist import Checklist, load_checklist
 from assistant.commands.auth import auth
 from assistant.commands.calendars import calendars, open_store
@@ -293,6 +294,7 @@ cli.add_command(auth)
 cli.add_command(calendars)
 cli.add_command(report)
 cli.add_command(status)
+cli.add_command(bench)
 
 
 def main() -> None:

@@ -14,6 +14,7 @@ import email
 import email.policy
 import itertools
 import threading
+import time
 from collections import Counter
 from collections.abc import Iterator
 from email.message import EmailMessage
@@ -32,6 +33,9 @@ class MailSink:
         self.deliveries = 0
         self.delay_seconds = 0.0  # a slow mail server: each message takes this long to accept
         self.delivered: Counter[str] = Counter()  # SMTP transactions by Message-ID
+        # (time.time(), To, Message-ID) of every accepted transaction: the benchmark's clock.
+        self.accepted: list[tuple[float, str, str]] = []
+        self._held: set[tuple[str, str]] = set()  # (Message-ID, To) of what messages holds
         self._lock = threading.Lock()
         self._arrived = threading.Condition(self._lock)
         self.port = free_port()
@@ -52,14 +56,13 @@ class MailSink:
         with self._arrived:
             self.deliveries += 1
             self.delivered[str(message["Message-ID"])] += 1
-            if not (self.dedupe and self._holds(message)):
+            self.accepted.append((time.time(), str(message["To"]), str(message["Message-ID"])))
+            held = (str(message["Message-ID"]), str(message["To"]))
+            if not (self.dedupe and held in self._held):
                 self.messages.append(message)
+                self._held.add(held)
             self._arrived.notify_all()
         return "250 Message accepted for delivery"
-
-    def _holds(self, message: EmailMessage) -> bool:
-        return any(m["Message-ID"] == message["Message-ID"] and m["To"] == message["To"]
-                   for m in self.messages)
 
     def wait_for(self, count: int, timeout: float = 10.0) -> list[EmailMessage]:
         with self._arrived:

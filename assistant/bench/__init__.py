@@ -1,0 +1,1 @@
+"""The performance benchmark: `assistant bench` or `python -m assistant.bench` (see README)."""
