@@ -118,8 +118,9 @@ class Google(_Section):
     service_account_key_file: Path | None = None  # a key with domain-wide delegation
     token_file: Path | None = None  # one user's stored sign-in (`assistant auth google`)
     batch_size: int = Field(default=50, ge=1, le=1000)  # calls per batch request
-    # Batches in flight at once: 10,000 calendars poll in about 25 rounds at 8.
-    max_connections: int = Field(default=8, ge=1, le=32)
+    # Batches in flight at once. More did not help the benchmark: the batches' CPU work, not
+    # the network, is what a worker waits for (README, "Performance").
+    max_connections: int = Field(default=4, ge=1, le=32)
 
     @property
     def signed_in(self) -> bool:
@@ -167,8 +168,9 @@ class Microsoft(_Section):
     token_cache_file: Path | None = None
     batch_size: int = Field(default=20, ge=1, le=20)  # Graph's $batch takes at most 20
     # $batch requests in flight at once. Outlook's limit of four concurrent requests is per
-    # mailbox, and each batch asks once per mailbox: 16 batches are 320 mailboxes, one each.
-    max_connections: int = Field(default=16, ge=1, le=32)
+    # mailbox, and a batch asks each of its mailboxes once, so more are allowed; at 16 the
+    # benchmark was slower, its threads contending for the CPU (README, "Performance").
+    max_connections: int = Field(default=4, ge=1, le=32)
     categories: Categories | None = None  # unset: the assistant adds no categories
 
     @property

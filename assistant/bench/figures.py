@@ -27,6 +27,8 @@ class Figures:
     latency: float
     first_sync: float = 0.0
     idle: list[float] = field(default_factory=list)
+    idle_worker_cpu: list[float] = field(default_factory=list)  # CPU seconds, every thread
+    idle_sandbox_cpu: list[float] = field(default_factory=list)  # the emulators' CPU seconds
     idle_round_trips: dict[str, int] = field(default_factory=dict)  # per provider, one cycle
     idle_calls: dict[str, int] = field(default_factory=dict)
     naive_per_calendar: float = 0.0

@@ -81,9 +81,12 @@ def _measure(built: Built, config: Config, sandbox: RemoteSandbox, google: list[
     for _ in range(3):
         sandbox.call("google.reset_counts")
         sandbox.call("graph.reset_counts")
+        worker_cpu, sandbox_cpu = time.process_time(), sandbox.cpu_seconds()
         with _timed() as took:
             service.sync(every_calendar=True)
         figures.idle.append(took())
+        figures.idle_worker_cpu.append(time.process_time() - worker_cpu)
+        figures.idle_sandbox_cpu.append(sandbox.cpu_seconds() - sandbox_cpu)
     figures.idle_round_trips = {"google": sandbox.get("google.round_trips"),
                                 "microsoft": sandbox.get("graph.round_trips")}
     figures.idle_calls = {"google": _api_calls(sandbox.get("google.calls")),
