@@ -121,7 +121,7 @@ class PushChannels:
         renewed = self.service.clock()
         try:
             while True:
-                if failure is not None or self.service._stopping.is_set():
+                if failure is not None or self.service.stopping:
                     queues.clear()  # start nothing new; what runs is answered and kept
                     for future in under_way:
                         future.cancel()  # only those still waiting for a thread

@@ -175,6 +175,7 @@ class _WakeableJob:
                     if not self._woken or self.stopping.is_set():
                         self._running = False
                         return
-        finally:  # a failed run (logged by the caller) must not leave wake() thinking it runs
-            with self._lock:
+        except BaseException:  # a failed run (logged by the caller) must not leave wake()
+            with self._lock:  # thinking it still runs
                 self._running = False
+            raise

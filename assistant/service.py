@@ -105,7 +105,8 @@ log = logging.getLogger(__name__)
 # "reply to change it") until the meeting starts.
 _ANSWERABLE = (State.ASKED, State.REMINDED, State.ANSWERED, State.DECIDED, State.ANNOTATED)
 CLAIM_CALENDARS = 5_000  # calendars per provider synced in one round; more wait for the next
-WRITE_TOGETHER = 500  # unchanged calendars per statement (a tenth as many changed ones)
+QUIET_TOGETHER = 500  # calendars with nothing new, written in one statement
+CHANGED_TOGETHER = 50  # calendars with changes, written in one transaction
 ASK_EVERY_SECONDS = 0.5  # while a round runs, its new meetings are asked about this often
 TOKEN_VALID_AFTER_MEETING = timedelta(days=90)
 HISTORY_WEEKS = 6  # inference sees the organiser's meetings 4x this back and this far ahead
@@ -177,6 +178,11 @@ class Service:
     def stop_soon(self) -> None:
         """Let the running steps end at their next row or calendar, leaving the rest queued."""
         self._stopping.set()
+
+    @property
+    def stopping(self) -> bool:
+        """stop_soon() was called: a long step should start nothing new."""
+        return self._stopping.is_set()
 
     def release_leases(self) -> None:
         """Give back everything this worker holds, so others need not wait for it to expire."""
@@ -264,10 +270,10 @@ class Service:
                 changed.append((calendar, result))
             else:
                 quiet.append((calendar, result))
-            if len(quiet) >= WRITE_TOGETHER:
+            if len(quiet) >= QUIET_TOGETHER:
                 self._apply_quiet(quiet)
                 quiet = []
-            if len(changed) >= WRITE_TOGETHER // 10:
+            if len(changed) >= CHANGED_TOGETHER:
                 handled += self._apply(changed)
                 changed = []
             if handled > asked_handled and time.monotonic() - asked_at >= ASK_EVERY_SECONDS:
@@ -281,20 +287,17 @@ class Service:
                           ) -> Iterator[tuple[Provider, CalendarChanges | SyncFailed]]:
         """Every claimed calendar's result, as each provider's thread delivers them."""
         # Unbounded: a feeder must never block on a writer that stopped reading (it raised).
-        results: queue.Queue[tuple[Provider, CalendarChanges | SyncFailed] | BaseException
-                             | None] = queue.Queue()
-        threads = []
+        results: _Results = queue.Queue()
+        running = 0
         for provider, calendars in claimed.items():
             port = self.outside.calendars.get(provider)
             if port is None:
                 self._sync_failed(calendars.values(), f"no {provider.value} sign-in configured")
                 continue
             cursors = {c.address: c.cursor for c in calendars.values()}
-            thread = threading.Thread(target=_feed, args=(port, provider, cursors, results),
-                                      name=f"sync-{provider.value}", daemon=True)
-            thread.start()
-            threads.append(thread)
-        running = len(threads)
+            threading.Thread(target=_feed, args=(port, provider, cursors, results),
+                             name=f"sync-{provider.value}", daemon=True).start()
+            running += 1
         while running:
             item = results.get()
             if item is None:
@@ -992,9 +995,12 @@ def _link_choice_words(checklist: Checklist, claims: LinkClaims) -> str:
     return f"question {row.number}, {row.wording(Side(claims.choice))}"
 
 
+# One provider thread's results, its exception, or None when it is done.
+_Results = queue.Queue[tuple[Provider, CalendarChanges | SyncFailed] | BaseException | None]
+
+
 def _feed(port: CalendarPort, provider: Provider, cursors: Mapping[str, str | None],
-          results: queue.Queue[tuple[Provider, CalendarChanges | SyncFailed] | BaseException
-                               | None]) -> None:
+          results: _Results) -> None:
     """One provider's sync results into the queue, then None; an exception is passed on."""
     try:
         for result in port.sync(cursors):

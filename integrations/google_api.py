@@ -110,7 +110,8 @@ class GoogleApi:
         return results
 
     def _execute_once(self, call: Call, refreshed: bool = False) -> Any:
-        request, authorization = self._request(call)
+        authorization = self.tokens.authorization(call.user)
+        request = self._request(call, authorization)
         try:
             return request.execute(http=self._http())
         except HttpError as err:
@@ -142,9 +143,8 @@ class GoogleApi:
             if isinstance(authorization, ProviderError):  # this user cannot sign in: the
                 results[i] = authorization  # others still can
                 continue
-            request = call.build(self.collections)
-            request.headers["authorization"] = authorizations[i] = authorization
-            batch.add(request, request_id=str(i))
+            authorizations[i] = authorization
+            batch.add(self._request(call, authorization), request_id=str(i))
         if not authorizations:
             return results
         try:
@@ -156,11 +156,10 @@ class GoogleApi:
             raise ProviderUnavailable(f"batch to Google failed: {err!r}") from err
         return results
 
-    def _request(self, call: Call) -> tuple[HttpRequest, str]:
+    def _request(self, call: Call, authorization: str) -> HttpRequest:
         request = call.build(self.collections)
-        authorization = self.tokens.authorization(call.user)
         request.headers["authorization"] = authorization
-        return request, authorization
+        return request
 
     def close(self) -> None:
         """Close every kept-alive connection, whichever thread opened it."""

@@ -17,6 +17,7 @@ connection, without counting as a retry.
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import smtplib
 import ssl
@@ -216,9 +217,8 @@ def _raise_refused(host: str, refused: dict[str, tuple[int, bytes]]) -> None:
 
 def _quit(smtp: smtplib.SMTP) -> None:
     try:
-        smtp.quit()
-    except (smtplib.SMTPException, OSError):
-        pass  # the connection is going either way
+        with contextlib.suppress(smtplib.SMTPException, OSError):  # it goes either way
+            smtp.quit()
     finally:
         smtp.close()  # quit() skips it when QUIT fails
 

@@ -49,8 +49,12 @@ def bench(quick: bool, calendars: int | None, stores: str, postgres_url: str,
     if calendars:
         size = _scaled(size, calendars // 2)
     console = Console(stderr=as_json)
-    runs = [_in_own_process(size, store, postgres_url, latency_ms / 1000, console)
-            for store in (("sqlite", "postgresql") if stores == "both" else (stores,))]
+    names = ("sqlite", "postgresql") if stores == "both" else (stores,)
+    runs: list[Figures] = []
+    for store in names:
+        runs.append(_in_own_process(size, store, postgres_url, latency_ms / 1000, console))
+        if len(runs) < len(names):  # a long run's first figures should not wait for the next
+            report.show(runs[-1:], console)
     if as_json:
         click.echo(json.dumps(report.as_json(runs), indent=1))
     else:

@@ -33,9 +33,9 @@ from assistant.scheduler import Worker
 from assistant.service import Service
 from assistant.store.tables import PushChannel, SeenMeeting, WatchedCalendar
 from assistant.wiring import Built, build_service
-from integrations.google_api import Call
+from integrations.google_api import Call as GoogleCall
 from integrations.graph_api import GraphRequest
-from integrations.sandbox.process import RemoteSandbox
+from integrations.sandbox.process import Call, RemoteSandbox
 from integrations.sandbox.server import free_port
 
 Say = Callable[[str], None]
@@ -124,7 +124,7 @@ def _naive(service: Service, sample: int) -> float:
     outlook = [(a, c) for (p, a), c in cursors.items() if p == Provider.MICROSOFT.value][:sample]
     with _timed() as took:
         for address, cursor in google:
-            google_api.execute(Call(address, partial(_list_since, cursor)))
+            google_api.execute(GoogleCall(address, partial(_list_since, cursor)))
         for address, cursor in outlook:
             graph_api.call(GraphRequest("GET", cursor, address))
     return took() / (len(google) + len(outlook))
@@ -146,34 +146,33 @@ def _cursors(service: Service) -> dict[tuple[str, str], str]:
 
 def _book_internal(sandbox: RemoteSandbox, google: list[str], outlook: list[str]) -> None:
     """A colleague's meeting in every calendar, so the first sync has something to list."""
-    for i, address in enumerate(google):
-        _book(sandbox, Provider.GOOGLE, address, f"Pipeline review {i}", f"colleague@{DOMAIN}",
-              days=2)
-    for i, address in enumerate(outlook):
-        _book(sandbox, Provider.MICROSOFT, address, f"Pipeline review {i}",
-              f"colleague@{DOMAIN}", days=2)
+    sandbox.call_many([_booking(provider, address, f"Pipeline review {i}", f"colleague@{DOMAIN}",
+                                days=2)
+                       for provider, addresses in ((Provider.GOOGLE, google),
+                                                   (Provider.MICROSOFT, outlook))
+                       for i, address in enumerate(addresses)])
 
 
-def _book(sandbox: RemoteSandbox, provider: Provider, organiser: str, title: str, guest: str,
-          *, days: int) -> None:
+def _booking(provider: Provider, organiser: str, title: str, guest: str, *, days: int) -> Call:
+    """The sandbox call by which organiser books a one-hour meeting with guest."""
     start = (datetime.now(UTC) + timedelta(days=days)).replace(minute=0, second=0,
                                                                microsecond=0)
     end = start + timedelta(hours=1)
     if provider is Provider.GOOGLE:
-        sandbox.call("google.create_event", organiser, summary=title,
-                     start={"dateTime": start.isoformat(), "timeZone": "UTC"},
-                     end={"dateTime": end.isoformat(), "timeZone": "UTC"},
-                     attendees=[{"email": organiser}, {"email": guest}])
-    else:
-        sandbox.call("graph.create_event", organiser, subject=title,
-                     start={"dateTime": start.strftime("%Y-%m-%dT%H:%M:%S"), "timeZone": "UTC"},
-                     end={"dateTime": end.strftime("%Y-%m-%dT%H:%M:%S"), "timeZone": "UTC"},
-                     attendees=[{"emailAddress": {"address": guest}, "type": "required"}])
+        return Call("google.create_event", (organiser,), {
+            "summary": title, "start": {"dateTime": start.isoformat(), "timeZone": "UTC"},
+            "end": {"dateTime": end.isoformat(), "timeZone": "UTC"},
+            "attendees": [{"email": organiser}, {"email": guest}]})
+    return Call("graph.create_event", (organiser,), {
+        "subject": title,
+        "start": {"dateTime": start.strftime("%Y-%m-%dT%H:%M:%S"), "timeZone": "UTC"},
+        "end": {"dateTime": end.strftime("%Y-%m-%dT%H:%M:%S"), "timeZone": "UTC"},
+        "attendees": [{"emailAddress": {"address": guest}, "type": "required"}]})
 
 
-def _book_customer(sandbox: RemoteSandbox, provider: Provider, organiser: str, n: int) -> None:
-    _book(sandbox, provider, organiser, f"Kick-off with Customer {n}",
-          f"buyer@customer{n}.example", days=5)
+def _customer_booking(provider: Provider, organiser: str, n: int) -> Call:
+    return _booking(provider, organiser, f"Kick-off with Customer {n}",
+                    f"buyer@customer{n}.example", days=5)
 
 
 def _spread(google: list[str], outlook: list[str], count: int, skip: int = 0
@@ -192,8 +191,8 @@ def _burst(built: Built, config: Config, sandbox: RemoteSandbox, google: list[st
     """Meetings booked at once, then the worker started: its first poll finds them all."""
     service = built.service
     organisers = _spread(google, outlook, figures.size.burst)
-    for n, (provider, organiser) in enumerate(organisers):
-        _book_customer(sandbox, provider, organiser, n)
+    sandbox.call_many([_customer_booking(provider, organiser, n)
+                       for n, (provider, organiser) in enumerate(organisers)])
     before = len(sandbox.get("mail.accepted"))
     with service.store.transaction() as session:  # the poll interval has come round
         session.execute(update(WatchedCalendar).values(sync_due=service.clock()))
@@ -265,7 +264,7 @@ def _push(config: Config, sandbox: RemoteSandbox, google: list[str], outlook: li
             booked: dict[str, float] = {}
             for n, (provider, organiser) in enumerate(organisers, start=figures.size.burst):
                 booked[organiser] = time.time()
-                _book_customer(sandbox, provider, organiser, n)
+                sandbox.run(_customer_booking(provider, organiser, n))
                 time.sleep(0.1)  # ten bookings a second, each its own notification
             accepted = _wait_for_emails(sandbox, before, len(booked), timeout=30)
         figures.push_emails = len(accepted)

@@ -56,8 +56,8 @@ class MailSink:
         with self._arrived:
             self.deliveries += 1
             self.delivered[str(message["Message-ID"])] += 1
-            self.accepted.append((time.time(), str(message["To"]), str(message["Message-ID"])))
             held = (str(message["Message-ID"]), str(message["To"]))
+            self.accepted.append((time.time(), held[1], held[0]))
             if not (self.dedupe and held in self._held):
                 self.messages.append(message)
                 self._held.add(held)
