@@ -24,14 +24,16 @@ import socket
 import threading
 import time
 import uuid
-from collections import defaultdict
+from collections import OrderedDict, defaultdict
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime, timedelta
+from typing import Any
 
-from sqlalchemy import bindparam, func, select, update
+from sqlalchemy import bindparam, func, select, tuple_, update
 from sqlalchemy.exc import IntegrityError
-from sqlalchemy.orm import Session
+from sqlalchemy.orm import Session, contains_eager
+from sqlalchemy.orm.attributes import set_committed_value
 
 from assistant import calendar_admin, conversation, follow_ups
 from assistant.annotate import AnnotationPlan
@@ -159,6 +161,7 @@ class Service:
         self.effects_waiting: Callable[[], None] = lambda: None
         self._stopping = threading.Event()  # finish the current step, start no new one
         self._ask_again_soon = threading.Event()  # a digest went stale: ask its rest again
+        self._detected = _RecentAssessments()
 
     # -- the calendars to watch ------------------------------------------------------------------
 
@@ -333,35 +336,45 @@ class Service:
                                         for calendar, result in results])
 
     def _apply(self, results: list[tuple[WatchedCalendar, CalendarChanges]]) -> int:
-        """Calendars' changes and their new cursors, together in one transaction."""
+        """Calendars' changes and their new cursors, together in one transaction.
+
+        Each kind of row is read once for the whole batch (the calendars, the meetings already
+        seen, the organisers' history), not once per calendar or meeting.
+        """
         if not results:
             return 0
         now = self.clock()
-        handled = 0
         with self.store.transaction() as session:
+            locked = {row.id: row for row in session.scalars(
+                select(WatchedCalendar).where(WatchedCalendar.id.in_([c.id for c, _ in results]))
+                .with_for_update().execution_options(populate_existing=True))}
+            # A calendar whose lease ran out is another worker's now: it repeats this sync.
+            ours = [(locked[claimed.id], result) for claimed, result in results
+                    if claimed.id in locked
+                    and locked[claimed.id].lease_owner == claimed.lease_owner]
+            known = _seen_meetings(session, [(calendar.id, change.event_id)
+                                             for calendar, result in ours
+                                             for change in result.changes])
+            fresh = [self._remember(session, calendar, change, now,
+                                    known.get((calendar.id, change.event_id)))
+                     for calendar, result in ours for change in result.changes]
+            news = [(seen, change) for seen, change in fresh if seen is not None]
+            session.flush()  # every new meeting has its id before the history is read
             history = History.of_session(session, now)
-            for claimed, result in results:
-                calendar = session.get(WatchedCalendar, claimed.id,
-                                       with_for_update=True, populate_existing=True)
-                if calendar is None or calendar.lease_owner != claimed.lease_owner:
-                    continue  # our lease ran out and another worker has it: it repeats this
-                fresh = [self._remember(session, calendar, change, now)
-                         for change in result.changes]
-                for seen, change in fresh:
-                    if seen is not None:
-                        self._step(session, seen, change, history, now)
+            history.read([change.organizer.email for _, change in news
+                          if isinstance(change, Meeting)])
+            for seen, change in news:
+                self._step(session, seen, change, history, now)
+            for calendar, result in ours:
                 calendar.cursor, calendar.last_synced_at = result.cursor, now
                 calendar.last_error, calendar.lease_owner, calendar.lease_expires = None, None, None
-                handled += sum(1 for seen, _ in fresh if seen is not None)
-        return handled
+        return len(news)
 
     def _remember(self, session: Session, calendar: WatchedCalendar,
-                  change: Meeting | EventRemoved, now: datetime
+                  change: Meeting | EventRemoved, now: datetime, seen: SeenMeeting | None
                   ) -> tuple[SeenMeeting | None, Meeting | EventRemoved]:
-        """Store what the event now says; None when it is not news (same ETag, or unknown gone)."""
-        seen = session.scalars(select(SeenMeeting).where(
-            SeenMeeting.calendar_id == calendar.id,
-            SeenMeeting.event_id == change.event_id)).first()
+        """Store what the event now says (seen: as stored so far); None when it is not news
+        (same ETag, or unknown and gone)."""
         if isinstance(change, EventRemoved) or change.cancelled:
             if seen is None or seen.removed:
                 return None, change
@@ -371,7 +384,7 @@ class Service:
             return None, change
         if seen is None:
             seen = SeenMeeting(calendar_id=calendar.id, event_id=change.event_id,
-                               first_seen_at=now)
+                               first_seen_at=now, conversation=None)
             session.add(seen)
         elif change.mark is None and seen.snapshot.get("mark"):
             # Graph's delta query cannot expand extended properties, so its listings come
@@ -382,7 +395,6 @@ class Service:
         seen.organiser, seen.title = change.organizer.email.lower(), change.title
         seen.start_at = span[0] if span else None
         seen.snapshot, seen.last_seen_at = meeting_to_json(change), now
-        session.flush()
         return seen, change
 
     def _step(self, session: Session, seen: SeenMeeting, change: Meeting | EventRemoved,
@@ -430,6 +442,7 @@ class Service:
         else:
             talk.questions = list(assessment.questions)
             talk.state = State.DETECTED  # the ask stage sends it, within the daily cap
+            self._detected.keep(talk.id, seen.etag, assessment)
 
     def _still_open(self, session: Session, talk: Conversation, assessment: Assessment,
                     now: datetime) -> None:
@@ -460,19 +473,20 @@ class Service:
             with self.store.transaction() as session:
                 waiting = session.scalars(
                     select(Conversation).join(SeenMeeting).join(WatchedCalendar)
+                    .options(contains_eager(Conversation.meeting))
                     .where(Conversation.state == State.DETECTED, WatchedCalendar.watched())
                     .order_by(Conversation.id)).all()
                 by_organiser: dict[str, list[Conversation]] = defaultdict(list)
                 for talk in waiting:
                     by_organiser[talk.meeting.organiser].append(talk)
+                sent = self._sent_to(session, list(by_organiser), now)
                 for organiser, talks in by_organiser.items():
-                    self._ask_organiser(session, organiser, talks, now)
+                    self._ask_organiser(session, organiser, talks, sent[organiser], now)
 
     def _ask_organiser(self, session: Session, organiser: str, talks: list[Conversation],
-                       now: datetime) -> None:
+                       sent: list[follow_ups.Sent], now: datetime) -> None:
         assert self.config.mail is not None
         talks = [talk for talk in talks if self._still_worth_asking(session, talk, now)]
-        sent = self._sent(session, organiser, now)
         keys = {str(talk.id): talk for talk in talks}
         singles, digested = follow_ups.split_for_cap(
             sent, organiser, list(keys), now, self.config.mail.daily_question_cap)
@@ -524,7 +538,8 @@ class Service:
     def _question(self, session: Session, talk: Conversation, *,
                   reminder: bool) -> OutgoingEmail:
         meeting = self._meeting(talk)
-        inferred = self._assess_stored(session, talk).inference
+        assessment = None if reminder else self._detected.take(talk.id, talk.meeting.etag)
+        inferred = (assessment or self._assess_stored(session, talk)).inference
         links = None
         if self.links is not None and talk.deadline_at is not None:
             links = OneClick(self.links, talk.id, talk.deadline_at)
@@ -535,11 +550,20 @@ class Service:
             deadline=talk.deadline_at, renderer=self.renderer, reminder=reminder, links=links)
 
     def _sent(self, session: Session, organiser: str, now: datetime) -> list[follow_ups.Sent]:
-        rows = session.scalars(select(Outbox).where(
-            Outbox.kind == "email", Outbox.recipient == organiser,
-            Outbox.created_at > now - follow_ups.DAY * 7, Outbox.state != "cancelled"))
-        return [follow_ups.Sent(follow_ups.Kind(row.email_kind), organiser,
-                                str(row.conversation_id or ""), row.created_at) for row in rows]
+        return self._sent_to(session, [organiser], now)[organiser]
+
+    def _sent_to(self, session: Session, organisers: list[str], now: datetime
+                 ) -> dict[str, list[follow_ups.Sent]]:
+        """The emails of the last week to each organiser, in as few queries as it takes."""
+        sent: dict[str, list[follow_ups.Sent]] = {organiser: [] for organiser in organisers}
+        for chunk in _chunks(organisers):
+            for row in session.scalars(select(Outbox).where(
+                    Outbox.kind == "email", Outbox.recipient.in_(chunk),
+                    Outbox.created_at > now - follow_ups.DAY * 7, Outbox.state != "cancelled")):
+                sent[row.recipient].append(follow_ups.Sent(
+                    follow_ups.Kind(row.email_kind), row.recipient,
+                    str(row.conversation_id or ""), row.created_at))
+        return sent
 
     # -- replies ---------------------------------------------------------------------------------
 
@@ -962,15 +986,22 @@ class History:
 
     def of(self, meeting: Meeting, seen_id: int) -> list[Meeting]:
         organiser = meeting.organizer.email.lower()
-        if organiser not in self._by_organiser:
-            window = timedelta(weeks=HISTORY_WEEKS)
+        self.read([organiser])
+        return [m for row_id, m in self._by_organiser[organiser] if row_id != seen_id]
+
+    def read(self, organisers: Iterable[str]) -> None:
+        """Read the meetings of the organisers not read yet, in as few queries as it takes."""
+        missing = sorted({o.lower() for o in organisers} - self._by_organiser.keys())
+        window = timedelta(weeks=HISTORY_WEEKS)
+        for chunk in _chunks(missing):
             rows = self._session.scalars(select(SeenMeeting).where(
-                SeenMeeting.organiser == organiser, SeenMeeting.removed.is_(False),
+                SeenMeeting.organiser.in_(chunk), SeenMeeting.removed.is_(False),
                 SeenMeeting.start_at >= self._now - window * 4,
                 SeenMeeting.start_at <= self._now + window))
-            self._by_organiser[organiser] = [(row.id, meeting_from_json(row.snapshot))
-                                             for row in rows]
-        return [m for row_id, m in self._by_organiser[organiser] if row_id != seen_id]
+            for organiser in chunk:
+                self._by_organiser[organiser] = []
+            for row in rows:
+                self._by_organiser[row.organiser].append((row.id, meeting_from_json(row.snapshot)))
 
 
 @dataclass(frozen=True)
@@ -1009,3 +1040,63 @@ def _feed(port: CalendarPort, provider: Provider, cursors: Mapping[str, str | No
         results.put(err)
     finally:
         results.put(None)
+
+
+IN_AT_ONCE = 500  # values in one IN (...): well inside SQLite's limit on bound parameters
+
+
+def _chunks(values: list[Any]) -> Iterator[list[Any]]:
+    for start in range(0, len(values), IN_AT_ONCE):
+        yield values[start:start + IN_AT_ONCE]
+
+
+def _seen_meetings(session: Session, keys: list[tuple[int, str]]
+                   ) -> dict[tuple[int, str], SeenMeeting]:
+    """The stored meetings among (calendar id, event id) keys, with their conversations.
+
+    The conversations are locked until the transaction ends: their state decides what a
+    change leads to, and a delivery settling one of them meanwhile (an annotation written,
+    say) must wait rather than have the change judged on the state before it.
+    """
+    found: dict[tuple[int, str], SeenMeeting] = {}
+    for chunk in _chunks(keys):
+        for seen in session.scalars(select(SeenMeeting).where(
+                tuple_(SeenMeeting.calendar_id, SeenMeeting.event_id).in_(chunk))):
+            found[(seen.calendar_id, seen.event_id)] = seen
+    by_meeting: dict[int, Conversation] = {}
+    for chunk in _chunks([seen.id for seen in found.values()]):
+        for talk in session.scalars(
+                select(Conversation).where(Conversation.meeting_id.in_(chunk))
+                .order_by(Conversation.id).with_for_update()
+                .execution_options(populate_existing=True)):
+            by_meeting[talk.meeting_id] = talk
+    for seen in found.values():  # known now: no query per meeting when it is asked for
+        set_committed_value(seen, "conversation", by_meeting.get(seen.id))
+    return found
+
+
+class _RecentAssessments:
+    """The assessments of meetings just detected, for their question moments later.
+
+    Asking follows detection within seconds, so the question reuses what detection worked
+    out (the same history, so the email reads as detection judged) instead of reading the
+    organiser's history and assessing again. Kept only while the meeting reads the same
+    (its ETag), for a bounded number of meetings; anything missing is assessed afresh.
+    """
+
+    LIMIT = 2_000  # a burst between two asks; a few MB
+
+    def __init__(self) -> None:
+        self._kept: OrderedDict[int, tuple[str, Assessment]] = OrderedDict()
+        self._lock = threading.Lock()
+
+    def keep(self, conversation_id: int, etag: str, assessment: Assessment) -> None:
+        with self._lock:
+            self._kept[conversation_id] = (etag, assessment)
+            while len(self._kept) > self.LIMIT:
+                self._kept.popitem(last=False)
+
+    def take(self, conversation_id: int, etag: str) -> Assessment | None:
+        with self._lock:
+            kept = self._kept.pop(conversation_id, None)
+        return kept[1] if kept is not None and kept[0] == etag else None
