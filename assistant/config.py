@@ -168,9 +168,9 @@ class Microsoft(_Section):
     token_cache_file: Path | None = None
     batch_size: int = Field(default=20, ge=1, le=20)  # Graph's $batch takes at most 20
     # $batch requests in flight at once. Outlook's limit of four concurrent requests is per
-    # mailbox, and a batch asks each of its mailboxes once, so more are allowed; at 16 the
-    # benchmark was slower, its threads contending for the CPU (README, "Performance").
-    max_connections: int = Field(default=4, ge=1, le=32)
+    # mailbox, and a batch asks each of its mailboxes once: 16 batches are 320 mailboxes, one
+    # request each. At 4, 5,000 mailboxes took 63 rounds (README, "Performance").
+    max_connections: int = Field(default=16, ge=1, le=32)
     categories: Categories | None = None  # unset: the assistant adds no categories
 
     @property

@@ -28,7 +28,6 @@ from collections import OrderedDict, defaultdict
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime, timedelta
-from typing import Any
 
 from sqlalchemy import bindparam, func, select, tuple_, update
 from sqlalchemy.exc import IntegrityError
@@ -87,6 +86,7 @@ from assistant.reply_mail import ReplyEmail, read_reply_email
 from assistant.reply_tokens import BadToken, ReplyTokens
 from assistant.store import Store
 from assistant.store.codec import meeting_from_json, meeting_to_json
+from assistant.store.database import in_chunks
 from assistant.store.tables import (
     Answer,
     AuditEntry,
@@ -238,32 +238,33 @@ class Service:
         self.ask()
         return handled
 
-    def _claim_calendars(self) -> dict[Provider, dict[str, WatchedCalendar]]:
+    def _claim_calendars(self) -> dict[Provider, dict[str, Claimed]]:
         """Due calendars, up to CLAIM_CALENDARS of each provider, so that both sync at once."""
         now = self.clock()
         due_again = now + timedelta(seconds=self.config.service.sync_interval_seconds)
-        claimed: dict[Provider, dict[str, WatchedCalendar]] = {}
+        claimed: dict[Provider, dict[str, Claimed]] = {}
         with self.store.transaction() as session:
             for provider in Provider:
-                rows = Store.claim(session, WatchedCalendar, owner=self._claim_id(), now=now,
-                                   lease=self.lease, limit=CLAIM_CALENDARS,
-                                   where=[WatchedCalendar.provider == provider.value,
-                                          WatchedCalendar.watched(),
-                                          WatchedCalendar.sync_due <= now],
-                                   order_by=[WatchedCalendar.sync_due])
-                for row in rows:
-                    # Due again one interval on; a failed or interrupted sync is simply repeated.
-                    row.sync_due = due_again
+                owner = self._claim_id()
+                # Due again one interval on; a failed or interrupted sync is simply repeated.
+                rows = Store.claim_columns(
+                    session, WatchedCalendar,
+                    (WatchedCalendar.id, WatchedCalendar.address, WatchedCalendar.cursor),
+                    owner=owner, now=now, lease=self.lease, limit=CLAIM_CALENDARS,
+                    where=[WatchedCalendar.provider == provider.value, WatchedCalendar.watched(),
+                           WatchedCalendar.sync_due <= now],
+                    order_by=[WatchedCalendar.sync_due], also={"sync_due": due_again})
                 if rows:
-                    claimed[provider] = {row.address: row for row in rows}
+                    claimed[provider] = {address: Claimed(row_id, address, cursor, owner)
+                                         for row_id, address, cursor in rows}
         return claimed
 
-    def _sync_round(self, claimed: dict[Provider, dict[str, WatchedCalendar]]) -> int:
+    def _sync_round(self, claimed: dict[Provider, dict[str, Claimed]]) -> int:
         handled = 0
         calendars = {(provider, address): row for provider, rows in claimed.items()
                      for address, row in rows.items()}
-        quiet: list[tuple[WatchedCalendar, CalendarChanges]] = []
-        changed: list[tuple[WatchedCalendar, CalendarChanges]] = []
+        quiet: list[tuple[Claimed, CalendarChanges]] = []
+        changed: list[tuple[Claimed, CalendarChanges]] = []
         asked_at, asked_handled = time.monotonic(), 0
         for provider, result in self._provider_results(claimed):
             calendar = calendars[(provider, result.calendar)]
@@ -286,7 +287,7 @@ class Service:
         self._apply_quiet(quiet)
         return handled + self._apply(changed)
 
-    def _provider_results(self, claimed: dict[Provider, dict[str, WatchedCalendar]]
+    def _provider_results(self, claimed: dict[Provider, dict[str, Claimed]]
                           ) -> Iterator[tuple[Provider, CalendarChanges | SyncFailed]]:
         """Every claimed calendar's result, as each provider's thread delivers them."""
         # Unbounded: a feeder must never block on a writer that stopped reading (it raised).
@@ -310,7 +311,7 @@ class Service:
             else:
                 yield item
 
-    def _sync_failed(self, calendars: Iterable[WatchedCalendar], error: str) -> None:
+    def _sync_failed(self, calendars: Iterable[Claimed], error: str) -> None:
         with self.store.transaction() as session:
             for calendar in calendars:
                 row = session.get(WatchedCalendar, calendar.id)
@@ -319,23 +320,37 @@ class Service:
                 log.warning("sync of %s failed: %s", redacted(calendar.address), error)
                 self.metrics.error("sync")
 
-    def _apply_quiet(self, results: list[tuple[WatchedCalendar, CalendarChanges]]) -> None:
-        """Calendars with nothing new: their cursors, in one statement for them all."""
+    def _apply_quiet(self, results: list[tuple[Claimed, CalendarChanges]]) -> None:
+        """Calendars with nothing new: synced now, and their new cursors.
+
+        Most of a poll is such calendars, so they are written in as few statements as
+        possible: one per IN_AT_ONCE calendars for what they all share, and the cursors, where
+        the provider gave a new one, in one executemany. Only calendars still leased to us are
+        written: another worker that took one over repeats its sync.
+        """
         if not results:
             return
         table = WatchedCalendar.__table__
-        now = self.clock()
-        statement = (update(table)
-                     .where(table.c.id == bindparam("row_id"),
-                            table.c.lease_owner == bindparam("claimed_by"))
-                     .values(cursor=bindparam("new_cursor"), last_synced_at=now,
-                             last_error=None, lease_owner=None, lease_expires=None))
+        synced = {"last_synced_at": self.clock(), "last_error": None, "lease_owner": None,
+                  "lease_expires": None}
+        moved = [{"row_id": calendar.id, "claimed_by": calendar.lease_owner,
+                  "new_cursor": result.cursor}
+                 for calendar, result in results if result.cursor != calendar.cursor]
+        by_owner: dict[str | None, list[int]] = defaultdict(list)
+        for calendar, _ in results:
+            by_owner[calendar.lease_owner].append(calendar.id)
         with self.store.transaction() as session:
-            session.execute(statement, [{"row_id": calendar.id, "claimed_by": calendar.lease_owner,
-                                         "new_cursor": result.cursor}
-                                        for calendar, result in results])
+            if moved:  # first, while the lease still says the rows are ours
+                session.execute(update(table).where(table.c.id == bindparam("row_id"),
+                                                    table.c.lease_owner == bindparam("claimed_by"))
+                                .values(cursor=bindparam("new_cursor")), moved)
+            for owner, ids in by_owner.items():
+                for chunk in in_chunks(ids):
+                    session.execute(update(table).where(table.c.id.in_(chunk),
+                                                        table.c.lease_owner == owner)
+                                    .values(synced))
 
-    def _apply(self, results: list[tuple[WatchedCalendar, CalendarChanges]]) -> int:
+    def _apply(self, results: list[tuple[Claimed, CalendarChanges]]) -> int:
         """Calendars' changes and their new cursors, together in one transaction.
 
         Each kind of row is read once for the whole batch (the calendars, the meetings already
@@ -556,7 +571,7 @@ class Service:
                  ) -> dict[str, list[follow_ups.Sent]]:
         """The emails of the last week to each organiser, in as few queries as it takes."""
         sent: dict[str, list[follow_ups.Sent]] = {organiser: [] for organiser in organisers}
-        for chunk in _chunks(organisers):
+        for chunk in in_chunks(organisers):
             for row in session.scalars(select(Outbox).where(
                     Outbox.kind == "email", Outbox.recipient.in_(chunk),
                     Outbox.created_at > now - follow_ups.DAY * 7, Outbox.state != "cancelled")):
@@ -968,6 +983,16 @@ class Service:
         session.add(AuditEntry.of(talk, self.clock(), action, detail))
 
 
+@dataclass(frozen=True)
+class Claimed:
+    """A calendar this worker leased for one sync round."""
+
+    id: int
+    address: str
+    cursor: str | None
+    lease_owner: str
+
+
 class History:
     """The organisers' meetings around now, read once per transaction, for inference."""
 
@@ -993,7 +1018,7 @@ class History:
         """Read the meetings of the organisers not read yet, in as few queries as it takes."""
         missing = sorted({o.lower() for o in organisers} - self._by_organiser.keys())
         window = timedelta(weeks=HISTORY_WEEKS)
-        for chunk in _chunks(missing):
+        for chunk in in_chunks(missing):
             rows = self._session.scalars(select(SeenMeeting).where(
                 SeenMeeting.organiser.in_(chunk), SeenMeeting.removed.is_(False),
                 SeenMeeting.start_at >= self._now - window * 4,
@@ -1042,14 +1067,6 @@ def _feed(port: CalendarPort, provider: Provider, cursors: Mapping[str, str | No
         results.put(None)
 
 
-IN_AT_ONCE = 500  # values in one IN (...): well inside SQLite's limit on bound parameters
-
-
-def _chunks(values: list[Any]) -> Iterator[list[Any]]:
-    for start in range(0, len(values), IN_AT_ONCE):
-        yield values[start:start + IN_AT_ONCE]
-
-
 def _seen_meetings(session: Session, keys: list[tuple[int, str]]
                    ) -> dict[tuple[int, str], SeenMeeting]:
     """The stored meetings among (calendar id, event id) keys, with their conversations.
@@ -1059,12 +1076,12 @@ def _seen_meetings(session: Session, keys: list[tuple[int, str]]
     say) must wait rather than have the change judged on the state before it.
     """
     found: dict[tuple[int, str], SeenMeeting] = {}
-    for chunk in _chunks(keys):
+    for chunk in in_chunks(keys):
         for seen in session.scalars(select(SeenMeeting).where(
                 tuple_(SeenMeeting.calendar_id, SeenMeeting.event_id).in_(chunk))):
             found[(seen.calendar_id, seen.event_id)] = seen
     by_meeting: dict[int, Conversation] = {}
-    for chunk in _chunks([seen.id for seen in found.values()]):
+    for chunk in in_chunks([seen.id for seen in found.values()]):
         for talk in session.scalars(
                 select(Conversation).where(Conversation.meeting_id.in_(chunk))
                 .order_by(Conversation.id).with_for_update()

@@ -18,6 +18,7 @@ from __future__ import annotations
 import http.client
 import json
 import threading
+import urllib.parse
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -137,7 +138,7 @@ class GoogleApi:
             else:
                 results[i] = error_from(err, calls[i])
 
-        batch = BatchHttpRequest(callback=store, batch_uri=self.batch_uri)
+        batch = _PlainBatch(callback=store, batch_uri=self.batch_uri)
         signed = self.tokens.authorizations([call.user for call in calls])
         for i, (call, authorization) in enumerate(zip(calls, signed, strict=True)):
             if isinstance(authorization, ProviderError):  # this user cannot sign in: the
@@ -181,6 +182,31 @@ class GoogleApi:
         if getattr(self._local, "http", None) is not None:
             self._local.http.close()
         self._local.http = None
+
+
+class _PlainBatch(BatchHttpRequest):
+    """BatchHttpRequest writing each part's request as plain HTTP text.
+
+    The library writes every part through the email package's Generator, whose header
+    folding was a third of a worker's CPU in an idle cycle over 5,000 calendars; a part is an
+    HTTP request (https://developers.google.com/calendar/api/guides/batch#format-of-a-batch-
+    request), so its request line, headers and body are written as such. The rest (the
+    multipart envelope, sending, reading the answers) is the library's.
+    """
+
+    def _serialize_request(self, request: HttpRequest) -> str:
+        parts = urllib.parse.urlsplit(request.uri)
+        target = parts.path + (f"?{parts.query}" if parts.query else "")
+        headers = {name: value for name, value in request.headers.items()
+                   if name.lower() not in ("content-type", "host", "content-length")}
+        lines = [f"{request.method} {target} HTTP/1.1",
+                 f"Content-Type: {request.headers.get('content-type', 'application/json')}",
+                 "MIME-Version: 1.0",
+                 *(f"{name}: {value}" for name, value in headers.items()),
+                 f"Host: {parts.netloc}"]
+        if request.body is not None:
+            lines.append(f"Content-Length: {len(request.body)}")
+        return "\n".join(lines) + "\n\n" + (request.body or "")
 
 
 @dataclass

@@ -8,7 +8,7 @@ or outbox row, and a lease that expires (its worker died) makes the row free aga
 from __future__ import annotations
 
 import uuid
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import datetime, timedelta
@@ -19,14 +19,23 @@ from alembic import command
 from alembic.config import Config as AlembicConfig
 from alembic.migration import MigrationContext
 from alembic.script import ScriptDirectory
-from sqlalchemy import Engine, create_engine, event, or_, select, text
+from sqlalchemy import Engine, Row, Select, create_engine, event, or_, select, text, update
 from sqlalchemy.dialects.postgresql import insert as postgresql_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.exc import OperationalError
 from sqlalchemy.orm import Session, sessionmaker
+from sqlalchemy.orm.attributes import set_committed_value
 
 from assistant.errors import AssistantError
-from assistant.store.tables import JobLease
+from assistant.store.tables import Base, JobLease
+
+IN_AT_ONCE = 500  # values in one IN (...): well inside SQLite's limit on bound parameters
+
+
+def in_chunks(values: Sequence[Any]) -> Iterator[list[Any]]:
+    """values in runs of IN_AT_ONCE, for statements with an IN (...) of them."""
+    for start in range(0, len(values), IN_AT_ONCE):
+        yield list(values[start:start + IN_AT_ONCE])
 
 
 class StoreUnavailable(AssistantError):
@@ -118,21 +127,35 @@ class Store:
     @staticmethod
     def claim(session: Session, model: type[Leased], *, owner: str, now: datetime,
               lease: timedelta, limit: int, where: Sequence[Any] = (),
-              order_by: Sequence[Any] = ()) -> list[Leased]:
-        """Rows of model matching where and free, leased to owner until now + lease.
+              order_by: Sequence[Any] = (), also: Mapping[str, Any] | None = None
+              ) -> list[Leased]:
+        """Rows of model matching where and free, leased to owner until now + lease (and
+        with the columns in also set, the same for every row).
 
         A row under a live lease is not free, even to its owner: a worker runs several jobs
         at once, and two of its threads must not deliver the same row. Rows another
         transaction is claiming are skipped, not waited for (SKIP LOCKED); on SQLite every
         transaction begins IMMEDIATE, so it is the one writer from its first read.
         """
-        free = or_(model.lease_expires.is_(None),  # type: ignore[attr-defined]
-                   model.lease_expires < now)  # type: ignore[attr-defined]
-        rows = list(session.scalars(
-            select(model).where(free, *where).order_by(*order_by).limit(limit)
-            .with_for_update(skip_locked=True)))
-        for row in rows:
-            row.lease_owner, row.lease_expires = owner, now + lease  # type: ignore[attr-defined]
+        rows = list(session.scalars(_free(select(model), model, now, limit, where, order_by)))
+        values = _lease(session, model, [row.id for row in rows],  # type: ignore[attr-defined]
+                        owner, now, lease, also)
+        for row in rows:  # as written, so that the session has nothing left to flush
+            for name, value in values.items():
+                set_committed_value(row, name, value)
+        return rows
+
+    @staticmethod
+    def claim_columns(session: Session, model: type[Base], columns: Sequence[Any], *,
+                      owner: str, now: datetime, lease: timedelta, limit: int,
+                      where: Sequence[Any] = (), order_by: Sequence[Any] = (),
+                      also: Mapping[str, Any] | None = None) -> list[Row[Any]]:
+        """As claim, but only columns (the first one the id) are read, as plain rows: a
+        worker claims thousands of calendars at a time, and objects cost more to make than
+        the SQL does."""
+        rows = list(session.execute(_free(select(*columns), model, now, limit, where,
+                                          order_by)))
+        _lease(session, model, [row[0] for row in rows], owner, now, lease, also)
         return rows
 
     @contextmanager
@@ -223,3 +246,21 @@ def _sqlite_begin_immediate(connection: Any) -> None:
     """
     read_only = connection.get_execution_options().get("read_only", False)
     connection.exec_driver_sql("BEGIN" if read_only else "BEGIN IMMEDIATE")
+
+
+def _free(statement: Select[Any], model: type[Any], now: datetime, limit: int,
+          where: Sequence[Any], order_by: Sequence[Any]) -> Select[Any]:
+    """statement narrowed to the free rows of model matching where, locked as they are read."""
+    free = or_(model.lease_expires.is_(None), model.lease_expires < now)
+    return (statement.where(free, *where).order_by(*order_by).limit(limit)
+            .with_for_update(skip_locked=True, of=model))
+
+
+def _lease(session: Session, model: type[Any], ids: list[int], owner: str, now: datetime,
+           lease: timedelta, also: Mapping[str, Any] | None) -> dict[str, Any]:
+    """Lease the rows ids to owner: one UPDATE per IN_AT_ONCE rows, not one per row."""
+    values = {"lease_owner": owner, "lease_expires": now + lease, **(also or {})}
+    table = model.__table__
+    for chunk in in_chunks(ids):
+        session.execute(update(table).where(table.c.id.in_(chunk)).values(values))
+    return values
