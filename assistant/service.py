@@ -336,7 +336,7 @@ class Service:
         moved = [{"row_id": calendar.id, "claimed_by": calendar.lease_owner,
                   "new_cursor": result.cursor}
                  for calendar, result in results if result.cursor != calendar.cursor]
-        by_owner: dict[str | None, list[int]] = defaultdict(list)
+        by_owner: dict[str, list[int]] = defaultdict(list)
         for calendar, _ in results:
             by_owner[calendar.lease_owner].append(calendar.id)
         with self.store.transaction() as session:

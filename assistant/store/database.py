@@ -127,10 +127,8 @@ class Store:
     @staticmethod
     def claim(session: Session, model: type[Leased], *, owner: str, now: datetime,
               lease: timedelta, limit: int, where: Sequence[Any] = (),
-              order_by: Sequence[Any] = (), also: Mapping[str, Any] | None = None
-              ) -> list[Leased]:
-        """Rows of model matching where and free, leased to owner until now + lease (and
-        with the columns in also set, the same for every row).
+              order_by: Sequence[Any] = ()) -> list[Leased]:
+        """Rows of model matching where and free, leased to owner until now + lease.
 
         A row under a live lease is not free, even to its owner: a worker runs several jobs
         at once, and two of its threads must not deliver the same row. Rows another
@@ -139,7 +137,7 @@ class Store:
         """
         rows = list(session.scalars(_free(select(model), model, now, limit, where, order_by)))
         values = _lease(session, model, [row.id for row in rows],  # type: ignore[attr-defined]
-                        owner, now, lease, also)
+                        owner, now, lease)
         for row in rows:  # as written, so that the session has nothing left to flush
             for name, value in values.items():
                 set_committed_value(row, name, value)
@@ -150,9 +148,9 @@ class Store:
                       owner: str, now: datetime, lease: timedelta, limit: int,
                       where: Sequence[Any] = (), order_by: Sequence[Any] = (),
                       also: Mapping[str, Any] | None = None) -> list[Row[Any]]:
-        """As claim, but only columns (the first one the id) are read, as plain rows: a
-        worker claims thousands of calendars at a time, and objects cost more to make than
-        the SQL does."""
+        """As claim, but only columns (the first one the id) are read, as plain rows, and the
+        columns in also are set with the lease, the same for every row: a worker claims
+        thousands of calendars at a time, and objects cost more to make than the SQL does."""
         rows = list(session.execute(_free(select(*columns), model, now, limit, where,
                                           order_by)))
         _lease(session, model, [row[0] for row in rows], owner, now, lease, also)
@@ -257,7 +255,7 @@ def _free(statement: Select[Any], model: type[Any], now: datetime, limit: int,
 
 
 def _lease(session: Session, model: type[Any], ids: list[int], owner: str, now: datetime,
-           lease: timedelta, also: Mapping[str, Any] | None) -> dict[str, Any]:
+           lease: timedelta, also: Mapping[str, Any] | None = None) -> dict[str, Any]:
     """Lease the rows ids to owner: one UPDATE per IN_AT_ONCE rows, not one per row."""
     values = {"lease_owner": owner, "lease_expires": now + lease, **(also or {})}
     table = model.__table__
