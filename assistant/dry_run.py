@@ -13,7 +13,6 @@ from __future__ import annotations
 import logging
 from collections.abc import Iterator, Mapping
 from datetime import timedelta
-from email.message import EmailMessage
 from typing import Any
 
 from assistant.annotate import AnnotationPlan
@@ -25,6 +24,7 @@ from assistant.ports import (
     Channel,
     InboundMail,
     MailIn,
+    MessageToSend,
     Planner,
     SyncFailed,
     WriteOutcome,
@@ -37,9 +37,10 @@ log = logging.getLogger(__name__)
 class DryRunMail:
     """A mailer that logs what it would send."""
 
-    def send(self, message: EmailMessage) -> None:
-        log.info("dry run: would send %r to %s", str(message["Subject"]).strip(),
-                 redacted(str(message["To"])))
+    def send(self, message: MessageToSend) -> None:
+        headers = message.headers()
+        log.info("dry run: would send %r to %s", str(headers["Subject"]).strip(),
+                 redacted(str(headers["To"])))
 
 
 class DryRunCalendar:

@@ -15,7 +15,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import date, datetime
 from email.message import EmailMessage
-from email.utils import format_datetime, make_msgid
+from email.utils import format_datetime, getaddresses, make_msgid
 from urllib.parse import quote
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
@@ -24,6 +24,7 @@ from tzlocal.windows_tz import win_tz
 from assistant.answer_links import DECISION_ROW, AnswerLinks
 from assistant.checklist import Checklist
 from assistant.models import Format, Meeting, Recommendation, RowAnswer, Side
+from assistant.ports import MessageToSend
 from assistant.rendering import Renderer
 from assistant.replies import Reading
 
@@ -235,8 +236,9 @@ def digest_email(
     )
 
 
-def to_message(email: OutgoingEmail, sender: Sender, now: datetime) -> EmailMessage:
-    """A complete RFC 5322 message, multipart/alternative, ready for any transport."""
+def to_message(email: OutgoingEmail, sender: Sender, now: datetime, *,
+               message_id: str = "") -> EmailMessage:
+    """A complete RFC 5322 message, multipart/alternative; a fresh Message-ID unless given."""
     message = EmailMessage()
     message["From"] = f"Meeting assistant <{sender.address}>"
     message["To"] = email.to
@@ -244,11 +246,24 @@ def to_message(email: OutgoingEmail, sender: Sender, now: datetime) -> EmailMess
         message["Reply-To"] = email.reply_to
     message["Subject"] = header_text(email.subject)
     message["Date"] = format_datetime(now)
-    message["Message-ID"] = make_msgid(domain=sender.address.partition("@")[2] or None)
+    message["Message-ID"] = message_id or make_msgid(
+        domain=sender.address.partition("@")[2] or None)
     message["Auto-Submitted"] = "auto-generated"
     message.set_content(email.text)
     message.add_alternative(email.html, subtype="html")
     return message
+
+
+def for_sending(message: EmailMessage) -> MessageToSend:
+    """message flattened for the wire, its envelope read from its headers as smtplib's
+    send_message reads it (Sender or From; To, Cc and Bcc), and any Bcc taken out."""
+    sender = getaddresses([str(message["Sender"] or message["From"])])[0][1]
+    recipients = tuple(address for _, address in getaddresses(
+        [str(value) for field in ("To", "Cc", "Bcc") for value in message.get_all(field, [])]))
+    international = not all(address.isascii() for address in (sender, *recipients))
+    del message["Bcc"]
+    policy = message.policy.clone(linesep="\r\n", utf8=international)
+    return MessageToSend(sender, recipients, message.as_bytes(policy=policy), international)
 
 
 def header_text(text: str) -> str:

@@ -22,7 +22,8 @@ from typing import Any
 from sqlalchemy import or_, select, update
 from sqlalchemy.orm import Session
 
-from assistant.emails import OutgoingEmail, Sender, to_message
+from assistant.emails import OutgoingEmail, Sender, for_sending, to_message
+from assistant.ports import MessageToSend
 from assistant.store import Store
 from assistant.store.tables import AuditEntry, Conversation, Outbox, SeenMeeting, WatchedCalendar
 
@@ -42,12 +43,14 @@ class Effects:
     def add_email(self, session: Session, key: str, kind: str, mail: OutgoingEmail,
                   talk: Conversation | None, *, about: list[int] | None = None) -> None:
         """about: the conversations an email on several meetings (a digest) asks about."""
-        message = to_message(mail, self.sender, self.clock())
         domain = self.sender.address.partition("@")[2]
         # One Message-ID per effect, whatever the attempt: a repeat is recognisably the same.
         digest = hashlib.sha256(key.encode()).hexdigest()[:32]
-        message.replace_header("Message-ID", f"<mfa.{digest}@{domain}>")
-        payload: dict[str, Any] = {"message": base64.b64encode(message.as_bytes()).decode()}
+        wire = for_sending(to_message(mail, self.sender, self.clock(),
+                                      message_id=f"<mfa.{digest}@{domain}>"))
+        payload: dict[str, Any] = {"message": base64.b64encode(wire.data).decode(),
+                                   "from": wire.sender, "to": list(wire.recipients),
+                                   "utf8": wire.international}
         if about:
             payload["conversations"] = about
         self.add(session, key, "email", talk, payload, email_kind=kind,
@@ -56,10 +59,18 @@ class Effects:
     def add(self, session: Session, key: str, kind: str, talk: Conversation | None,
             payload: dict[str, Any], **columns: str) -> None:
         """A new effect under key, unless one was added under it before."""
-        if session.scalar(select(Outbox.id).where(Outbox.idempotency_key == key)) is None:
-            session.add(Outbox(idempotency_key=key, kind=kind, payload=payload,
-                               conversation_id=talk.id if talk else None,
-                               next_attempt_at=self.clock(), created_at=self.clock(), **columns))
+        added: set[str] = session.info.setdefault("outbox_keys", set())
+        if key in added:
+            return
+        # Not flushed first: a question at a time, an INSERT each would cost more than the
+        # check itself. What this session added and has not flushed is in `added` instead.
+        with session.no_autoflush:
+            if session.scalar(select(Outbox.id).where(Outbox.idempotency_key == key)):
+                return
+        added.add(key)
+        session.add(Outbox(idempotency_key=key, kind=kind, payload=payload,
+                           conversation_id=talk.id if talk else None,
+                           next_attempt_at=self.clock(), created_at=self.clock(), **columns))
 
     # -- delivering ------------------------------------------------------------------------------
 
@@ -79,18 +90,32 @@ class Effects:
                                order_by=[Outbox.id])
 
     def still_ours(self, row: Outbox) -> bool:
-        """Renew row's lease just before delivering it, if it is still ours and pending.
+        """Whether row is still ours and pending, just before delivering it.
 
         Rows are claimed in batches; without this, a batch that takes longer than the lease
-        would have its last rows delivered by us and by the worker that took them over.
+        would have its last rows delivered by us and by the worker that took them over, and
+        a row withdrawn since the claim (its calendar removed) would still go. While more
+        than half its lease is left the row is only read, which on SQLite waits for no
+        writer; after that the lease is renewed.
         """
+        now = self.clock()
+        assert row.lease_expires is not None  # as claimed
+        if row.lease_expires - now > self.lease / 2:
+            with self.store.reading() as session:
+                found = session.execute(
+                    select(Outbox.state, Outbox.lease_owner, Outbox.lease_expires)
+                    .where(Outbox.id == row.id)).one_or_none()
+            return (found is not None and found.state == "pending"
+                    and found.lease_owner == row.lease_owner and found.lease_expires > now)
         with self.store.transaction() as session:
             renewed = session.execute(
                 update(Outbox).where(Outbox.id == row.id, Outbox.state == "pending",
                                      Outbox.lease_owner == row.lease_owner,
-                                     Outbox.lease_expires > self.clock())
-                .values(lease_expires=self.clock() + self.lease))
-            return bool(renewed.rowcount)
+                                     Outbox.lease_expires > now)
+                .values(lease_expires=now + self.lease))
+        if renewed.rowcount:
+            row.lease_expires = now + self.lease
+        return bool(renewed.rowcount)
 
     # -- settling --------------------------------------------------------------------------------
 
@@ -154,8 +179,12 @@ class Effects:
             yield session, row
 
 
-def message_of(row: Outbox) -> EmailMessage:
+def message_of(row: Outbox) -> MessageToSend:
+    """The email row holds, as it is to be sent."""
     raw = base64.b64decode(row.payload["message"])
-    message = email.message_from_bytes(raw, policy=email.policy.default)
-    assert isinstance(message, EmailMessage)
-    return message
+    if "from" not in row.payload:  # kept by a version that stored no envelope (LF line ends)
+        parsed = email.message_from_bytes(raw, policy=email.policy.default)
+        assert isinstance(parsed, EmailMessage)
+        return for_sending(parsed)
+    return MessageToSend(row.payload["from"], tuple(row.payload["to"]), raw,
+                         bool(row.payload.get("utf8")))

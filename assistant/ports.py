@@ -6,11 +6,13 @@ provider, and no provider type crosses this line.
 
 from __future__ import annotations
 
+import email.policy
 import enum
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from email.message import EmailMessage
+from email.parser import BytesHeaderParser
 from typing import Protocol
 
 from assistant.annotate import AnnotationPlan
@@ -122,10 +124,30 @@ class CalendarPort(Protocol):
         ...
 
 
+@dataclass(frozen=True)
+class MessageToSend:
+    """A finished message as it goes on the wire, with its SMTP envelope.
+
+    The outbox keeps messages in this form, so every attempt sends the same bytes and a send
+    parses nothing: a thousand questions have to reach the mail server within seconds.
+    """
+
+    sender: str  # the envelope's MAIL FROM
+    recipients: tuple[str, ...]  # its RCPT TOs
+    data: bytes  # the whole message, CRLF line ends (RFC 5321 4.1.1.4)
+    international: bool = False  # an address is not ASCII: needs SMTPUTF8 (RFC 6531)
+
+    def headers(self) -> EmailMessage:
+        """The message's headers (only: its body is not parsed), for logs and audit lines."""
+        parsed = BytesHeaderParser(policy=email.policy.default).parsebytes(self.data)
+        assert isinstance(parsed, EmailMessage)
+        return parsed
+
+
 class MailOut(Protocol):
     """Hands a finished message to the mail system (SMTP, Graph sendMail)."""
 
-    def send(self, message: EmailMessage) -> None:
+    def send(self, message: MessageToSend) -> None:
         """Raises ProviderUnavailable (try again later) or a final error of the transport."""
         ...
 

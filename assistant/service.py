@@ -935,7 +935,7 @@ class Service:
             self.metrics.count("emails_sent", row.email_kind)
             return
         talk = session.get(Conversation, row.conversation_id) if row.conversation_id else None
-        subject = str(message_of(row)["Subject"]).strip()
+        subject = str(message_of(row).headers()["Subject"]).strip()
         self._audit(session, talk, "dry_run_email", f"dry run: the {row.email_kind} email "
                     f"to {row.recipient} was not sent: {subject!r}")
 

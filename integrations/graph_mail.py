@@ -10,8 +10,8 @@ Needs the Mail.Send permission. Errors and retries are GraphApi's.
 from __future__ import annotations
 
 import base64
-from email.message import EmailMessage
 
+from assistant.ports import MessageToSend
 from integrations.graph_api import GraphApi, GraphRequest
 
 
@@ -20,7 +20,7 @@ class GraphMailTransport:
         self.api = api
         self.sender = sender
 
-    def send(self, message: EmailMessage) -> None:
-        mime = base64.b64encode(message.as_bytes())
+    def send(self, message: MessageToSend) -> None:
+        mime = base64.b64encode(message.data)
         self.api.call(GraphRequest("POST", f"/users/{self.sender}/sendMail", self.sender,
                                    headers={"Content-Type": "text/plain"}, content=mime))

@@ -26,10 +26,10 @@ import time
 import weakref
 from collections.abc import Callable
 from dataclasses import dataclass
-from email.message import EmailMessage
 
 from assistant.config import Mail, secret_from_env
 from assistant.errors import AssistantError, AuthFailed, ConfigError, ProviderUnavailable
+from assistant.ports import MessageToSend
 from assistant.retry import RetryPolicy
 
 log = logging.getLogger(__name__)
@@ -76,7 +76,7 @@ class SmtpTransport:
         self._kept: weakref.WeakSet[_Kept] = weakref.WeakSet()
         self._kept_lock = threading.Lock()
 
-    def send(self, message: EmailMessage) -> None:
+    def send(self, message: MessageToSend) -> None:
         """Hand message to the server; ProviderUnavailable after retries, MailRejected at once."""
         self._retry.call(lambda: self._send_once(message),
                          describe=f"SMTP to {self.host}:{self.port}")
@@ -89,7 +89,7 @@ class SmtpTransport:
         for connection in kept:
             _quit(connection.smtp)
 
-    def _send_once(self, message: EmailMessage) -> None:
+    def _send_once(self, message: MessageToSend) -> None:
         try:
             _raise_refused(self.host, self._send_reconnecting(message))
         except (smtplib.SMTPException, OSError) as err:
@@ -99,8 +99,8 @@ class SmtpTransport:
             self._drop()
             raise
 
-    def _send_reconnecting(self, message: EmailMessage) -> dict[str, tuple[int, bytes]]:
-        """send_message's refusals, on this thread's connection or, if it was closed, a new one."""
+    def _send_reconnecting(self, message: MessageToSend) -> dict[str, tuple[int, bytes]]:
+        """sendmail's refusals, on this thread's connection or, if it was closed, a new one."""
         kept, reused = self._connection()
         try:
             return self._send_on(kept, message)
@@ -131,8 +131,11 @@ class SmtpTransport:
             return ProviderUnavailable(f"{self.host} deferred the message: {_words(err)}")
         return ProviderUnavailable(f"SMTP to {self.host}:{self.port} failed: {err!r}")
 
-    def _send_on(self, kept: _Kept, message: EmailMessage) -> dict[str, tuple[int, bytes]]:
-        refused = kept.smtp.send_message(message)
+    def _send_on(self, kept: _Kept, message: MessageToSend) -> dict[str, tuple[int, bytes]]:
+        # The stored bytes as they are: sendmail only dot-stuffs them (RFC 5321 4.5.2).
+        options = ("SMTPUTF8", "BODY=8BITMIME") if message.international else ()
+        refused = kept.smtp.sendmail(message.sender, list(message.recipients), message.data,
+                                     mail_options=options)
         kept.last_used = self._clock()
         return refused
 

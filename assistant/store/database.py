@@ -7,9 +7,11 @@ or outbox row, and a lease that expires (its worker died) makes the row free aga
 
 from __future__ import annotations
 
+import threading
 import uuid
+from collections import deque
 from collections.abc import Iterator, Mapping, Sequence
-from contextlib import contextmanager
+from contextlib import AbstractContextManager, contextmanager, nullcontext
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from pathlib import Path
@@ -54,6 +56,9 @@ class Store:
         self.engine = _engine(url)
         self._sessions = sessionmaker(self.engine, expire_on_commit=False)
         self._jobs_made: set[str] = set()
+        # SQLite has one write lock for everyone; PostgreSQL locks rows, and needs no queue.
+        self._writers: AbstractContextManager[None] = (
+            nullcontext() if self.is_postgresql else _TakingTurns())
 
     @classmethod
     def open(cls, url: str) -> Store:
@@ -101,7 +106,7 @@ class Store:
     @contextmanager
     def transaction(self) -> Iterator[Session]:
         """A session whose work commits at the end of the block, or not at all."""
-        with self._sessions.begin() as session:
+        with self._writers, self._sessions.begin() as session:
             yield session
 
     @contextmanager
@@ -212,6 +217,45 @@ class JobTurn:
     def renew(self, now: datetime) -> bool:
         """Extend the turn for a long run; False if it lapsed and another run took the job."""
         return self.store.hold_job(self.name, self.owner, now, self.lease)
+
+
+class _TakingTurns:
+    """A lock handed to its waiters in the order they asked for it: one process's writers to
+    a SQLite file, which has a single write lock.
+
+    SQLite's own wait is a poll (the driver's busy handler sleeps and tries again), so a
+    thread that commits and begins again at once can keep the lock for as long as it has
+    work: during a burst, detection kept the outbox from claiming a single email for ten
+    seconds. Python's Lock is no fairer. Other processes on the file still meet SQLite's
+    busy timeout. Not re-entrant: a write transaction inside another on the same thread
+    would deadlock on SQLite anyway, and here fails at once instead.
+    """
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._queue: deque[tuple[int, threading.Lock]] = deque()  # (thread, its wake-up)
+        self._holder: int | None = None
+
+    def __enter__(self) -> None:
+        me = threading.get_ident()
+        with self._lock:
+            if self._holder == me:
+                raise RuntimeError("a write transaction was begun inside another")
+            if self._holder is None:
+                self._holder = me
+                return
+            turn = threading.Lock()
+            turn.acquire()
+            self._queue.append((me, turn))
+        turn.acquire()  # the holder made us the holder, then released this
+
+    def __exit__(self, *_: object) -> None:
+        with self._lock:
+            if self._queue:
+                self._holder, turn = self._queue.popleft()
+                turn.release()
+            else:
+                self._holder = None
 
 
 def _engine(url: str) -> Engine:

@@ -11,7 +11,7 @@ import imapclient
 import pytest
 from aiosmtpd.controller import Controller
 
-from assistant.emails import Sender, clarification_email, question_email, to_message
+from assistant.emails import Sender, clarification_email, for_sending, question_email, to_message
 from assistant.errors import AuthFailed
 from assistant.models import Side
 from assistant.presenting import reply_json
@@ -129,9 +129,9 @@ def test_question_reply_and_clarification_round_trip(mailbox, smtp_inbox, render
     meeting = make_meeting("Acme pitch", time_zone="Europe/Berlin")
     question = OpenQuestion(41, "alice@example.com", asked=(2, 5, 9))
     token = tokens.issue(41, NOW + timedelta(days=10))
-    smtp.send(to_message(question_email(
+    smtp.send(for_sending(to_message(question_email(
         meeting, customers=["Acme"], inferred={}, questions=question.asked, checklist=checklist,
-        token=token, sender=sender, deadline=None, renderer=renderer), sender, NOW))
+        token=token, sender=sender, deadline=None, renderer=renderer), sender, NOW)))
     asked = sent[0]
     reply_to, subject = asked["Reply-To"], asked["Subject"]
     deliverer.append("INBOX", mail(body="2A 5B\r\n9 a", subject=f"Re: {subject}", to=reply_to))
@@ -150,9 +150,9 @@ def test_question_reply_and_clarification_round_trip(mailbox, smtp_inbox, render
     assert answered.answers == {2: Side.A, 5: Side.B, 9: Side.A}
     assert isinstance(stranger, Ignored) and "may not answer" in stranger.reason
     assert isinstance(unclear, Unclear)
-    smtp.send(to_message(clarification_email(
+    smtp.send(for_sending(to_message(clarification_email(
         meeting, unclear.reading, checklist=checklist, questions=question.asked, token=token,
-        sender=sender, renderer=renderer), sender, NOW))
+        sender=sender, renderer=renderer), sender, NOW)))
     assert len(sent) == 2 and sent[1]["To"] == "alice@example.com"  # nothing went to eve
     assert "“5X”: answer with A or B" in sent[1].get_body(("plain",)).get_content()
     assert list(inbox.messages()) == []

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import base64
 import email
 import email.policy
 import socket
@@ -18,13 +19,16 @@ from assistant.emails import (
     clarification_email,
     confirmation_email,
     digest_email,
+    for_sending,
     question_email,
     to_message,
 )
 from assistant.errors import ProviderUnavailable
 from assistant.models import Person, Provenance, RowAnswer, Side
+from assistant.outbox import message_of
 from assistant.replies import read_answer
 from assistant.reply_mail import read_reply_email
+from assistant.store.tables import Outbox
 from integrations.smtp_mail import MailRejected, SmtpTransport
 from tests.contract.conftest import NO_WAIT
 from tests.factories import make_meeting
@@ -82,7 +86,7 @@ def question(renderer, checklist, title="Acme pitch", questions=(2, 5, 9)):
 
 def test_a_question_email_arrives_short_and_answerable(smtp, renderer, checklist):
     inbox, transport = smtp
-    transport.send(to_message(question(renderer, checklist), SENDER, NOW))
+    transport.send(for_sending(to_message(question(renderer, checklist), SENDER, NOW)))
     [(mail_from, recipients, message)] = inbox.messages
     assert recipients == ["alice@example.com"] and mail_from == SENDER.address
     assert message["Subject"] == f"Acme pitch: in person or virtual? [MFA-{TOKEN}]"
@@ -101,7 +105,7 @@ def test_a_question_email_arrives_short_and_answerable(smtp, renderer, checklist
 
 def test_an_organisers_reply_to_the_question_reads_back(smtp, renderer, checklist):
     inbox, transport = smtp
-    transport.send(to_message(question(renderer, checklist), SENDER, NOW))
+    transport.send(for_sending(to_message(question(renderer, checklist), SENDER, NOW)))
     original = inbox.messages[0][2]
     quoted = "\n".join("> " + line for line in original.get_body(("plain",)).get_content()
                        .splitlines())
@@ -117,7 +121,7 @@ def test_an_organisers_reply_to_the_question_reads_back(smtp, renderer, checklis
 def test_a_hostile_title_cannot_inject_headers_or_script(smtp, renderer, checklist):
     inbox, transport = smtp
     title = "Acme\r\nBcc: eve@evil.example\r\n<script>alert(1)</script>"
-    transport.send(to_message(question(renderer, checklist, title=title), SENDER, NOW))
+    transport.send(for_sending(to_message(question(renderer, checklist, title=title), SENDER, NOW)))
     [(_, recipients, message)] = inbox.messages
     assert recipients == ["alice@example.com"] and message["Bcc"] is None
     assert "\n" not in message["Subject"]
@@ -131,7 +135,7 @@ def test_a_clarification_says_what_was_read_and_what_was_not(smtp, renderer, che
     clarification = clarification_email(meeting(), reading, checklist=checklist,
                                         questions=(2, 5, 9), token=TOKEN, sender=SENDER,
                                         renderer=renderer)
-    transport.send(to_message(clarification, SENDER, NOW))
+    transport.send(for_sending(to_message(clarification, SENDER, NOW)))
     text = inbox.messages[0][2].get_body(("plain",)).get_content()
     assert "2. priorities: A" in text and "“5C”: answer with A or B" in text
 
@@ -141,7 +145,7 @@ def test_a_refused_recipient_is_final_not_retried(smtp, renderer, checklist):
     message = to_message(question(renderer, checklist), SENDER, NOW)
     message.replace_header("To", "nobody@refused.example")
     with pytest.raises(MailRejected, match="nobody@refused.example"):
-        transport.send(message)
+        transport.send(for_sending(message))
     assert inbox.messages == []
 
 
@@ -151,7 +155,7 @@ def test_a_server_that_is_down_is_retried_then_reported():
                               retry=NO_WAIT.__class__(attempts=3, sleep=attempts.append))
     hello = OutgoingEmail("alice@example.com", "Hello", "Hi", "<p>Hi</p>")
     with pytest.raises(ProviderUnavailable, match="SMTP to 127.0.0.1:9 failed"):
-        transport.send(to_message(hello, SENDER, NOW))
+        transport.send(for_sending(to_message(hello, SENDER, NOW)))
     assert len(attempts) == 2  # three tries, two waits
 
 
@@ -182,7 +186,7 @@ def test_a_confirmation_says_what_was_decided_and_changed(smtp, renderer, checkl
     mail = confirmation_email(meeting(), decided, ["ends at 10:50 (50 minutes)",
                                                    "a Meet link was added"],
                               without_answer=True, token=TOKEN, sender=SENDER, renderer=renderer)
-    transport.send(to_message(mail, SENDER, NOW))
+    transport.send(for_sending(to_message(mail, SENDER, NOW)))
     text = inbox.messages[0][2].get_body(("plain",)).get_content()
     assert "No answer came for Acme pitch" in text and "virtual" in text
     assert "- ends at 10:50 (50 minutes)" in text
@@ -212,3 +216,49 @@ def test_with_a_public_url_every_option_is_a_one_click_link(renderer, checklist)
                           deadline=None, links=links)
     assert mail.html.count('href="https://assistant.example.com/answer/') == 6  # 2×2 + 2
     assert "https://" not in mail.text  # the text part stays short
+
+
+def test_a_message_goes_out_as_stored_crlf_lines_and_no_bcc(smtp, renderer, checklist):
+    inbox, transport = smtp
+    message = to_message(question(renderer, checklist), SENDER, NOW)
+    message["Cc"], message["Bcc"] = "bob@example.com", "audit@example.com"
+    wire = for_sending(message)
+    assert wire.sender == SENDER.address and not wire.international
+    assert wire.recipients == ("alice@example.com", "bob@example.com", "audit@example.com")
+    assert b"\n" not in wire.data.replace(b"\r\n", b"") and b"Bcc" not in wire.data
+    transport.send(wire)
+    [(_, recipients, arrived)] = inbox.messages
+    assert recipients == list(wire.recipients) and arrived["Bcc"] is None
+    assert arrived["Message-ID"] == message["Message-ID"]
+
+
+def test_an_email_an_older_version_kept_in_the_outbox_still_goes_out(smtp, renderer,
+                                                                     checklist):
+    """Rows kept before the envelope was stored hold the message alone, with LF line ends."""
+    inbox, transport = smtp
+    kept = to_message(question(renderer, checklist), SENDER, NOW).as_bytes()
+    transport.send(message_of(Outbox(payload={"message": base64.b64encode(kept).decode()})))
+    [(mail_from, recipients, arrived)] = inbox.messages
+    assert mail_from == SENDER.address and recipients == ["alice@example.com"]
+    assert arrived["Subject"].endswith(f"[MFA-{TOKEN}]")
+    assert "Please answer:" in arrived.get_body(("plain",)).get_content()
+
+
+def test_an_address_beyond_ascii_goes_with_smtputf8(renderer, checklist):
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    inbox = Inbox()
+    controller = Controller(inbox, hostname="127.0.0.1", port=port, enable_SMTPUTF8=True)
+    controller.start()
+    transport = SmtpTransport("127.0.0.1", port, security="none", retry=NO_WAIT)
+    try:
+        mail = replace(question(renderer, checklist), to="jörg@example.com")
+        wire = for_sending(to_message(mail, SENDER, NOW))
+        assert wire.international and "jörg@example.com".encode() in wire.data
+        transport.send(wire)
+    finally:
+        transport.close()
+        controller.stop()
+    [(_, recipients, arrived)] = inbox.messages
+    assert recipients == ["jörg@example.com"] and arrived["To"] == "jörg@example.com"

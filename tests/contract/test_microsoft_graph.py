@@ -431,14 +431,14 @@ def _meetings(changes: CalendarChanges) -> list[Meeting]:
 
 
 def test_mail_can_go_out_through_graph_as_mime(graph, outlook, renderer, checklist):
-    from assistant.emails import OutgoingEmail, Sender, to_message
+    from assistant.emails import OutgoingEmail, Sender, for_sending, to_message
     from integrations.graph_mail import GraphMailTransport
 
     sender = Sender("meeting-assistant@example.com", "Example Ltd")
     graph.add_user(sender.address)
     message = to_message(OutgoingEmail("alice@example.com", "Acme pitch", "Hi", "<p>Hi</p>",
                                        reply_to=sender.reply_address("k" * 30)), sender, NOW)
-    GraphMailTransport(outlook.api, sender.address).send(message)
+    GraphMailTransport(outlook.api, sender.address).send(for_sending(message))
     [sent] = graph.store.sent_mail
     assert sent["from"] == sender.address
     assert sent["mime"]["Reply-To"] == f"meeting-assistant+{'k' * 30}@example.com"

@@ -15,7 +15,9 @@ from email.utils import make_msgid
 import pytest
 from aiosmtpd.controller import Controller
 
+from assistant.emails import for_sending
 from assistant.errors import ProviderUnavailable
+from assistant.ports import MessageToSend
 from assistant.retry import RetryPolicy
 from integrations.smtp_mail import MailRejected, SmtpTransport
 
@@ -113,12 +115,12 @@ def transport(smtp):
         mailer.close()
 
 
-def message(to="alice@example.com") -> EmailMessage:
+def message(to="alice@example.com") -> MessageToSend:
     mail = EmailMessage()
     mail["From"], mail["To"], mail["Subject"] = "assistant@example.com", to, "Hello"
     mail["Message-ID"] = make_msgid(domain="example.com")
     mail.set_content("Hi")
-    return mail
+    return for_sending(mail)
 
 
 def test_twenty_messages_go_over_one_connection(smtp, transport):
@@ -138,7 +140,7 @@ def test_a_connection_the_server_closed_is_replaced_at_once(smtp, transport):
     controller.hang_up()
     second = message()
     mailer.send(second)
-    assert server.delivered[second["Message-ID"]] == 1
+    assert server.delivered[second.headers()["Message-ID"]] == 1
     assert len(controller.sessions) == 2
     assert sleeps == []  # not a retry: no backoff
 
@@ -151,7 +153,7 @@ def test_a_421_on_a_kept_connection_is_replaced_at_once(smtp, transport):
     server.closing_at_mail = 1
     second = message()
     mailer.send(second)
-    assert server.delivered[second["Message-ID"]] == 1
+    assert server.delivered[second.headers()["Message-ID"]] == 1
     assert sleeps == []
 
 

@@ -17,7 +17,7 @@ from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import NameOID
 
-from assistant.emails import OutgoingEmail, Sender, to_message
+from assistant.emails import OutgoingEmail, Sender, for_sending, to_message
 from assistant.errors import AuthFailed, ProviderUnavailable
 from assistant.retry import RetryPolicy
 from integrations.smtp_mail import MailRejected, SmtpTransport
@@ -28,7 +28,7 @@ USER, PASSWORD = "meeting-assistant@example.com", "app-password"
 
 
 def hello(to="alice@example.com"):
-    return to_message(OutgoingEmail(to, "Hello", "Hi", "<p>Hi</p>"), SENDER, NOW)
+    return for_sending(to_message(OutgoingEmail(to, "Hello", "Hi", "<p>Hi</p>"), SENDER, NOW))
 
 
 class Server:

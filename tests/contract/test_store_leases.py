@@ -3,10 +3,13 @@
 from __future__ import annotations
 
 import threading
+import time
 from datetime import UTC, datetime, timedelta
 
 import pytest
 
+from assistant.emails import Sender
+from assistant.outbox import Effects
 from assistant.store import Store
 from assistant.store.tables import Outbox
 
@@ -71,5 +74,77 @@ def test_a_lapsed_lease_is_free_again_and_a_live_one_is_not(url):
             [row] = Store.claim(session, Outbox, owner="alive", now=later,
                                 lease=timedelta(seconds=30), limit=5)
             assert row.lease_owner == "alive"
+    finally:
+        store.close()
+
+
+def test_writers_of_one_process_take_turns_at_sqlites_write_lock(tmp_path):
+    """A thread writing back to back (a burst's detection) must not starve another (the
+    outbox): SQLite's busy wait alone let it keep the lock for seconds."""
+    store = Store.open(f"sqlite:///{tmp_path / 'turns.sqlite3'}")
+    now = datetime.now(UTC)
+    busy_writes, stop = [0], threading.Event()
+
+    def write_back_to_back() -> None:
+        while not stop.is_set():
+            with store.transaction() as session:
+                session.add(Outbox(idempotency_key=f"busy{busy_writes[0]}", kind="email",
+                                   payload={}, next_attempt_at=now, created_at=now))
+            busy_writes[0] += 1
+
+    busy = threading.Thread(target=write_back_to_back)
+    busy.start()
+    try:
+        while busy_writes[0] < 5:
+            time.sleep(0.01)
+        before = busy_writes[0]
+        for n in range(10):
+            with store.transaction() as session:
+                session.add(Outbox(idempotency_key=f"other{n}", kind="email", payload={},
+                                   next_attempt_at=now, created_at=now))
+        # Turn about: the busy thread wrote about once per write of ours, not hundreds of times.
+        assert busy_writes[0] - before <= 30
+    finally:
+        stop.set()
+        busy.join(timeout=30)
+        store.close()
+
+
+def test_a_nested_write_transaction_fails_at_once_on_sqlite(tmp_path):
+    store = Store.open(f"sqlite:///{tmp_path / 'nested.sqlite3'}")
+    try:
+        with (store.transaction(), pytest.raises(RuntimeError, match="inside another"),
+              store.transaction()):
+            pass
+    finally:
+        store.close()
+
+
+def test_a_row_is_delivered_only_while_it_is_still_ours_and_pending(url):
+    now = datetime.now(UTC)
+    clock = [now]
+    store = Store.open(url)
+    effects = Effects(store, Sender("assistant@example.com", "Example"), lambda: clock[0],
+                      lease=timedelta(seconds=120))
+    try:
+        with store.transaction() as session:
+            session.add_all(Outbox(idempotency_key=f"k{n}", kind="email", payload={},
+                                   next_attempt_at=now, created_at=now) for n in range(3))
+        first, withdrawn, late = effects.claim("worker-a")
+        assert effects.still_ours(first)  # early in its lease: only read
+        with store.transaction() as session:
+            session.get(Outbox, withdrawn.id).state = "cancelled"
+        assert not effects.still_ours(withdrawn)
+        clock[0] = now + timedelta(seconds=100)  # most of the lease gone: renewed
+        assert effects.still_ours(late)
+        with store.reading() as session:
+            assert session.get(Outbox, late.id).lease_expires == clock[0] + timedelta(seconds=120)
+        clock[0] = now + timedelta(seconds=121)  # first's lapsed, and another worker took it
+        with store.transaction() as session:
+            [taken] = Store.claim(session, Outbox, owner="worker-b", now=clock[0],
+                                  lease=timedelta(seconds=120), limit=5,
+                                  where=[Outbox.state == "pending"])
+        assert taken.id == first.id and not effects.still_ours(first)
+        assert effects.still_ours(late)
     finally:
         store.close()
