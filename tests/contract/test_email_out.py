@@ -262,3 +262,15 @@ def test_an_address_beyond_ascii_goes_with_smtputf8(renderer, checklist):
         controller.stop()
     [(_, recipients, arrived)] = inbox.messages
     assert recipients == ["jörg@example.com"] and arrived["To"] == "jörg@example.com"
+
+
+def test_a_title_beyond_ascii_reads_back_as_written(smtp, renderer, checklist):
+    inbox, transport = smtp
+    title = "Überprüfung mit Café Größe – a title long enough that its subject is folded"
+    transport.send(for_sending(to_message(question(renderer, checklist, title=title),
+                                          SENDER, NOW)))
+    [(_, _, arrived)] = inbox.messages
+    assert arrived["Subject"] == f"{title}: in person or virtual? [MFA-{TOKEN}]"
+    assert title in arrived.get_body(("plain",)).get_content()
+    assert "Größe" in arrived.get_body(("html",)).get_content()
+    assert arrived.get_body(("plain",))["Content-Transfer-Encoding"] == "quoted-printable"
