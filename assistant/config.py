@@ -236,6 +236,9 @@ class Service(_Section):
     database_url: str = "sqlite:///assistant.sqlite3"
     sync_interval_seconds: int = Field(default=60, ge=1, le=3600)
     outbox_interval_seconds: int = Field(default=5, ge=1, le=600)
+    # Outbox rows (emails, invite writes) delivered at once, each thread with its own SMTP
+    # connection: keep it within what the mail server allows one client.
+    delivery_threads: int = Field(default=4, ge=1, le=32)
     inbox_interval_seconds: int = Field(default=30, ge=1, le=3600)
     follow_up_interval_seconds: int = Field(default=300, ge=1, le=86_400)
     lease_seconds: int = Field(default=120, ge=2, le=3600)  # a dead worker's work waits this long

@@ -26,10 +26,12 @@ import time
 import uuid
 from collections import OrderedDict, defaultdict
 from collections.abc import Callable, Iterable, Iterator, Mapping
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime, timedelta
+from typing import Any
 
-from sqlalchemy import bindparam, func, select, tuple_, update
+from sqlalchemy import Select, bindparam, func, select, tuple_, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, contains_eager
 from sqlalchemy.orm.attributes import set_committed_value
@@ -110,6 +112,7 @@ CLAIM_CALENDARS = 5_000  # calendars per provider synced in one round; more wait
 QUIET_TOGETHER = 500  # calendars with nothing new, written in one statement
 CHANGED_TOGETHER = 50  # calendars with changes, written in one transaction
 ASK_EVERY_SECONDS = 0.5  # while a round runs, its new meetings are asked about this often
+ASK_TOGETHER = 20  # organisers asked in one transaction
 TOKEN_VALID_AFTER_MEETING = timedelta(days=90)
 HISTORY_WEEKS = 6  # inference sees the organiser's meetings 4x this back and this far ahead
 
@@ -155,6 +158,9 @@ class Service:
                                dry_run=config.policy.dry_run)
         self.push = PushChannels(self)
         self._delivering = threading.Lock()
+        # Emails and invite writes are mostly waiting on a server: a few at once.
+        self._senders = ThreadPoolExecutor(config.service.delivery_threads,
+                                           thread_name_prefix="deliver")
         self._deliver_wanted = threading.Event()  # deliver() was called while another ran
         # Called when new effects are queued mid-job, so that delivery starts before the job
         # ends; the worker points it at its delivery job (by default nothing happens).
@@ -186,6 +192,10 @@ class Service:
     def stopping(self) -> bool:
         """stop_soon() was called: a long step should start nothing new."""
         return self._stopping.is_set()
+
+    def close(self) -> None:
+        """Let the delivery threads finish their rows and end (their SMTP connections too)."""
+        self._senders.shutdown(wait=True)
 
     def release_leases(self) -> None:
         """Give back everything this worker holds, so others need not wait for it to expire."""
@@ -435,10 +445,9 @@ class Service:
     def _open(self, session: Session, seen: SeenMeeting, talk: Conversation | None,
               assessment: Assessment, now: datetime) -> None:
         begin = conversation.start(assessment, now, self.config.policy)
-        if talk is None:
-            talk = Conversation(meeting=seen, state=State.SKIPPED, detected_at=now)
+        if talk is None:  # flushed with the rest of the batch, unless decided below
+            talk = Conversation.first_for(seen, now)
             session.add(talk)
-            session.flush()
         elif begin.opening is conversation.Opening.SKIP:
             talk.why = begin.why
             return  # still nothing to do
@@ -453,11 +462,12 @@ class Service:
         self.metrics.count("meetings_detected")
         self._audit(session, talk, "detected", f"{seen.title!r}: {begin.why}")
         if begin.opening is conversation.Opening.DECIDE:
+            session.flush()  # the decision's rows name the conversation by its id
             self._decide(session, talk, assessment, now, State.DECIDED, without_answer=True)
         else:
             talk.questions = list(assessment.questions)
             talk.state = State.DETECTED  # the ask stage sends it, within the daily cap
-            self._detected.keep(talk.id, seen.etag, assessment)
+            self._detected.keep(seen.id, seen.etag, assessment)
 
     def _still_open(self, session: Session, talk: Conversation, assessment: Assessment,
                     now: datetime) -> None:
@@ -480,23 +490,35 @@ class Service:
     # -- asking ----------------------------------------------------------------------------------
 
     def ask(self) -> None:
-        """Send the questions of newly detected meetings, at most the daily cap per organiser."""
+        """Send the questions of newly detected meetings, at most the daily cap per organiser.
+
+        A few organisers to a transaction: a burst's thousand questions in one would keep
+        every other writer (the outbox above all) waiting for seconds, and its first
+        questions from going out until its last was written.
+        """
         with self.store.turn("ask", self.worker, self.clock(), self.lease) as turn:
             if turn is None:
                 return
-            now = self.clock()
-            with self.store.transaction() as session:
-                waiting = session.scalars(
-                    select(Conversation).join(SeenMeeting).join(WatchedCalendar)
-                    .options(contains_eager(Conversation.meeting))
-                    .where(Conversation.state == State.DETECTED, WatchedCalendar.watched())
-                    .order_by(Conversation.id)).all()
-                by_organiser: dict[str, list[Conversation]] = defaultdict(list)
-                for talk in waiting:
-                    by_organiser[talk.meeting.organiser].append(talk)
-                sent = self._sent_to(session, list(by_organiser), now)
-                for organiser, talks in by_organiser.items():
-                    self._ask_organiser(session, organiser, talks, sent[organiser], now)
+            with self.store.reading() as session:
+                organisers = list(dict.fromkeys(session.scalars(
+                    _waiting_for_question(select(SeenMeeting.organiser)).order_by(Conversation.id))))
+            for start in range(0, len(organisers), ASK_TOGETHER):
+                self._ask_organisers(organisers[start:start + ASK_TOGETHER])
+
+    def _ask_organisers(self, organisers: list[str]) -> None:
+        now = self.clock()
+        with self.store.transaction() as session:
+            waiting = session.scalars(
+                _waiting_for_question(select(Conversation))
+                .options(contains_eager(Conversation.meeting))
+                .where(SeenMeeting.organiser.in_(organisers))
+                .order_by(Conversation.id)).all()
+            by_organiser: dict[str, list[Conversation]] = defaultdict(list)
+            for talk in waiting:
+                by_organiser[talk.meeting.organiser].append(talk)
+            sent = self._sent_to(session, list(by_organiser), now)
+            for organiser, talks in by_organiser.items():
+                self._ask_organiser(session, organiser, talks, sent[organiser], now)
 
     def _ask_organiser(self, session: Session, organiser: str, talks: list[Conversation],
                        sent: list[follow_ups.Sent], now: datetime) -> None:
@@ -553,7 +575,7 @@ class Service:
     def _question(self, session: Session, talk: Conversation, *,
                   reminder: bool) -> OutgoingEmail:
         meeting = self._meeting(talk)
-        assessment = None if reminder else self._detected.take(talk.id, talk.meeting.etag)
+        assessment = None if reminder else self._detected.take(talk.meeting_id, talk.meeting.etag)
         inferred = (assessment or self._assess_stored(session, talk)).inference
         links = None
         if self.links is not None and talk.deadline_at is not None:
@@ -572,7 +594,9 @@ class Service:
         """The emails of the last week to each organiser, in as few queries as it takes."""
         sent: dict[str, list[follow_ups.Sent]] = {organiser: [] for organiser in organisers}
         for chunk in in_chunks(organisers):
-            for row in session.scalars(select(Outbox).where(
+            for row in session.execute(select(  # not the messages themselves
+                    Outbox.email_kind, Outbox.recipient, Outbox.conversation_id,
+                    Outbox.created_at).where(
                     Outbox.kind == "email", Outbox.recipient.in_(chunk),
                     Outbox.created_at > now - follow_ups.DAY * 7, Outbox.state != "cancelled")):
                 sent[row.recipient].append(follow_ups.Sent(
@@ -811,10 +835,11 @@ class Service:
     def deliver(self) -> int:
         """Deliver every due outbox row; the number delivered.
 
-        One thread of a worker delivers at a time. A call while another thread delivers
+        One thread of a worker claims at a time. A call while another thread delivers
         returns at once, and that thread goes round again before it stops, so rows queued
-        meanwhile never wait for the next interval. A worker killed mid-delivery leaves at
-        most one email in doubt.
+        meanwhile never wait for the next interval. The rows of a claim go out
+        service.delivery_threads at a time, each conversation's in order on one thread, so
+        a worker killed mid-delivery leaves at most that many emails in doubt.
         """
         self._deliver_wanted.set()
         delivered = 0
@@ -829,13 +854,18 @@ class Service:
     def _deliver_due(self) -> int:
         delivered = 0
         while not self._stopping.is_set() and (rows := self.effects.claim(self._claim_id())):
-            for row in rows:
-                if self._stopping.is_set():
-                    break  # the rest of the batch is released with the worker's leases
-                delivered += self._deliver_one(row)
+            delivered += sum(self._senders.map(self._deliver_in_order, _by_conversation(rows)))
             if self._ask_again_soon.is_set():  # a digest was withdrawn: its rest, now
                 self._ask_again_soon.clear()
                 self.ask()
+        return delivered
+
+    def _deliver_in_order(self, rows: list[Outbox]) -> int:
+        delivered = 0
+        for row in rows:
+            if self._stopping.is_set():
+                break  # the rest of the batch is released with the worker's leases
+            delivered += self._deliver_one(row)
         return delivered
 
     def _deliver_one(self, row: Outbox) -> int:
@@ -1067,6 +1097,25 @@ def _feed(port: CalendarPort, provider: Provider, cursors: Mapping[str, str | No
         results.put(None)
 
 
+def _by_conversation(rows: list[Outbox]) -> list[list[Outbox]]:
+    """rows in runs that may go out side by side: a conversation's together, in their order
+    (its annotation before the confirmation that follows it); a digest, about several, alone."""
+    runs: dict[int, list[Outbox]] = defaultdict(list)
+    alone: list[list[Outbox]] = []
+    for row in rows:
+        if row.conversation_id is None:
+            alone.append([row])
+        else:
+            runs[row.conversation_id].append(row)
+    return [*runs.values(), *alone]
+
+
+def _waiting_for_question(statement: Select[Any]) -> Select[Any]:
+    """statement over the conversations of watched calendars waiting for their question."""
+    return (statement.select_from(Conversation).join(SeenMeeting).join(WatchedCalendar)
+            .where(Conversation.state == State.DETECTED, WatchedCalendar.watched()))
+
+
 def _seen_meetings(session: Session, keys: list[tuple[int, str]]
                    ) -> dict[tuple[int, str], SeenMeeting]:
     """The stored meetings among (calendar id, event id) keys, with their conversations.
@@ -1107,13 +1156,13 @@ class _RecentAssessments:
         self._kept: OrderedDict[int, tuple[str, Assessment]] = OrderedDict()
         self._lock = threading.Lock()
 
-    def keep(self, conversation_id: int, etag: str, assessment: Assessment) -> None:
+    def keep(self, meeting_id: int, etag: str, assessment: Assessment) -> None:
         with self._lock:
-            self._kept[conversation_id] = (etag, assessment)
+            self._kept[meeting_id] = (etag, assessment)
             while len(self._kept) > self.LIMIT:
                 self._kept.popitem(last=False)
 
-    def take(self, conversation_id: int, etag: str) -> Assessment | None:
+    def take(self, meeting_id: int, etag: str) -> Assessment | None:
         with self._lock:
-            kept = self._kept.pop(conversation_id, None)
+            kept = self._kept.pop(meeting_id, None)
         return kept[1] if kept is not None and kept[0] == etag else None

@@ -89,6 +89,7 @@ def build_service(
     links = AnswerLinks(secret, config.mail.public_url) if config.mail.public_url else None
     service = Service(config, store, Outside(calendars, mailer, inbox),
                       tokens=ReplyTokens(secret), links=links, worker=worker, clock=clock)
+    closers.append(service.close)  # first: its delivery threads may still be sending
     return Built(service, PUSH_READERS, closers)
 
 

@@ -151,6 +151,13 @@ class Conversation(Base):
     meeting: Mapped[SeenMeeting] = relationship(back_populates="conversation")
     answers: Mapped[list[Answer]] = relationship(cascade="all, delete-orphan")
 
+    @classmethod
+    def first_for(cls, meeting: SeenMeeting, now: datetime) -> Conversation:
+        """A new conversation (nothing to do yet) about meeting, usable before it is flushed:
+        column defaults only apply at the INSERT, and a batch inserts its rows at the end."""
+        return cls(meeting=meeting, state=State.SKIPPED, detected_at=now, why="",
+                   customer_domains=[], questions=[], revision=0, round=0, left_alone=False)
+
 
 class Answer(Base):
     __tablename__ = "answers"
@@ -208,12 +215,14 @@ class AuditEntry(Base):
     calendar: Mapped[str] = mapped_column(String(320), default="")
     action: Mapped[str] = mapped_column(String(32))
     detail: Mapped[str] = mapped_column(Text, default="")
+    # So that an entry can be written about a conversation not yet flushed (without its id).
+    conversation: Mapped[Conversation | None] = relationship()
 
     @classmethod
     def of(cls, talk: Conversation | None, at: datetime, action: str, detail: str) -> AuditEntry:
         """What the assistant did about talk's meeting (or about no meeting), and why."""
         calendar = talk.meeting.calendar.address if talk is not None else ""
-        return cls(at=at, conversation_id=talk.id if talk else None, calendar=calendar,
+        return cls(at=at, conversation=talk, calendar=calendar,
                    action=action, detail=detail[:4000])
 
 
