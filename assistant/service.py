@@ -502,8 +502,8 @@ class Service:
             with self.store.reading() as session:
                 organisers = list(dict.fromkeys(session.scalars(
                     _waiting_for_question(select(SeenMeeting.organiser)).order_by(Conversation.id))))
-            for start in range(0, len(organisers), ASK_TOGETHER):
-                self._ask_organisers(organisers[start:start + ASK_TOGETHER])
+            for chunk in in_chunks(organisers, ASK_TOGETHER):
+                self._ask_organisers(chunk)
 
     def _ask_organisers(self, organisers: list[str]) -> None:
         now = self.clock()

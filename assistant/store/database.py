@@ -34,10 +34,10 @@ from assistant.store.tables import Base, JobLease
 IN_AT_ONCE = 500  # values in one IN (...): well inside SQLite's limit on bound parameters
 
 
-def in_chunks(values: Sequence[Any]) -> Iterator[list[Any]]:
-    """values in runs of IN_AT_ONCE, for statements with an IN (...) of them."""
-    for start in range(0, len(values), IN_AT_ONCE):
-        yield list(values[start:start + IN_AT_ONCE])
+def in_chunks(values: Sequence[Any], size: int = IN_AT_ONCE) -> Iterator[list[Any]]:
+    """values in runs of size: by default, for statements with an IN (...) of them."""
+    for start in range(0, len(values), size):
+        yield list(values[start:start + size])
 
 
 class StoreUnavailable(AssistantError):
