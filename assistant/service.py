@@ -31,7 +31,7 @@ from dataclasses import dataclass, replace
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from sqlalchemy import Select, bindparam, func, select, tuple_, update
+from sqlalchemy import Select, func, select, tuple_, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, contains_eager
 from sqlalchemy.orm.attributes import set_committed_value
@@ -88,7 +88,7 @@ from assistant.reply_mail import ReplyEmail, read_reply_email
 from assistant.reply_tokens import BadToken, ReplyTokens
 from assistant.store import Store
 from assistant.store.codec import meeting_from_json, meeting_to_json
-from assistant.store.database import in_chunks
+from assistant.store.database import in_chunks, update_each
 from assistant.store.tables import (
     Answer,
     AuditEntry,
@@ -331,34 +331,21 @@ class Service:
                 self.metrics.error("sync")
 
     def _apply_quiet(self, results: list[tuple[Claimed, CalendarChanges]]) -> None:
-        """Calendars with nothing new: synced now, and their new cursors.
+        """Calendars with nothing new: synced now, with the cursor the provider gave.
 
-        Most of a poll is such calendars, so they are written in as few statements as
-        possible: one per IN_AT_ONCE calendars for what they all share, and the cursors, where
-        the provider gave a new one, in one executemany. Only calendars still leased to us are
-        written: another worker that took one over repeats its sync.
+        Most of a poll is such calendars, so they are written together (see update_each).
+        Only calendars still leased to us are written: another worker that took one over
+        repeats its sync.
         """
         if not results:
             return
-        table = WatchedCalendar.__table__
-        synced = {"last_synced_at": self.clock(), "last_error": None, "lease_owner": None,
-                  "lease_expires": None}
-        moved = [{"row_id": calendar.id, "claimed_by": calendar.lease_owner,
-                  "new_cursor": result.cursor}
-                 for calendar, result in results if result.cursor != calendar.cursor]
-        by_owner: dict[str, list[int]] = defaultdict(list)
-        for calendar, _ in results:
-            by_owner[calendar.lease_owner].append(calendar.id)
         with self.store.transaction() as session:
-            if moved:  # first, while the lease still says the rows are ours
-                session.execute(update(table).where(table.c.id == bindparam("row_id"),
-                                                    table.c.lease_owner == bindparam("claimed_by"))
-                                .values(cursor=bindparam("new_cursor")), moved)
-            for owner, ids in by_owner.items():
-                for chunk in in_chunks(ids):
-                    session.execute(update(table).where(table.c.id.in_(chunk),
-                                                        table.c.lease_owner == owner)
-                                    .values(synced))
+            update_each(session, WatchedCalendar.__table__,
+                        [{"id": calendar.id, "lease_owner": calendar.lease_owner,
+                          "cursor": result.cursor} for calendar, result in results],
+                        key=("id", "lease_owner"),
+                        also={"last_synced_at": self.clock(), "last_error": None,
+                              "lease_owner": None, "lease_expires": None})
 
     def _apply(self, results: list[tuple[Claimed, CalendarChanges]]) -> int:
         """Calendars' changes and their new cursors, together in one transaction.

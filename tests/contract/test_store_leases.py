@@ -7,11 +7,13 @@ import time
 from datetime import UTC, datetime, timedelta
 
 import pytest
+from sqlalchemy import select, update
 
 from assistant.emails import Sender
 from assistant.outbox import Effects
 from assistant.store import Store
-from assistant.store.tables import Outbox
+from assistant.store.database import IN_AT_ONCE, update_each
+from assistant.store.tables import Outbox, WatchedCalendar
 
 ROWS = 60
 
@@ -146,5 +148,63 @@ def test_a_row_is_delivered_only_while_it_is_still_ours_and_pending(url):
                                   where=[Outbox.state == "pending"])
         assert taken.id == first.id and not effects.still_ours(first)
         assert effects.still_ours(late)
+    finally:
+        store.close()
+
+
+def _calendars(store: Store, count: int, now: datetime) -> list[int]:
+    with store.transaction() as session:
+        rows = [WatchedCalendar(provider="google", address=f"u{n}@example.com", sync_due=now)
+                for n in range(count)]
+        session.add_all(rows)
+        session.flush()
+        return [row.id for row in rows]
+
+
+def test_claiming_many_calendars_leases_each_one_once_with_the_values_asked_for(url):
+    # More rows than one IN (...) takes on SQLite, so the runs of ids are crossed too.
+    now, due_again = datetime.now(UTC), datetime.now(UTC) + timedelta(hours=1)
+    store = Store.open(url)
+    try:
+        ids = _calendars(store, IN_AT_ONCE + 7, now)
+        with store.transaction() as session:
+            rows = Store.claim_columns(
+                session, WatchedCalendar, (WatchedCalendar.id, WatchedCalendar.address),
+                owner="w", now=now, lease=timedelta(minutes=5), limit=IN_AT_ONCE + 5,
+                order_by=[WatchedCalendar.id], also={"sync_due": due_again})
+        assert [row.id for row in rows] == ids[:IN_AT_ONCE + 5]
+        with store.reading() as session:
+            leased = session.execute(select(WatchedCalendar.id, WatchedCalendar.lease_owner,
+                                            WatchedCalendar.sync_due)).all()
+        assert {row.id for row in leased if row.lease_owner == "w"} == set(ids[:IN_AT_ONCE + 5])
+        assert all(row.sync_due == due_again for row in leased if row.lease_owner == "w")
+        assert all(row.sync_due == now for row in leased if row.lease_owner is None)
+    finally:
+        store.close()
+
+
+def test_update_each_writes_each_rows_own_values_only_where_its_key_still_matches(url):
+    now = datetime.now(UTC)
+    store = Store.open(url)
+    try:
+        ids = _calendars(store, IN_AT_ONCE + 3, now)
+        with store.transaction() as session:
+            session.execute(update(WatchedCalendar).values(lease_owner="mine"))
+            session.execute(update(WatchedCalendar).where(WatchedCalendar.id == ids[1])
+                            .values(lease_owner="another worker"))
+        with store.transaction() as session:
+            update_each(session, WatchedCalendar.__table__,
+                        [{"id": row_id, "lease_owner": "mine", "cursor": f"c{row_id}"}
+                         for row_id in ids],
+                        key=("id", "lease_owner"),
+                        also={"last_synced_at": now, "lease_owner": None})
+        with store.reading() as session:
+            rows = {row.id: row for row in session.scalars(select(WatchedCalendar))}
+        taken = rows[ids[1]]
+        assert (taken.cursor, taken.lease_owner, taken.last_synced_at) == (
+            None, "another worker", None)
+        written = [rows[row_id] for row_id in ids if row_id != ids[1]]
+        assert [row.cursor for row in written] == [f"c{row.id}" for row in written]
+        assert {(row.lease_owner, row.last_synced_at) for row in written} == {(None, now)}
     finally:
         store.close()
