@@ -5,7 +5,8 @@ parameters are checked against Google's own description of the API. We build the
 (building costs milliseconds, too much per user at ten thousand users), set each request's
 Authorization from the TokenSource, and send it over a keep-alive connection owned by the
 calling thread (httplib2 connections are not thread-safe). Batches go to /batch/calendar/v3,
-whose URL the library does not derive from api_endpoint by itself.
+whose URL the library does not derive from api_endpoint by itself, in the format that
+integrations.google_batch writes and reads.
 
 HTTP statuses become the assistant's error tree once, here, after Google's error guide
 (https://developers.google.com/calendar/api/guides/errors): 403 rate-limit reasons and 429 are
@@ -18,7 +19,6 @@ from __future__ import annotations
 import http.client
 import json
 import threading
-import urllib.parse
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -26,7 +26,7 @@ from typing import Any
 import httplib2
 from googleapiclient.discovery import Resource, build
 from googleapiclient.errors import HttpError
-from googleapiclient.http import BatchHttpRequest, HttpRequest
+from googleapiclient.http import HttpRequest
 
 from assistant.errors import (
     AuthFailed,
@@ -40,6 +40,7 @@ from assistant.errors import (
     RateLimited,
 )
 from assistant.retry import RetryPolicy, retry_after_seconds
+from integrations import google_batch
 from integrations.google_auth import TokenSource
 
 GOOGLE_ROOT = "https://www.googleapis.com/"
@@ -127,34 +128,27 @@ class GoogleApi:
 
     def _batch_once(self, calls: Sequence[Call]) -> list[Any | ProviderError]:
         results: list[Any | ProviderError] = [None] * len(calls)
-        authorizations: dict[int, str] = {}
-
-        def store(request_id: str, response: Any, err: HttpError | None) -> None:
-            i = int(request_id)
-            if err is None:
-                results[i] = response
-            elif err.status_code == 401:
-                results[i] = _Unauthorized(authorizations[i], error_from(err, calls[i]))
-            else:
-                results[i] = error_from(err, calls[i])
-
-        batch = _PlainBatch(callback=store, batch_uri=self.batch_uri)
         signed = self.tokens.authorizations([call.user for call in calls])
+        sent: list[tuple[int, str, HttpRequest]] = []  # (call's index, its header, request)
         for i, (call, authorization) in enumerate(zip(calls, signed, strict=True)):
             if isinstance(authorization, ProviderError):  # this user cannot sign in: the
                 results[i] = authorization  # others still can
-                continue
-            authorizations[i] = authorization
-            batch.add(self._request(call, authorization), request_id=str(i))
-        if not authorizations:
+            else:
+                sent.append((i, authorization, self._request(call, authorization)))
+        if not sent:
             return results
         try:
-            batch.execute(http=self._http())
-        except HttpError as err:
-            raise error_from(err) from err
+            response, content, answers = google_batch.send(
+                self._http(), self.batch_uri, [request for _, _, request in sent])
         except _TRANSPORT_ERRORS as err:
             self._reset_http()
             raise ProviderUnavailable(f"batch to Google failed: {err!r}") from err
+        except google_batch.MalformedBatch as err:
+            raise ProviderUnavailable(f"Google's answer to a batch was unreadable: {err}") from err
+        if response.status >= 300:
+            raise error_from(HttpError(response, content, uri=self.batch_uri))
+        for (i, authorization, request), answer in zip(sent, answers, strict=True):
+            results[i] = _result(calls[i], authorization, request, answer)
         return results
 
     def _request(self, call: Call, authorization: str) -> HttpRequest:
@@ -184,35 +178,26 @@ class GoogleApi:
         self._local.http = None
 
 
-class _PlainBatch(BatchHttpRequest):
-    """BatchHttpRequest writing each part's request as plain HTTP text.
-
-    The library writes every part through the email package's Generator, whose header
-    folding was a third of a worker's CPU in an idle cycle over 5,000 calendars; a part is an
-    HTTP request (https://developers.google.com/calendar/api/guides/batch#format-of-a-batch-
-    request), so its request line, headers and body are written as such. The rest (the
-    multipart envelope, sending, reading the answers) is the library's.
-    """
-
-    def _serialize_request(self, request: HttpRequest) -> str:
-        parts = urllib.parse.urlsplit(request.uri)
-        target = parts.path + (f"?{parts.query}" if parts.query else "")
-        headers = {name: value for name, value in request.headers.items()
-                   if name.lower() not in ("content-type", "host", "content-length")}
-        lines = [f"{request.method} {target} HTTP/1.1",
-                 f"Content-Type: {request.headers.get('content-type', 'application/json')}",
-                 "MIME-Version: 1.0",
-                 *(f"{name}: {value}" for name, value in headers.items()),
-                 f"Host: {parts.netloc}"]
-        if request.body is not None:
-            lines.append(f"Content-Length: {len(request.body)}")
-        return "\n".join(lines) + "\n\n" + (request.body or "")
-
-
 @dataclass
 class _Unauthorized:
     authorization: str  # the header that was refused, so only a stale token is refreshed
     error: ProviderError
+
+
+def _result(call: Call, authorization: str, request: HttpRequest,
+            answer: google_batch.Answer | None) -> Any | ProviderError | _Unauthorized:
+    """One call's share of a batch: its JSON, its error, or a 401 to refresh and resend."""
+    if answer is None:
+        return ProviderUnavailable("Google's answer to a batch left this call out",
+                                   calendar=call.user, event_id=call.event_id)
+    if answer.response.status < 300:
+        try:
+            return request.postproc(answer.response, answer.content)
+        except ValueError as err:  # not JSON: a broken answer, which a retry may mend
+            return ProviderUnavailable(f"Google answered with broken JSON: {err}",
+                                       calendar=call.user, event_id=call.event_id)
+    err = error_from(HttpError(answer.response, answer.content, uri=request.uri), call)
+    return _Unauthorized(authorization, err) if answer.response.status == 401 else err
 
 
 def _final(result: Any) -> Any:
