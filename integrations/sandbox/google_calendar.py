@@ -24,6 +24,7 @@ import email.message
 import email.parser
 import email.policy
 import json
+import re
 import secrets
 import threading
 import time
@@ -57,6 +58,7 @@ READ_SCOPES = frozenset(_SCOPE + s for s in (
 WRITE_SCOPES = frozenset(
     _SCOPE + s for s in ("calendar", "calendar.events", "calendar.events.owned"))
 MAX_BATCH = 1000
+_BLANK_LINE = re.compile(r"\r?\n\r?\n")  # between an HTTP message's header and its body
 DEFAULT_CHANNEL_TTL = 604_800  # seconds, Google's documented default
 
 
@@ -334,16 +336,24 @@ def _conference(request: Request) -> bool:
 
 
 def _inner_request(text: str, outer: Request) -> Request:
-    """One batch part as a request; the outer headers apply unless the part sets its own."""
-    request_line, _, rest = text.lstrip("\r\n").partition("\n")
+    """One batch part as a request; the outer headers apply unless the part sets its own.
+
+    The part is an HTTP request (request line, header fields, blank line, body), read as an
+    HTTP server reads one, without the email package's cost per part.
+    """
+    head, *rest = _BLANK_LINE.split(text.lstrip("\r\n"), maxsplit=1)
+    payload = rest[0] if rest else ""
+    request_line, *fields = head.splitlines()
     method, target, _ = request_line.strip().split(" ", 2)
-    message = email.parser.Parser(policy=email.policy.compat32).parsestr(rest)
     headers = {k: v for k, v in outer.headers.items() if not k.lower().startswith("content-")}
-    headers |= {k.lower(): v for k, v in message.items()}
-    payload = message.get_payload()
+    for field in fields:
+        name, colon, value = field.partition(":")
+        if not colon:
+            raise bad_request("invalid", f"A batch part has a malformed header: {field!r}")
+        headers[name.strip().lower()] = value.strip()
     parts = urlsplit(target)
     return Request(method, parts.path, parse_qs(parts.query), headers_of(headers),
-                   payload.encode() if isinstance(payload, str) else b"")
+                   payload.encode())
 
 
 def _response_part(boundary: str, content_id: str, response: Response) -> str:
