@@ -56,7 +56,7 @@ class GoogleCalendar(BatchedCalendar):
         window: SyncWindow = SyncWindow(),
         send_updates: str = "all",
         batch_size: int = 50,
-        max_connections: int = 4,
+        max_connections: int = 8,
         write_attempts: int = 4,
         now: Callable[[], datetime] | None = None,
     ) -> None:
