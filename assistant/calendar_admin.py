@@ -110,22 +110,34 @@ def read_csv(text: str, where: str) -> list[tuple[Provider | None, str]]:
 
 
 def reconcile(session: Session, config: Config, now: datetime) -> None:
-    """Bring the database in line with the calendars the config lists (see the module doc)."""
+    """Bring the database in line with the calendars the config lists (see the module doc).
+
+    Every row is read as plain columns and only those to change are loaded as objects: a
+    worker starts with this, and ten thousand objects kept the write lock for half a second.
+    """
     Store.lock_calendar_list(session)
     wanted = {(Provider.GOOGLE.value, a.lower()): a for a in config.google.calendars}
     wanted |= {(Provider.MICROSOFT.value, a.lower()): a for a in config.microsoft.calendars}
-    known = {(row.provider, row.address.lower()): row
-             for row in session.scalars(select(WatchedCalendar))}
+    known = {(row.provider, row.address.lower()): row for row in session.execute(select(
+        WatchedCalendar.id, WatchedCalendar.provider, WatchedCalendar.address,
+        WatchedCalendar.source, WatchedCalendar.removed_at, WatchedCalendar.removed_by))}
     for key, address in wanted.items():
         row = known.get(key)
         if row is None:
             session.add(WatchedCalendar(provider=key[0], address=address, source="config",
                                         sync_due=now))
         elif row.removed_at is not None and row.removed_by == "config":
-            _restore(session, row, now)  # listed again after it had been left out
+            # listed again after it had been left out
+            _restore(session, _calendar(session, row.id), now)
     for key, row in known.items():
         if key not in wanted and row.source == "config" and row.removed_at is None:
-            _withdraw(session, row, now, "config")
+            _withdraw(session, _calendar(session, row.id), now, "config")
+
+
+def _calendar(session: Session, row_id: int) -> WatchedCalendar:
+    found = session.get(WatchedCalendar, row_id)
+    assert found is not None  # read in this transaction, which holds the calendar list
+    return found
 
 
 def health(session: Session, now: datetime) -> list[CalendarHealth]:
