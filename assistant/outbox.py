@@ -25,6 +25,7 @@ from sqlalchemy.orm import Session
 from assistant.emails import OutgoingEmail, Sender, for_sending, to_message
 from assistant.ports import MessageToSend
 from assistant.store import Store
+from assistant.store.database import insert_new
 from assistant.store.tables import AuditEntry, Conversation, Outbox, SeenMeeting, WatchedCalendar
 
 BATCH = 50  # rows claimed at a time
@@ -59,18 +60,12 @@ class Effects:
     def add(self, session: Session, key: str, kind: str, talk: Conversation | None,
             payload: dict[str, Any], **columns: str) -> None:
         """A new effect under key, unless one was added under it before."""
-        added: set[str] = session.info.setdefault("outbox_keys", set())
-        if key in added:
-            return
-        # Not flushed first: a question at a time, an INSERT each would cost more than the
-        # check itself. What this session added and has not flushed is in `added` instead.
-        with session.no_autoflush:
-            if session.scalar(select(Outbox.id).where(Outbox.idempotency_key == key)):
-                return
-        added.add(key)
-        session.add(Outbox(idempotency_key=key, kind=kind, payload=payload,
-                           conversation_id=talk.id if talk else None,
-                           next_attempt_at=self.clock(), created_at=self.clock(), **columns))
+        now = self.clock()
+        insert_new(session, Outbox, {
+            "idempotency_key": key, "kind": kind, "payload": payload,
+            "conversation_id": talk.id if talk else None, "next_attempt_at": now,
+            "created_at": now, **columns},
+            unique=["idempotency_key"])
 
     # -- delivering ------------------------------------------------------------------------------
 
@@ -101,10 +96,8 @@ class Effects:
         now = self.clock()
         assert row.lease_expires is not None  # as claimed
         if row.lease_expires - now > self.lease / 2:
-            with self.store.reading() as session:
-                found = session.execute(
-                    select(Outbox.state, Outbox.lease_owner, Outbox.lease_expires)
-                    .where(Outbox.id == row.id)).one_or_none()
+            found = self.store.read_row(select(Outbox.state, Outbox.lease_owner,
+                                               Outbox.lease_expires).where(Outbox.id == row.id))
             return (found is not None and found.state == "pending"
                     and found.lease_owner == row.lease_owner and found.lease_expires > now)
         with self.store.transaction() as session:
@@ -121,62 +114,56 @@ class Effects:
 
     def done(self, row_id: int, follow: Callable[[Session, Outbox], None]) -> None:
         """Mark a row delivered (or, in a dry run, as good as), with what follows from it."""
-        with self._settling(row_id) as settling:
+        with self._settling(row_id, state=self.delivered, done_at=self.clock()) as settling:
             if settling is not None:
-                session, row = settling
-                row.state, row.done_at = self.delivered, self.clock()
-                follow(session, row)
+                follow(*settling)
 
     def retry_later(self, row: Outbox, error: Exception) -> None:
-        with self._settling(row.id) as settling:
+        with self._settling(row.id, last_error=str(error)[:2000]) as settling:
             if settling is not None:
                 _, fresh = settling
                 wait = min(timedelta(seconds=2 ** min(fresh.attempts, 12)), MAX_BACKOFF)
-                fresh.next_attempt_at, fresh.last_error = self.clock() + wait, str(error)[:2000]
+                fresh.next_attempt_at = self.clock() + wait
 
     def postpone(self, row: Outbox, wait: timedelta) -> None:
         """Not now, and not a failure: try again after wait (a paused calendar's digest)."""
-        with self._settling(row.id) as settling:
-            if settling is not None:
-                _, fresh = settling
-                fresh.attempts -= 1  # waiting is not an attempt
-                fresh.next_attempt_at = self.clock() + wait
+        with self._settling(row.id, attempts=Outbox.attempts,  # waiting is not an attempt
+                            next_attempt_at=self.clock() + wait):
+            pass
 
     def withdraw(self, row: Outbox, why: str, follow: Callable[[Session, Outbox], None]
                  ) -> None:
         """Drop a row that no longer says what is true, together with what follows."""
-        with self._settling(row.id) as settling:
+        with self._settling(row.id, attempts=Outbox.attempts,  # not an attempt either
+                            state="cancelled", done_at=self.clock(), last_error=why
+                            ) as settling:
             if settling is not None:
-                session, fresh = settling
-                fresh.attempts -= 1  # not an attempt either
-                fresh.state, fresh.done_at, fresh.last_error = "cancelled", self.clock(), why
-                follow(session, fresh)
+                follow(*settling)
 
     def failed(self, row: Outbox, error: Exception) -> None:
-        with self._settling(row.id) as settling:
+        with self._settling(row.id, state="failed", last_error=str(error)[:2000],
+                            done_at=self.clock()) as settling:
             if settling is not None:
                 session, fresh = settling
-                fresh.state, fresh.last_error = "failed", str(error)[:2000]
-                fresh.done_at = self.clock()
                 talk = (session.get(Conversation, fresh.conversation_id)
                         if fresh.conversation_id else None)
                 session.add(AuditEntry.of(talk, self.clock(), "failed",
                                           f"{fresh.idempotency_key}: {error}"))
 
     @contextmanager
-    def _settling(self, row_id: int) -> Iterator[tuple[Session, Outbox] | None]:
-        """The row, locked and its lease given back, if it is still pending; else None.
+    def _settling(self, row_id: int, **values: Any) -> Iterator[tuple[Session, Outbox] | None]:
+        """The row, if it is still pending, with values set, its lease given back and one
+        more attempt counted, all in one UPDATE; else None.
 
         None means another worker settled it (our lease had run out) and followed up.
         """
+        settled = {"lease_owner": None, "lease_expires": None,
+                   "attempts": Outbox.attempts + 1, **values}
         with self.store.transaction() as session:
-            row = session.get(Outbox, row_id, with_for_update=True)
-            if row is None or row.state != "pending":
-                yield None
-                return
-            row.lease_owner, row.lease_expires = None, None
-            row.attempts += 1
-            yield session, row
+            row = session.scalars(update(Outbox)
+                                  .where(Outbox.id == row_id, Outbox.state == "pending")
+                                  .values(settled).returning(Outbox)).one_or_none()
+            yield None if row is None else (session, row)
 
 
 def message_of(row: Outbox) -> MessageToSend:

@@ -101,6 +101,20 @@ def update_each(session: Session, table: Table, rows: Sequence[Mapping[str, Any]
                     [{f"each_{name}": row[name] for name in names} for row in rows])
 
 
+def insert_new(session: Session, model: type[Base], values: Mapping[str, Any], *,
+               unique: Sequence[str]) -> None:
+    """INSERT a row of model unless one with the same values in unique is there already.
+
+    One statement (ON CONFLICT DO NOTHING): the database, not a read before the write,
+    decides, so two workers adding the same row at once leave one and no error. Nothing
+    else the session holds is flushed for it: its changes go out together at the end.
+    """
+    insert = postgresql_insert if _is_postgresql(session) else sqlite_insert
+    with session.no_autoflush:
+        session.execute(insert(model.__table__).values(values)
+                        .on_conflict_do_nothing(index_elements=unique))
+
+
 def _is_postgresql(session: Session) -> bool:
     return session.get_bind().dialect.name == "postgresql"
 
@@ -189,6 +203,17 @@ class Store:
                 yield session
             connection.rollback()
 
+    def read_row(self, statement: Select[Any]) -> Row[Any] | None:
+        """The first row statement reads, outside any write transaction.
+
+        As reading(), but for a single statement, which sees one snapshot whatever the
+        isolation level: PostgreSQL is spared setting one up, a round trip per row delivered.
+        """
+        with self.engine.connect().execution_options(read_only=True) as connection:
+            row = connection.execute(statement).first()
+            connection.rollback()
+        return row
+
     def close(self) -> None:
         self.engine.dispose()
 
@@ -267,9 +292,8 @@ class Store:
         """The job's row exists (made once per store; several workers may make it at once)."""
         if name in self._jobs_made:
             return
-        insert = postgresql_insert if self.is_postgresql else sqlite_insert
         with self.transaction() as session:
-            session.execute(insert(JobLease).values(name=name).on_conflict_do_nothing())
+            insert_new(session, JobLease, {"name": name}, unique=["name"])
         self._jobs_made.add(name)
 
 
