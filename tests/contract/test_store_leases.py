@@ -208,3 +208,22 @@ def test_update_each_writes_each_rows_own_values_only_where_its_key_still_matche
         assert {(row.lease_owner, row.last_synced_at) for row in written} == {(None, now)}
     finally:
         store.close()
+
+
+def test_an_effect_added_twice_under_one_key_is_kept_once_in_one_transaction_or_two(url):
+    store = Store.open(url)
+    effects = Effects(store, Sender("assistant@example.com", "Example"),
+                      lambda: datetime.now(UTC), lease=timedelta(seconds=120))
+    try:
+        with store.transaction() as session:
+            effects.add(session, "question:1:1", "annotate", None, {"first": True})
+            effects.add(session, "question:1:1", "annotate", None, {"first": False})
+        with store.transaction() as session:
+            effects.add(session, "question:1:1", "annotate", None, {"first": False})
+            effects.add(session, "question:2:1", "annotate", None, {"first": True})
+        with store.reading() as session:
+            rows = session.execute(select(Outbox.idempotency_key, Outbox.payload)).all()
+        assert sorted(rows) == [("question:1:1", {"first": True}),
+                                ("question:2:1", {"first": True})]
+    finally:
+        store.close()
