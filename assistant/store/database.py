@@ -207,9 +207,13 @@ class Store:
         """The first row statement reads, outside any write transaction.
 
         As reading(), but for a single statement, which sees one snapshot whatever the
-        isolation level: PostgreSQL is spared setting one up, a round trip per row delivered.
+        isolation level: on PostgreSQL it runs in autocommit, with no BEGIN and ROLLBACK
+        around it, two round trips less for every row delivered.
         """
-        with self.engine.connect().execution_options(read_only=True) as connection:
+        options: dict[str, Any] = {"read_only": True}
+        if self.is_postgresql:
+            options["isolation_level"] = "AUTOCOMMIT"
+        with self.engine.connect().execution_options(**options) as connection:
             row = connection.execute(statement).first()
             connection.rollback()
         return row
