@@ -11,7 +11,7 @@ from sqlalchemy import select, update
 
 from assistant.emails import Sender
 from assistant.outbox import Effects
-from assistant.store import Store
+from assistant.store import Store, database
 from assistant.store.database import IN_AT_ONCE, update_each
 from assistant.store.tables import Outbox, WatchedCalendar
 
@@ -184,6 +184,15 @@ def test_claiming_many_calendars_leases_each_one_once_with_the_values_asked_for(
 
 
 def test_update_each_writes_each_rows_own_values_only_where_its_key_still_matches(url):
+    _update_each_where_the_key_matches(url)
+
+
+def test_update_each_does_the_same_with_an_sqlite_too_old_for_json(tmp_path, monkeypatch):
+    monkeypatch.setattr(database, "SQLITE_HAS_JSON", False)
+    _update_each_where_the_key_matches(f"sqlite:///{tmp_path / 'old.sqlite3'}")
+
+
+def _update_each_where_the_key_matches(url: str) -> None:
     now = datetime.now(UTC)
     store = Store.open(url)
     try:
