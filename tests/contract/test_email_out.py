@@ -5,6 +5,7 @@ from __future__ import annotations
 import base64
 import email
 import email.policy
+import smtplib
 import socket
 from dataclasses import replace
 from datetime import UTC, datetime, timedelta
@@ -29,6 +30,8 @@ from assistant.outbox import message_of
 from assistant.replies import read_answer
 from assistant.reply_mail import read_reply_email
 from assistant.store.tables import Outbox
+from integrations.sandbox import mail as sandbox_mail
+from integrations.sandbox.mail import MailSink
 from integrations.smtp_mail import MailRejected, SmtpTransport
 from tests.contract.conftest import NO_WAIT
 from tests.factories import make_meeting
@@ -274,3 +277,25 @@ def test_a_title_beyond_ascii_reads_back_as_written(smtp, renderer, checklist):
     assert title in arrived.get_body(("plain",)).get_content()
     assert "Größe" in arrived.get_body(("html",)).get_content()
     assert arrived.get_body(("plain",))["Content-Transfer-Encoding"] == "quoted-printable"
+
+
+def test_the_sandbox_mail_server_parses_nothing_to_greet_a_new_connection(monkeypatch):
+    # aiosmtpd looks over its handler's attributes on every connection: had that read the
+    # sink's messages, a benchmark's thousand emails were parsed before the next greeting.
+    sink = MailSink().start()
+    try:
+        with smtplib.SMTP("127.0.0.1", sink.port) as smtp:
+            for n in range(3):
+                smtp.sendmail("a@example.com", [f"b{n}@example.com"],
+                              f"To: b{n}@example.com\r\nMessage-ID: <m{n}@x>\r\n\r\nhi\r\n")
+
+        def no_parsing(*_: object, **__: object) -> None:
+            raise AssertionError("a message was parsed to greet a connection")
+
+        with monkeypatch.context() as patched:
+            patched.setattr(sandbox_mail.email, "message_from_bytes", no_parsing)
+            with socket.create_connection(("127.0.0.1", sink.port), timeout=10) as fresh:
+                assert fresh.recv(100).startswith(b"220")
+        assert [m["To"] for m in sink.messages] == [f"b{n}@example.com" for n in range(3)]
+    finally:
+        sink.stop()

@@ -297,20 +297,20 @@ def live(sandbox, database_url, monkeypatch) -> Iterator[Live]:
 def mail_server_held(sink: Any) -> Iterator[tuple[threading.Event, threading.Event]]:
     """The mail server takes its time: DATA waits (`arrived` is set) until `release` is set."""
     arrived, release = threading.Event(), threading.Event()
-    handle = sink.handle_DATA
+    accept = sink.accept
 
-    async def held(server: Any, session: Any, envelope: Any) -> str:
+    async def held(envelope: Any) -> str:
         arrived.set()
         while not release.is_set():
             await asyncio.sleep(0.01)
-        return await handle(server, session, envelope)
+        return await accept(envelope)
 
-    sink.handle_DATA = held
+    sink.accept = held
     try:
         yield arrived, release
     finally:
         release.set()
-        del sink.handle_DATA
+        del sink.accept
 
 
 # -- health and metrics ----------------------------------------------------------------------------
