@@ -22,7 +22,6 @@ import logging
 import queue
 import socket
 import threading
-import time
 import uuid
 from collections import OrderedDict, defaultdict
 from collections.abc import Callable, Iterable, Iterator, Mapping
@@ -111,7 +110,6 @@ _ANSWERABLE = (State.ASKED, State.REMINDED, State.ANSWERED, State.DECIDED, State
 CLAIM_CALENDARS = 5_000  # calendars per provider synced in one round; more wait for the next
 QUIET_TOGETHER = 500  # calendars with nothing new, written in one statement
 CHANGED_TOGETHER = 50  # calendars with changes, written in one transaction
-ASK_EVERY_SECONDS = 0.5  # while a round runs, its new meetings are asked about this often
 ASK_TOGETHER = 20  # organisers asked in one transaction
 TOKEN_VALID_AFTER_MEETING = timedelta(days=90)
 HISTORY_WEEKS = 6  # inference sees the organiser's meetings 4x this back and this far ahead
@@ -275,7 +273,6 @@ class Service:
                      for address, row in rows.items()}
         quiet: list[tuple[Claimed, CalendarChanges]] = []
         changed: list[tuple[Claimed, CalendarChanges]] = []
-        asked_at, asked_handled = time.monotonic(), 0
         for provider, result in self._provider_results(claimed):
             calendar = calendars[(provider, result.calendar)]
             if isinstance(result, SyncFailed):
@@ -288,12 +285,11 @@ class Service:
                 self._apply_quiet(quiet)
                 quiet = []
             if len(changed) >= CHANGED_TOGETHER:
-                handled += self._apply(changed)
+                if news := self._apply(changed):
+                    handled += news
+                    self.ask()  # the meetings found so far are asked about as the round goes on
+                    self.effects_waiting()
                 changed = []
-            if handled > asked_handled and time.monotonic() - asked_at >= ASK_EVERY_SECONDS:
-                self.ask()  # the meetings found so far are asked about while the round goes on
-                self.effects_waiting()
-                asked_at, asked_handled = time.monotonic(), handled
         self._apply_quiet(quiet)
         return handled + self._apply(changed)
 
