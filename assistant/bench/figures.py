@@ -39,6 +39,7 @@ class Figures:
     push_latencies: list[float] = field(default_factory=list)  # booked → email accepted
     push_emails: int = 0
     peak_rss_mb: float = 0.0
+    reference_task: list[float] = field(default_factory=list)  # before and after the run
 
     @property
     def idle_median(self) -> float:

@@ -72,6 +72,9 @@ FACTS: tuple[tuple[str, Callable[[Figures], float], str], ...] = (
     ("push channels opened for every calendar", lambda f: f.channels_opened, "s"),
     ("burst emails accepted by SMTP", lambda f: f.burst_emails, ""),
     ("push emails accepted by SMTP", lambda f: f.push_emails, ""),
+    # The host's speed while measured (assistant.bench.calibration): the slower reading.
+    ("a fixed CPU task, before and after (host's speed)",
+     lambda f: max(f.reference_task, default=0.0), "s"),
 )
 
 

@@ -25,6 +25,7 @@ from pathlib import Path
 
 from sqlalchemy import func, select, update
 
+from assistant.bench.calibration import reference_task_seconds
 from assistant.bench.figures import Figures, Size
 from assistant.config import Config
 from assistant.environ import environ_set
@@ -45,6 +46,7 @@ DOMAIN = "example.com"
 def run(size: Size, database_url: str, store: str, folder: Path, *, latency: float,
         say: Say) -> Figures:
     figures = Figures(store, size, latency)
+    figures.reference_task.append(reference_task_seconds())
     google = [f"g{i:05d}@{DOMAIN}" for i in range(size.calendars)]
     outlook = [f"m{i:05d}@{DOMAIN}" for i in range(size.calendars)]
     say(f"[{store}] starting the sandbox with {2 * size.calendars:,} calendars")
@@ -67,6 +69,7 @@ def run(size: Size, database_url: str, store: str, folder: Path, *, latency: flo
     finally:
         sandbox.stop()
     figures.peak_rss_mb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    figures.reference_task.append(reference_task_seconds())
     return figures
 
 

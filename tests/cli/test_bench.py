@@ -31,3 +31,4 @@ def test_the_quick_benchmark_runs_every_phase_on_both_stores(postgres_cluster):
         assert facts["burst emails accepted by SMTP"] == QUICK.burst
         assert facts["push emails accepted by SMTP"] == QUICK.pushed
         assert 0 < targets["peak memory of the worker (RSS)"]["value"] < 1000
+        assert facts["a fixed CPU task, before and after (host's speed)"] > 0
