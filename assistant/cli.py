@@ -28,6 +28,7 @@ from assistant.config import Config, config_for_domains, load_config
 from assistant.errors import AssistantError, ConfigError, InputError
 from assistant.event_files import load_history, load_meeting
 from assistant.models import HardFacts
+from assistant.redaction import SecretsFilter
 from assistant.rendering import Renderer
 from assistant.replies import Reading, read_answer
 from assistant.reply_mail import read_reply_email
@@ -58,6 +59,8 @@ def cli(verbose: int) -> None:
     """Recommend in person or virtual for customer meetings, and annotate the invites."""
     level = logging.WARNING - 10 * min(verbose, 2)
     logging.basicConfig(level=level, format="%(levelname)s %(name)s: %(message)s")
+    for handler in logging.getLogger().handlers:
+        handler.addFilter(SecretsFilter())
     # Alembic narrates every start's migration check at INFO: only -vv wants that.
     logging.getLogger("alembic").setLevel(max(level, logging.DEBUG if verbose > 1 else
                                               logging.WARNING))

@@ -25,6 +25,7 @@ from pydantic import (
 )
 
 from assistant.errors import ConfigError
+from assistant.redaction import keep_out_of_logs
 from assistant.validation import describe_validation_error
 
 _DOMAIN = re.compile(r"^(?=.{1,253}$)([a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?\.)+[a-z]{2,63}$")
@@ -337,6 +338,7 @@ def secret_from_env(variable: str, key: str, *, needed: bool = True) -> str:
     if needed and not value:
         raise ConfigError(key, [f"the environment variable {variable} is not set; it should "
                                 "hold the secret, which never goes in the config file"])
+    keep_out_of_logs(value)
     return value
 
 

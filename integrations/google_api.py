@@ -39,6 +39,7 @@ from assistant.errors import (
     ProviderUnavailable,
     RateLimited,
 )
+from assistant.redaction import without_tokens
 from assistant.retry import RetryPolicy, retry_after_seconds
 from integrations import google_batch
 from integrations.google_auth import TokenSource
@@ -123,7 +124,7 @@ class GoogleApi:
             raise error_from(err, call) from err
         except _TRANSPORT_ERRORS as err:
             self._reset_http()
-            raise ProviderUnavailable(f"connection to Google failed: {err!r}",
+            raise ProviderUnavailable(f"connection to Google failed: {without_tokens(repr(err))}",
                                       calendar=call.user, event_id=call.event_id) from err
 
     def _batch_once(self, calls: Sequence[Call]) -> list[Any | ProviderError]:
@@ -142,7 +143,8 @@ class GoogleApi:
                 self._http(), self.batch_uri, [request for _, _, request in sent])
         except _TRANSPORT_ERRORS as err:
             self._reset_http()
-            raise ProviderUnavailable(f"batch to Google failed: {err!r}") from err
+            failure = without_tokens(repr(err))
+            raise ProviderUnavailable(f"batch to Google failed: {failure}") from err
         except google_batch.MalformedBatch as err:
             raise ProviderUnavailable(f"Google's answer to a batch was unreadable: {err}") from err
         if response.status >= 300:

@@ -32,6 +32,7 @@ from assistant.errors import (
     ProviderUnavailable,
     RateLimited,
 )
+from assistant.redaction import without_tokens
 from assistant.retry import RetryPolicy, retry_after_seconds
 from integrations.microsoft_auth import GraphSignIn
 
@@ -103,7 +104,7 @@ class GraphApi:
                 data=request.content,
             )
         except requests.RequestException as err:
-            raise ProviderUnavailable(f"connection to Graph failed: {err!r}",
+            raise ProviderUnavailable(f"connection to Graph failed: {without_tokens(repr(err))}",
                                       calendar=request.mailbox, event_id=request.event_id) from err
         if response.status_code == 401 and not refreshed:
             self.sign_in.refresh(authorization)
@@ -133,7 +134,8 @@ class GraphApi:
                                          headers={"Authorization": authorization},
                                          timeout=self._timeout)
         except requests.RequestException as err:
-            raise ProviderUnavailable(f"batch to Graph failed: {err!r}") from err
+            failure = without_tokens(repr(err))
+            raise ProviderUnavailable(f"batch to Graph failed: {failure}") from err
         body = _json(response.content)
         if response.status_code >= 400:
             raise error_from(response.status_code, body, response.headers, batch)

@@ -84,6 +84,7 @@ class OAuthServer:
     _refresh_tokens: dict[str, Grant] = field(default_factory=dict)
     _codes: dict[str, _Code] = field(default_factory=dict)
     _access: dict[str, Grant] = field(default_factory=dict)
+    _suspended: set[str] = field(default_factory=set)
     _lock: threading.Lock = field(default_factory=threading.Lock)
 
     # -- set-up, as an admin would in the Google consoles --------------------------------------
@@ -106,6 +107,17 @@ class OAuthServer:
             for token, grant in list(self._access.items()):
                 if user in (None, grant.user):
                     del self._access[token]
+
+    def suspend_user(self, user: str) -> None:
+        """An admin suspends the user: their tokens stop working and no new one is granted
+        (400 invalid_grant, as Google answers a subject it will not sign in), until restored."""
+        with self._lock:
+            self._suspended.add(user)
+        self.revoke_access_tokens(user)
+
+    def restore_user(self, user: str) -> None:
+        with self._lock:
+            self._suspended.discard(user)
 
     def revoke_refresh_tokens(self, user: str) -> None:
         with self._lock:
@@ -208,6 +220,8 @@ class OAuthServer:
                                 "Invalid JWT: Token must be a short-lived token (60 minutes).")
         user = claims.get("sub") or claims["iss"]
         domain = user.rpartition("@")[2]
+        if user in self._suspended:
+            return _oauth_error(400, "invalid_grant", "Invalid email or User ID")
         if claims.get("sub") and domain not in self.delegated_domains.get(claims["iss"], set()):
             return _oauth_error(
                 401, "unauthorized_client",
@@ -223,7 +237,7 @@ class OAuthServer:
 
     def _refresh_grant(self, form: dict[str, str]) -> Response:
         grant = self._refresh_tokens.get(form.get("refresh_token", ""))
-        if grant is None:
+        if grant is None or grant.user in self._suspended:
             return _oauth_error(400, "invalid_grant", "Token has been expired or revoked.")
         return self._access_response(grant)
 

@@ -4,7 +4,9 @@ and an in-memory inbox that replies can be dropped into.
 The sink is aiosmtpd speaking real SMTP on 127.0.0.1, so the assistant's own SmtpTransport
 is what sends to it. Like a mailbox server, it can drop a message whose Message-ID it already
 holds for that recipient (`dedupe_message_ids`), which is what Gmail and Exchange Online do
-with a repeat; `deliveries` counts every SMTP transaction either way.
+with a repeat; `deliveries` counts every SMTP transaction either way. Its `faults` (the
+emulators' seeded knob) make it answer a message with 421 "try again later", or drop the
+connection before or after keeping it, as a mail server that restarts or loses its network.
 """
 
 from __future__ import annotations
@@ -24,7 +26,9 @@ from typing import Any
 from aiosmtpd.controller import Controller
 
 from assistant.ports import InboundMail
-from integrations.sandbox.server import free_port
+from integrations.sandbox.server import DROP, DROP_AFTER, Faults, free_port
+
+MAIL_FAULTS = ("421", DROP, DROP_AFTER)
 
 
 class MailSink:
@@ -34,6 +38,8 @@ class MailSink:
         self._parsed: list[EmailMessage] = []
         self.deliveries = 0
         self.delay_seconds = 0.0  # a slow mail server: each message takes this long to accept
+        self.faults = Faults(kinds=MAIL_FAULTS)
+        self.injected: Counter[str] = Counter()  # faults injected, by kind
         self.delivered: Counter[str] = Counter()  # SMTP transactions by Message-ID
         # (time.time(), To, Message-ID) of every accepted transaction: the benchmark's clock.
         self.accepted: list[tuple[float, str, str]] = []
@@ -50,10 +56,18 @@ class MailSink:
     def stop(self) -> None:
         self._controller.stop()
 
-    async def accept(self, envelope: Any) -> str:
-        """One SMTP transaction's message, as the server accepts it."""
+    async def accept(self, envelope: Any, connection: Any = None) -> str:
+        """One SMTP transaction's message, as the server accepts it (or a fault instead)."""
         if self.delay_seconds:
             await asyncio.sleep(self.delay_seconds)
+        fault = self.faults.pick()
+        if fault:
+            self.injected[fault] += 1
+        if fault == "421":
+            return "421 4.3.0 Try again later"
+        if fault == DROP and connection is not None:
+            connection.transport.close()
+            return "421 4.3.0 Connection lost"  # written to a closed connection: never read
         # Headers only, here: a benchmark's thousand emails must not wait on this server
         # parsing every body, which is what a real server would not do either.
         headers = BytesHeaderParser(policy=email.policy.default).parsebytes(envelope.content)
@@ -66,6 +80,8 @@ class MailSink:
                 self._held_raw.append(envelope.content)
                 self._held.add(held)
             self._arrived.notify_all()
+        if fault == DROP_AFTER and connection is not None:
+            connection.transport.close()  # kept, but the client never hears the 250
         return "250 Message accepted for delivery"
 
     @property
@@ -100,7 +116,7 @@ class _SmtpHandler:
         self._sink = sink
 
     async def handle_DATA(self, server: Any, session: Any, envelope: Any) -> str:
-        return await self._sink.accept(envelope)
+        return await self._sink.accept(envelope, server)
 
 
 class SandboxInbox:

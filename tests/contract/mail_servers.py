@@ -60,7 +60,6 @@ class Dovecot:
         self.process: subprocess.Popen[bytes] | None = None
 
     def start(self) -> Dovecot:
-        binary = shutil.which("dovecot") or "/usr/sbin/dovecot"
         os.chmod(self.root, 0o755)
         (self.root / "mail").mkdir()
         if os.geteuid() == 0:
@@ -68,20 +67,32 @@ class Dovecot:
         config = self.root / "dovecot.conf"
         config.write_text(DOVECOT_CONFIG.format(root=self.root, port=self.port,
                                                 password=self.password))
-        self.process = subprocess.Popen([binary, "-F", "-c", str(config)],
-                                        start_new_session=True)
-        _wait_for_port(self.port, self.process, self.root / "dovecot.log")
+        self._launch()
         return self
 
+    def restart(self) -> None:
+        """Killed (SIGKILL, mid-whatever) and started again on the same mail and port."""
+        self._halt(signal.SIGKILL)
+        self._launch()
+
     def stop(self) -> None:
+        self._halt(signal.SIGTERM)
+        shutil.rmtree(self.root, ignore_errors=True)
+
+    def _launch(self) -> None:
+        binary = shutil.which("dovecot") or "/usr/sbin/dovecot"
+        self.process = subprocess.Popen([binary, "-F", "-c", str(self.root / "dovecot.conf")],
+                                        start_new_session=True)
+        _wait_for_port(self.port, self.process, self.root / "dovecot.log")
+
+    def _halt(self, how: signal.Signals) -> None:
         if self.process is not None and self.process.poll() is None:
-            os.killpg(self.process.pid, signal.SIGTERM)
+            os.killpg(self.process.pid, how)
             try:
                 self.process.wait(timeout=10)
             except subprocess.TimeoutExpired:
                 os.killpg(self.process.pid, signal.SIGKILL)
                 self.process.wait()
-        shutil.rmtree(self.root, ignore_errors=True)
 
 
 def _wait_for_port(port: int, process: subprocess.Popen[bytes], log: Path) -> None:

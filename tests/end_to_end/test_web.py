@@ -299,11 +299,11 @@ def mail_server_held(sink: Any) -> Iterator[tuple[threading.Event, threading.Eve
     arrived, release = threading.Event(), threading.Event()
     accept = sink.accept
 
-    async def held(envelope: Any) -> str:
+    async def held(envelope: Any, connection: Any = None) -> str:
         arrived.set()
         while not release.is_set():
             await asyncio.sleep(0.01)
-        return await accept(envelope)
+        return await accept(envelope, connection)
 
     sink.accept = held
     try:
