@@ -252,8 +252,9 @@ def parse_reply(message_file, config_path: Path | None, as_json: bool) -> None:
     """
     config = load_config(config_path) if config_path else None
     checklist = load_checklist(config.checklist if config else None)
-    address = config.mail.sender if config and config.mail else None
-    reply = read_reply_email(message_file.read(), address)
+    mail = config.mail if config else None
+    reply = read_reply_email(message_file.read(), mail.sender if mail else None,
+                             mail.dmarc_authserv_id if mail else None)
     reading = Reading() if reply.auto_reply else read_answer(reply.new_text, len(checklist.rows))
     if as_json:
         print_json(presenting.reply_json(reply, reading, checklist))

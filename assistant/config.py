@@ -225,6 +225,9 @@ class Mail(_Section):
     # The environment variable holding the secret that signs reply tokens (32+ bytes).
     token_secret_env: EnvVarName = "ASSISTANT_TOKEN_SECRET"
     require_dmarc: bool = False  # accept replies only if our server saw dmarc=pass
+    # The receiving server's name in its Authentication-Results (e.g. mx.google.com): when
+    # set, no other header can vouch for a sender. Exchange Online writes none: leave it unset.
+    dmarc_authserv_id: str | None = None
     delegates: dict[Email, list[Email]] = {}  # organiser -> who may answer for them
     daily_question_cap: int = Field(default=5, ge=1, le=100)  # beyond this: one digest a day
     public_url: Endpoint | None = None  # where the web app is reached: enables one-click answers

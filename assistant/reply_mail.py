@@ -34,7 +34,8 @@ _AUTO_SUBJECT = re.compile(
     r"mail delivery failed|returned mail)", re.IGNORECASE)
 _QUOTED = re.compile(r"^\s*>")
 _ATTRIBUTION_START = re.compile(r"^\s*(on|am|le|el|il|op|den|w dniu)\s", re.IGNORECASE)
-_DMARC_PASS = re.compile(r"\bdmarc=pass\b", re.IGNORECASE)
+# RFC 8601's dmarc result and the From domain it was checked for (RFC 7489 section 11.2).
+_DMARC_PASS = re.compile(r"\bdmarc=pass\b[^;]*?\bheader\.from=([^\s;()]+)", re.IGNORECASE)
 _BULK = {"bulk", "auto_reply", "list", "junk"}
 # Where clients put the quoted original: inside these elements ...
 _QUOTE_ELEMENTS = ("div.gmail_quote", "blockquote", "div.moz-cite-prefix")
@@ -52,13 +53,16 @@ class ReplyEmail:
     auto_reply: bool
     new_text: str  # what the sender wrote, without quotes, signature and footers
     message_id: str = ""
-    dmarc_pass: bool = False  # our receiving server's Authentication-Results said dmarc=pass
+    dmarc_pass: bool = False  # our receiving server said dmarc=pass, for the From domain
 
 
-def read_reply_email(raw: bytes, assistant_address: str | None = None) -> ReplyEmail:
+def read_reply_email(raw: bytes, assistant_address: str | None = None,
+                     authserv_id: str | None = None) -> ReplyEmail:
     """Read a reply; never raises on malformed mail (the worst case is an empty reading).
 
-    Without the assistant's address, a plus-address token in any address is taken.
+    Without the assistant's address, a plus-address token in any address is taken. With
+    authserv_id, only an Authentication-Results header of that receiving server can say the
+    sender passed DMARC.
     """
     message = email.message_from_bytes(raw, policy=email.policy.default)
     assert isinstance(message, EmailMessage)
@@ -69,20 +73,29 @@ def read_reply_email(raw: bytes, assistant_address: str | None = None) -> ReplyE
         auto_reply=is_auto_reply(message, sender),
         new_text=_new_text(message),
         message_id=_header(message, "Message-ID").strip(),
-        dmarc_pass=_dmarc_pass(message),
+        dmarc_pass=_dmarc_pass(message, sender.rpartition("@")[2], authserv_id),
     )
 
 
-def _dmarc_pass(message: EmailMessage) -> bool:
+def _dmarc_pass(message: EmailMessage, from_domain: str, authserv_id: str | None) -> bool:
     """What the topmost Authentication-Results (RFC 8601) says: the one our own server added.
 
-    Lower ones may have been written by anyone along the way, the sender included.
+    Lower ones may have been written by anyone along the way, the sender included; and when
+    our server writes none, the topmost is the sender's, which only the authserv-id (the
+    header's first word, naming the server that checked) tells apart. The pass must be for the
+    domain in From, not for some other domain the message also carried.
     """
     try:
         results = message.get_all("Authentication-Results") or []
     except (ValueError, IndexError, AttributeError):
         return False
-    return bool(results) and _DMARC_PASS.search(str(results[0])) is not None
+    if not results or not from_domain:
+        return False
+    topmost = str(results[0])
+    if authserv_id and topmost.split(";", 1)[0].split()[:1] != [authserv_id]:
+        return False
+    verdict = _DMARC_PASS.search(topmost)
+    return verdict is not None and verdict.group(1).lower() == from_domain
 
 
 def is_auto_reply(message: EmailMessage, sender: str = "") -> bool:

@@ -614,7 +614,7 @@ class Service:
         if not raw:
             log.warning("message %d in the inbox is too big to read; moved aside unread", uid)
             return 0
-        reply = read_reply_email(raw, self.sender.address)
+        reply = read_reply_email(raw, self.sender.address, self.config.mail.dmarc_authserv_id)
         key = (reply.message_id or "sha256:" + hashlib.sha256(raw).hexdigest())[:255]
         try:
             with self.store.transaction() as session:

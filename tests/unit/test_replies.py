@@ -127,3 +127,20 @@ def test_only_our_own_servers_dmarc_verdict_counts():
                     b"From: alice@example.com\n\n1A\n")
     assert read_reply_email(ours_first).dmarc_pass
     assert not read_reply_email(forged_below).dmarc_pass
+
+
+def test_a_dmarc_pass_counts_only_for_the_from_domain_and_from_our_named_server():
+    def reply(results: str, sender: str = "alice@example.com") -> bytes:
+        return f"Authentication-Results: {results}\nFrom: {sender}\n\n1A\n".encode()
+
+    ours = "mx.example.com; spf=pass; dmarc=pass (p=REJECT) header.from=Example.com"
+    assert read_reply_email(reply(ours), authserv_id="mx.example.com").dmarc_pass
+    assert read_reply_email(reply(ours)).dmarc_pass  # no server named: the topmost counts
+    # Our server adds none, so the sender's own header is on top: naming our server stops it.
+    assert not read_reply_email(reply(ours.replace("mx.", "mx.evil.")),
+                                authserv_id="mx.example.com").dmarc_pass
+    # A pass for another domain, or with no domain at all, is not a pass for the From.
+    assert not read_reply_email(reply(ours, "alice@evil.example")).dmarc_pass
+    assert not read_reply_email(reply("mx.example.com; dmarc=pass")).dmarc_pass
+    assert not read_reply_email(reply("mx.example.com; dmarc=pass header.from=evil.example; "
+                                      "dkim=pass header.d=example.com")).dmarc_pass
