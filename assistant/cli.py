@@ -173,6 +173,11 @@ def check_config(config_file: Path | None, as_json: bool) -> None:
         click.echo(presenting.config_text(path, config, checklist))
 
 
+# How long `run` waits at its start for a database server that is not up yet: it may be
+# starting beside the worker, or restarting.
+DATABASE_PATIENCE_SECONDS = 60.0
+
+
 @cli.command()
 @click.option("--config", "config_path", type=click.Path(path_type=Path, dir_okay=False),
               help="Config file (default: $ASSISTANT_CONFIG, then ./assistant.toml).")
@@ -183,7 +188,7 @@ def run(config_path: Path | None, once: bool) -> None:
 
     Runs until SIGTERM or Ctrl-C, then finishes the current step and gives its work back.
     Several workers may share one PostgreSQL database (service.database_url); with SQLite,
-    run one.
+    run one. A PostgreSQL server that is not up yet is waited for, up to a minute.
     """
     from assistant.scheduler import Worker
     from assistant.wiring import build_service
@@ -191,7 +196,7 @@ def run(config_path: Path | None, once: bool) -> None:
     path = config_path_or_default(config_path)
     config = load_config(path)
     try:
-        built = build_service(config)
+        built = build_service(config, database_patience_seconds=DATABASE_PATIENCE_SECONDS)
     except ConfigError as err:
         if Path(err.path).exists():
             raise

@@ -55,8 +55,13 @@ def build_service(
     inbox: MailIn | None = None,
     clock: Callable[[], datetime] = lambda: datetime.now(UTC),
     worker: str | None = None,
+    database_patience_seconds: float = 0.0,
 ) -> Built:
-    """The service the config describes; mailer and inbox replace the configured ones."""
+    """The service the config describes; mailer and inbox replace the configured ones.
+
+    With database_patience_seconds, a database server that is not there yet is waited for
+    that long (see Store.open_waiting) instead of failing at once.
+    """
     if config.mail is None:
         raise ConfigError("mail", ["missing: the service needs a [mail] section with the "
                                    "sender, [mail.smtp] and [mail.imap] (see the example config)"])
@@ -81,7 +86,7 @@ def build_service(
             closers.append(inbox.close)
             if config.policy.dry_run:
                 inbox = DryRunInbox(inbox)
-        store = Store.open(config.service.database_url)
+        store = Store.open_waiting(config.service.database_url, database_patience_seconds)
     except BaseException:
         _close_all(closers)
         raise

@@ -7,6 +7,8 @@ or outbox row, and a lease that expires (its worker died) makes the row free aga
 
 from __future__ import annotations
 
+import logging
+import re
 import sqlite3
 import threading
 import uuid
@@ -18,6 +20,7 @@ from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any, TypeVar
 
+import tenacity
 from alembic import command
 from alembic.config import Config as AlembicConfig
 from alembic.migration import MigrationContext
@@ -48,6 +51,8 @@ from sqlalchemy.orm.attributes import set_committed_value
 
 from assistant.errors import AssistantError
 from assistant.store.tables import Base, JobLease
+
+log = logging.getLogger(__name__)
 
 # UPDATE ... FROM came with 3.33, JSON functions built in with 3.38; an older library (as some
 # systems' Pythons link) gets a slower path to the same result.
@@ -128,7 +133,30 @@ def _is_postgresql(session: Session) -> bool:
 
 
 class StoreUnavailable(AssistantError):
-    """The database cannot be reached or opened (the message never shows a password)."""
+    """The database cannot be reached or opened (the message never shows a password).
+
+    `for_now` when the server was not there to ask (refused, starting up, shutting down):
+    unlike a wrong password or a missing database, that may pass by itself.
+    """
+
+    def __init__(self, message: str, *, for_now: bool = False) -> None:
+        super().__init__(message)
+        self.for_now = for_now
+
+
+# What libpq says of a server that is not there to ask yet. psycopg gives a failed connection
+# no SQLSTATE, so its words are all there is; a message in another language is taken as
+# lasting, which only means failing at once, as before there was any waiting.
+_NOT_THERE_YET = re.compile(
+    r"connection refused|the database system is (starting up|shutting down|in recovery mode)|"
+    r"server closed the connection unexpectedly|timeout expired|no such file or directory",
+    re.IGNORECASE)
+
+
+def _for_now(err: OperationalError) -> bool:
+    if isinstance(err.orig, sqlite3.Error):
+        return False
+    return _NOT_THERE_YET.search(str(err.orig or err)) is not None
 
 
 MIGRATIONS = Path(__file__).with_name("migrations")
@@ -157,8 +185,24 @@ class Store:
             store.close()
             where = store.engine.url.render_as_string(hide_password=True)
             raise StoreUnavailable(f"cannot open the database {where}: "
-                                   f"{str(err.orig or err).strip()}") from err
+                                   f"{str(err.orig or err).strip()}",
+                                   for_now=_for_now(err)) from err
         return store
+
+    @classmethod
+    def open_waiting(cls, url: str, patience_seconds: float) -> Store:
+        """Store.open, tried again with backoff while the server is not there yet (a worker
+        started with its database, or during its restart), for up to patience_seconds."""
+        retrying = tenacity.Retrying(
+            stop=tenacity.stop_after_delay(patience_seconds),
+            wait=tenacity.wait_random_exponential(multiplier=0.5, max=5),
+            retry=tenacity.retry_if_exception(
+                lambda err: isinstance(err, StoreUnavailable) and err.for_now),
+            before_sleep=lambda state: log.warning(
+                "%s; trying again in %.1f s", state.outcome.exception() if state.outcome else "",
+                state.next_action.sleep if state.next_action else 0.0),
+            reraise=True)
+        return retrying(cls.open, url)
 
     @property
     def is_postgresql(self) -> bool:

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import time
+
 import pytest
 from alembic import command
 from alembic.autogenerate import compare_metadata
@@ -10,8 +12,9 @@ from alembic.migration import MigrationContext
 from sqlalchemy import create_engine, select, text
 
 from assistant.store import Store
-from assistant.store.database import MIGRATIONS
+from assistant.store.database import MIGRATIONS, StoreUnavailable
 from assistant.store.tables import Base, WatchedCalendar
+from integrations.sandbox.server import free_port
 
 
 @pytest.fixture(params=["sqlite", "postgresql"])
@@ -55,3 +58,17 @@ def test_a_database_of_the_first_release_is_upgraded_with_its_calendars_kept(tmp
                                                                    True)
     finally:
         store.close()
+
+
+def test_a_server_not_there_yet_is_waited_for_and_a_wrong_database_is_not(postgres_cluster,
+                                                                         tmp_path):
+    nobody_listens = f"postgresql+psycopg://test@127.0.0.1:{free_port()}/db"
+    with pytest.raises(StoreUnavailable) as refused:
+        Store.open(nobody_listens)
+    assert refused.value.for_now
+    for wrong in (postgres_cluster.url + "/no_such_database",
+                  f"sqlite:///{tmp_path / 'no' / 'such' / 'folder.db'}"):
+        started = time.monotonic()
+        with pytest.raises(StoreUnavailable) as missing:
+            Store.open_waiting(wrong, patience_seconds=30)
+        assert not missing.value.for_now and time.monotonic() - started < 5  # said at once
