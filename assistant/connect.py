@@ -137,7 +137,7 @@ def connect_google_service_account(key_file: Path, user: str, *, api_endpoint: s
     key = google_auth.read_service_account_key(key_file)
     _sandbox_needs_endpoint(key_file, key["token_uri"], api_endpoint)
     folder = prepare_secrets_folder(secrets_dir)
-    sign_in = google_auth.ServiceAccountSignIn(key_file)
+    sign_in = google_auth.ServiceAccountSignIn(key)  # the download: copied owner-only below
     _list_primary(sign_in, user, api_endpoint, "service_account", key)
     stored = folder / _file_name(f"google-{key['client_email']}.json")
     notes: tuple[str, ...] = ()

@@ -5,6 +5,8 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
+from assistant.errors import ConfigError
+
 
 def write_owner_only(path: Path, data: bytes | str) -> None:
     """Write data (text as UTF-8) that only its owner may read, from the first byte on.
@@ -17,3 +19,17 @@ def write_owner_only(path: Path, data: bytes | str) -> None:
     with os.fdopen(descriptor, "wb") as handle:
         os.fchmod(handle.fileno(), 0o600)
         handle.write(data.encode() if isinstance(data, str) else data)
+
+
+def read_owner_only(path: Path, key: str) -> bytes:
+    """The bytes of a secret file that only its owner may read; ConfigError (naming the config
+    key) when anyone else may: a key others can read has, for all we know, been read.
+
+    OSError (no such file, no permission) is the caller's to explain.
+    """
+    mode = path.stat().st_mode
+    if mode & 0o077:
+        raise ConfigError(key, [
+            f"{path} may be read by others (mode {mode & 0o777:o}), and it holds a secret: "
+            f"run `chmod 600 {path}` (on Kubernetes, mount the secret with defaultMode 0400)"])
+    return path.read_bytes()

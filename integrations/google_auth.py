@@ -43,7 +43,7 @@ from assistant.errors import (
     ProviderUnavailable,
     TransientProviderError,
 )
-from assistant.secret_files import write_owner_only
+from assistant.secret_files import read_owner_only, write_owner_only
 
 SCOPES = ("https://www.googleapis.com/auth/calendar.events",)
 GOOGLE_TOKEN_URI = "https://oauth2.googleapis.com/token"
@@ -61,10 +61,15 @@ class SignIn(Protocol):
 class ServiceAccountSignIn:
     """One service-account key, acting for each user through domain-wide delegation."""
 
-    def __init__(self, key_file: Path) -> None:
+    def __init__(self, key: dict[str, Any]) -> None:
+        self._base = service_account.Credentials.from_service_account_info(key, scopes=SCOPES)
+
+    @classmethod
+    def from_key_file(cls, key_file: Path) -> ServiceAccountSignIn:
+        """The sign-in a config names: its key file must be readable by its owner only."""
         try:
-            info = json.loads(Path(key_file).read_text(encoding="utf-8"))
-            self._base = service_account.Credentials.from_service_account_info(info, scopes=SCOPES)
+            return cls(json.loads(read_owner_only(Path(key_file),
+                                                  "google.service_account_key_file")))
         except (OSError, ValueError, KeyError) as err:
             raise ConfigError("google.service_account_key_file", [
                 f"{key_file} is not a service-account key file: {err}"]) from err
@@ -78,7 +83,7 @@ class InstalledAppSignIn:
 
     def __init__(self, token_file: Path) -> None:
         try:
-            info = json.loads(Path(token_file).read_text(encoding="utf-8"))
+            info = json.loads(read_owner_only(Path(token_file), "google.token_file"))
             # Built here rather than by from_authorized_user_file, which always sends refreshes
             # to Google's own token URI: the file's token_uri is what the user signed in with.
             self._credentials = UserCredentials(

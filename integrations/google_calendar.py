@@ -152,7 +152,7 @@ def google_calendar_from_config(
     """The adapter the config describes; raises ConfigError if its sign-in file is unusable."""
     google = config.google
     if google.service_account_key_file is not None:
-        sign_in: SignIn = ServiceAccountSignIn(google.service_account_key_file)
+        sign_in: SignIn = ServiceAccountSignIn.from_key_file(google.service_account_key_file)
     elif google.token_file is not None:
         sign_in = InstalledAppSignIn(google.token_file)
     else:

@@ -35,7 +35,7 @@ from assistant.errors import (
     ProviderUnavailable,
     TransientProviderError,
 )
-from assistant.secret_files import write_owner_only
+from assistant.secret_files import read_owner_only, write_owner_only
 
 T = TypeVar("T")
 DELEGATED_SCOPES = ["Calendars.ReadWrite"]
@@ -160,7 +160,8 @@ def load_token_cache(cache_file: Path) -> msal.SerializableTokenCache:
     cache = msal.SerializableTokenCache()
     if cache_file.exists():
         try:
-            cache.deserialize(cache_file.read_text(encoding="utf-8"))
+            cache.deserialize(read_owner_only(cache_file, "microsoft.token_cache_file")
+                              .decode("utf-8"))
         except (OSError, ValueError) as err:
             raise ConfigError("microsoft.token_cache_file", [
                 f"{cache_file} is not an msal token cache ({err}): run "
@@ -266,7 +267,7 @@ def certificate_credential(path: Path) -> dict[str, str]:
     from cryptography.hazmat.primitives import serialization
 
     try:
-        pem = path.read_bytes()
+        pem = read_owner_only(path, "microsoft.certificate_file")
         certificate = x509.load_pem_x509_certificate(pem)
         serialization.load_pem_private_key(pem, password=None)
     except (OSError, ValueError) as err:

@@ -49,8 +49,8 @@ class SandboxEnvironment:
         for user in self.microsoft_users:
             self.graph.add_user(user)
         key = self.folder / "google-service-account.json"
-        key.write_text(json.dumps(self.google.service_account_key(SERVICE_ACCOUNT, self.domain)))
-        key.chmod(0o600)
+        write_owner_only(key, json.dumps(self.google.service_account_key(SERVICE_ACCOUNT,
+                                                                        self.domain)))
         self.graph_app = self.graph.identity.register_app(
             self.domain, secret=secrets.token_urlsafe(24))
         self.environ[GRAPH_SECRET_ENV] = self.graph_app.secret

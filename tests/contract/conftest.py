@@ -15,6 +15,7 @@ from assistant.assess import Assessor
 from assistant.config import Config
 from assistant.ports import CalendarChanges, SyncFailed
 from assistant.retry import RetryPolicy
+from assistant.secret_files import write_owner_only
 from integrations.google_api import GoogleApi
 from integrations.google_auth import ServiceAccountSignIn, TokenSource
 from integrations.google_calendar import GoogleCalendar
@@ -42,7 +43,7 @@ def google() -> Iterator[GoogleCalendarEmulator]:
 def google_key(google, tmp_path):
     """A service-account key file delegated for example.com, as an admin would download it."""
     path = tmp_path / "service-account.json"
-    path.write_text(json.dumps(google.service_account_key(SERVICE_ACCOUNT, "example.com")))
+    write_owner_only(path, json.dumps(google.service_account_key(SERVICE_ACCOUNT, "example.com")))
     return path
 
 
@@ -54,7 +55,7 @@ def google_calendar(google, google_key) -> Iterator[GoogleCalendar]:
 
 def google_adapter(google, key_path, **options) -> GoogleCalendar:
     """An adapter signed in with key_path; the caller closes it (or uses google_calendar)."""
-    tokens = TokenSource(ServiceAccountSignIn(key_path))
+    tokens = TokenSource(ServiceAccountSignIn.from_key_file(key_path))
     api = GoogleApi(tokens, root_url=google.url, retry=NO_WAIT)
     return GoogleCalendar(api, now=lambda: NOW, **options)
 

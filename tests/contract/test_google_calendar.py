@@ -19,6 +19,7 @@ from assistant.config import Config
 from assistant.errors import AuthFailed, ConfigError, Conflict, NotFound, ProviderRejected
 from assistant.models import EventRemoved, Format, Meeting, Provider
 from assistant.ports import CalendarChanges, Channel, SyncFailed, WriteResult
+from assistant.secret_files import write_owner_only
 from integrations import google_calendar as google_module
 from integrations.google_api import Call
 from integrations.google_auth import authorize_installed_app
@@ -124,7 +125,7 @@ def test_a_recurring_series_comes_once_as_its_master(google, google_calendar):
 def test_a_calendar_that_fails_does_not_hold_up_the_others(google, tmp_path):
     google.add_user("dana@other.example")  # a domain the key is not delegated for
     key = tmp_path / "key.json"
-    key.write_text(json.dumps(google.service_account_key(SERVICE_ACCOUNT, "example.com")))
+    write_owner_only(key, json.dumps(google.service_account_key(SERVICE_ACCOUNT, "example.com")))
     book(google)
     with closing(google_adapter(google, key)) as adapter:
         results = {r.calendar: r for r in adapter.sync({ALICE: None, "dana@other.example": None})}
@@ -282,7 +283,8 @@ def test_faults_are_retried_until_everything_is_synced_and_written(
             google.add_user(user)
         google.faults.rate, booked = 0.0, {u: book(google, organiser=u)["id"] for u in users}
         key = google_key.parent / "faulty-key.json"
-        key.write_text(json.dumps(google.service_account_key(SERVICE_ACCOUNT, "example.com")))
+        info = google.service_account_key(SERVICE_ACCOUNT, "example.com")
+        write_owner_only(key, json.dumps(info))
         adapter = closing_later(google_adapter(google, key, batch_size=7))
         google.faults.rate = 0.25
         results = {r.calendar: r for r in adapter.sync(dict.fromkeys(users))}
@@ -392,7 +394,7 @@ def test_one_user_signs_in_once_and_the_refresh_token_is_kept_owner_only(
 def test_a_revoked_sign_in_is_an_auth_failure_that_says_what_to_do(google, tmp_path, closing_later):
     client = google.installed_app_client(consenting_user=ALICE)["installed"]
     token_file = tmp_path / "token.json"
-    token_file.write_text(json.dumps({
+    write_owner_only(token_file, json.dumps({
         "client_id": client["client_id"], "client_secret": client["client_secret"],
         "refresh_token": "1//revoked", "token_uri": client["token_uri"], "type": "authorized_user",
     }))
@@ -411,6 +413,16 @@ def test_a_missing_key_file_is_a_config_error_naming_it(tmp_path):
         "google": {"calendars": [ALICE], "service_account_key_file": str(tmp_path / "nope.json")},
     })
     with pytest.raises(ConfigError, match="nope.json"):
+        google_calendar_from_config(config)
+
+
+def test_a_key_file_others_may_read_is_refused_with_the_fix(google_key):
+    google_key.chmod(0o644)  # as a browser saves a download
+    config = Config.model_validate({
+        "organisation": {"domains": ["example.com"]},
+        "google": {"calendars": [ALICE], "service_account_key_file": str(google_key)},
+    })
+    with pytest.raises(ConfigError, match=f"chmod 600 {google_key}"):
         google_calendar_from_config(config)
 
 

@@ -13,6 +13,7 @@ from assistant import block
 from assistant.errors import AuthFailed, ConfigError, Conflict
 from assistant.models import EventRemoved, Format, Meeting
 from assistant.ports import CalendarChanges, SyncFailed, WriteResult
+from assistant.secret_files import write_owner_only
 from integrations import microsoft_graph as graph_module
 from integrations.graph_api import GraphRequest
 from integrations.microsoft_auth import (
@@ -83,7 +84,7 @@ def test_a_rejected_token_is_replaced_once(graph, outlook):
 def test_a_certificate_signs_the_app_in(graph, tmp_path, closing_later):
     pem, certificate = _self_signed_certificate()
     app = graph.identity.register_app("example.com", certificate_pem=certificate)
-    (tmp_path / "app.pem").write_text(pem)
+    write_owner_only(tmp_path / "app.pem", pem)
     config = graph_config(graph, app, client_secret_env=None,
                           certificate_file=str(tmp_path / "app.pem"))
     adapter = closing_later(graph_module.microsoft_calendar_from_config(
