@@ -11,6 +11,12 @@ from assistant.rendering import Renderer
 pytest_plugins = ["tests.postgres"]  # a throwaway PostgreSQL cluster, for the tests that ask
 
 
+def pytest_addoption(parser: pytest.Parser) -> None:
+    parser.addoption("--chaos-size", choices=("small", "full"), default="small",
+                     help="the chaos suite's size (tests/chaos): small, as CI runs it, or full "
+                          "(1,000 meetings on each store)")
+
+
 @pytest.fixture(scope="session")
 def checklist() -> Checklist:
     return load_checklist()

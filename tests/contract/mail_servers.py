@@ -83,7 +83,7 @@ class Dovecot:
         binary = shutil.which("dovecot") or "/usr/sbin/dovecot"
         self.process = subprocess.Popen([binary, "-F", "-c", str(self.root / "dovecot.conf")],
                                         start_new_session=True)
-        _wait_for_port(self.port, self.process, self.root / "dovecot.log")
+        _wait_for_greeting(self.port, self.process, self.root / "dovecot.log")
 
     def _halt(self, how: signal.Signals) -> None:
         if self.process is not None and self.process.poll() is None:
@@ -95,14 +95,17 @@ class Dovecot:
                 self.process.wait()
 
 
-def _wait_for_port(port: int, process: subprocess.Popen[bytes], log: Path) -> None:
+def _wait_for_greeting(port: int, process: subprocess.Popen[bytes], log: Path) -> None:
+    """Until Dovecot says "* OK": a listening port alone may still reset a new connection."""
     deadline = time.monotonic() + 10
     while time.monotonic() < deadline:
         if process.poll() is not None:
             raise RuntimeError(f"dovecot exited: {log.read_text() if log.exists() else ''}")
         try:
-            with socket.create_connection(("127.0.0.1", port), timeout=0.2):
-                return
+            with socket.create_connection(("127.0.0.1", port), timeout=0.5) as connection:
+                if connection.recv(64).startswith(b"* OK"):
+                    return
         except OSError:
-            time.sleep(0.02)
-    raise RuntimeError(f"dovecot did not listen on {port}")
+            pass
+        time.sleep(0.02)
+    raise RuntimeError(f"dovecot did not greet on {port}")

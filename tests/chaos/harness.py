@@ -1,0 +1,441 @@
+"""The chaos run: real `assistant run` workers doing real work while everything around them fails.
+
+The providers are the emulators with a share of all requests failing (429 with Retry-After,
+500, 503, connections dropped before or after the work); the mail server answers 421 or drops
+connections; the inbox is Dovecot over IMAP; the store is SQLite or a PostgreSQL server. A
+seeded schedule meanwhile kills workers with SIGKILL and starts them again, expires every sync
+token and delta link, suspends a Google user and restores them, restarts Dovecot and the
+database server, and has people edit meetings by hand. The harness plays every organiser: it
+answers each question as it arrives. `check_outcome` then holds the run to the guarantees.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import random
+import re
+import signal
+import subprocess
+import sys
+import time
+import urllib.request
+from collections import Counter
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import imapclient
+from sqlalchemy import func, select
+
+from assistant import config
+from assistant.block import HTML_START, TEXT_START
+from assistant.store.tables import Conversation, HandledReply, State
+from integrations.sandbox.environment import (
+    GRAPH_SECRET_ENV,
+    SENDER,
+    TOKEN_SECRET_ENV,
+    SandboxEnvironment,
+    to_toml,
+)
+from integrations.sandbox.mail import MAIL_FAULTS
+from integrations.sandbox.server import Faults, free_port
+from tests.contract.mail_servers import Dovecot
+from tests.end_to_end.conftest import book_google, book_outlook, reply_to, store_session
+
+SEED = int(os.environ.get("CHAOS_SEED", "20261203"))
+DELIVERY_THREADS = config.Service.model_fields["delivery_threads"].default  # the workers'
+EDITED_LINE = "Parking: level 2, ask at reception."
+
+
+@dataclass(frozen=True)
+class Size:
+    organisers: int  # half on Google, half on Outlook
+    meetings_per_organiser: int
+    workers: int
+    kills: int
+    deadline_seconds: float
+    provider_fault_rate: float = 0.10
+    mail_fault_rate: float = 0.05
+
+    @property
+    def meetings(self) -> int:
+        return self.organisers * self.meetings_per_organiser
+
+
+@dataclass
+class Meeting:
+    calendar: str
+    event_id: str
+    title: str
+    google: bool
+    edited: bool = False
+
+
+@dataclass
+class Figures:
+    """What the run did and met, for the README's Guarantees table."""
+
+    store: str
+    meetings: int = 0
+    workers: int = 0
+    kills: int = 0
+    provider_faults: Counter[str] = field(default_factory=Counter)
+    mail_faults: Counter[str] = field(default_factory=Counter)
+    cursors_expired: int = 0
+    suspensions: int = 0
+    restarts: list[str] = field(default_factory=list)
+    human_edits: int = 0
+    deliveries: int = 0
+    emails_kept: int = 0
+    seconds: float = 0.0
+
+    def as_json(self) -> str:
+        return json.dumps(self.__dict__, default=dict, indent=1)
+
+
+class WorkerPool:
+    """The workers, each `python -m assistant -v run` with its own web port and log file."""
+
+    def __init__(self, folder: Path, sandbox: SandboxEnvironment, dovecot: Dovecot,
+                 database_url: str, workers: int) -> None:
+        self.folder = folder
+        self.env = {**os.environ, **sandbox.environ, "ASSISTANT_IMAP_PASSWORD": dovecot.password}
+        self.ports = [free_port() for _ in range(workers)]
+        self.configs = []
+        for number, port in enumerate(self.ports):
+            data = sandbox.config(
+                database_url,
+                service={"sync_interval_seconds": 1, "outbox_interval_seconds": 1,
+                         "inbox_interval_seconds": 1, "follow_up_interval_seconds": 2,
+                         "lease_seconds": 3, "listen": f"127.0.0.1:{port}"},
+                mail={"daily_question_cap": 100, "imap": {
+                    "host": "127.0.0.1", "port": dovecot.port, "security": "none",
+                    "username": SENDER, "password_env": "ASSISTANT_IMAP_PASSWORD"}})
+            path = folder / f"worker-{number}.toml"
+            path.write_text(to_toml(data))
+            self.configs.append(path)
+        self.processes: list[subprocess.Popen[bytes] | None] = [None] * workers
+
+    def start(self, number: int) -> None:
+        with (self.folder / f"worker-{number}.log").open("ab") as log:
+            self.processes[number] = subprocess.Popen(
+                [sys.executable, "-m", "assistant", "-v", "run", "--config",
+                 str(self.configs[number])],
+                env=self.env, stdout=log, stderr=subprocess.STDOUT, cwd=self.folder)
+
+    def start_all(self) -> None:
+        for number in range(len(self.processes)):
+            self.start(number)
+
+    def kill(self, number: int) -> None:
+        process = self.processes[number]
+        if process is not None:
+            process.send_signal(signal.SIGKILL)
+            process.wait()
+
+    def stop_all(self) -> None:
+        """SIGTERM once each worker is up: it finishes its step, gives back its leases, exits 0.
+
+        A worker still starting has no handler yet and would die of the signal, which says
+        nothing about how it stops."""
+        for number in range(len(self.processes)):
+            self._wait_until_up(number)
+        for process in self.processes:
+            if process is not None:
+                process.send_signal(signal.SIGTERM)
+        for number, process in enumerate(self.processes):
+            if process is not None:
+                assert process.wait(timeout=30) == 0, self.log(number)
+
+    def check_running(self) -> None:
+        """Only the harness stops a worker: one that exited by itself failed."""
+        for number, process in enumerate(self.processes):
+            if process is not None and process.poll() is not None:
+                raise AssertionError(f"worker {number} exited with {process.returncode}:\n"
+                                     + self.log(number))
+
+    def kill_all(self) -> None:
+        for number, process in enumerate(self.processes):
+            if process is not None and process.poll() is None:
+                self.kill(number)
+
+    def log(self, number: int) -> str:
+        return (self.folder / f"worker-{number}.log").read_text(errors="replace")[-4000:]
+
+    def logs(self) -> str:
+        return "".join(path.read_text(errors="replace")
+                       for path in sorted(self.folder.glob("worker-*.log")))
+
+    def _wait_until_up(self, number: int) -> None:
+        deadline = time.monotonic() + 30
+        while time.monotonic() < deadline:
+            try:
+                with urllib.request.urlopen(f"http://127.0.0.1:{self.ports[number]}/healthz",
+                                            timeout=1):
+                    return
+            except OSError:
+                time.sleep(0.1)
+        raise AssertionError(f"worker {number} never came up:\n{self.log(number)}")
+
+
+class ChaosRun:
+    """One run: book the meetings, start the workers, answer and disrupt until all is done."""
+
+    def __init__(self, folder: Path, size: Size, store: str, database_url: str,
+                 restart_database: Callable[[], None] | None = None) -> None:
+        self.size, self.database_url = size, database_url
+        # The schedule, whom it hits and what the organisers answer: each from its own seeded
+        # generator, so that how fast questions arrive cannot change the disruptions.
+        self.random = random.Random(SEED)
+        self.answers = random.Random(SEED + 2)
+        half = size.organisers // 2
+        self.google_users = [f"g{n}@example.com" for n in range(half)]
+        self.outlook_users = [f"m{n}@example.com" for n in range(size.organisers - half)]
+        faults = Faults(rate=size.provider_fault_rate, seed=SEED)
+        self.sandbox = SandboxEnvironment(folder / "sandbox", google_users=self.google_users,
+                                          microsoft_users=self.outlook_users, faults=faults)
+        self.sandbox.mail.faults = Faults(rate=size.mail_fault_rate, kinds=MAIL_FAULTS,
+                                          seed=SEED + 1)
+        self.dovecot = Dovecot()
+        self.folder = folder
+        self.restart_database = restart_database
+        self.figures = Figures(store=store, meetings=size.meetings, workers=size.workers)
+        self.meetings: list[Meeting] = []
+        self.answered: set[str] = set()
+        self._restore_later: tuple[float, str] | None = None  # (when, whose sign-in)
+
+    def run(self) -> Figures:
+        started = time.monotonic()
+        self.sandbox.start()
+        self.dovecot.start()
+        pool = WorkerPool(self.folder, self.sandbox, self.dovecot, self.database_url,
+                          self.size.workers)
+        try:
+            self._book(first_half=True)
+            pool.start_all()
+            self._book(first_half=False)
+            self._play(pool, self._schedule())
+            pool.stop_all()
+            self.figures.seconds = round(time.monotonic() - started, 1)
+            self._count_faults()
+            check_outcome(self, pool)
+        finally:
+            pool.kill_all()
+            self.dovecot.stop()
+            self.sandbox.stop()
+        return self.figures
+
+    # -- the organisers ---------------------------------------------------------------------
+
+    def _book(self, *, first_half: bool) -> None:
+        """Half of every organiser's customer meetings: an hour apart, three days from now."""
+        per = self.size.meetings_per_organiser
+        numbers = range(per // 2) if first_half else range(per // 2, per)
+        start = datetime.now(UTC).replace(minute=0, second=0, microsecond=0) + timedelta(days=3)
+        for user in self.google_users + self.outlook_users:
+            google = user in self.google_users
+            book = book_google if google else book_outlook
+            for number in numbers:
+                title = f"Customer call {user.partition('@')[0]}-{number}"
+                event = book(self.sandbox, title, organiser=user,
+                             start=start + timedelta(hours=number),
+                             guests=(f"buyer{number}@customer{number % 7}.example",),
+                             **_agenda(google))
+                self.meetings.append(Meeting(user, event["id"], title, google))
+
+    def _answer_new_questions(self, imap: imapclient.IMAPClient) -> None:
+        for question in questions(self.sandbox):
+            if question["Message-ID"] not in self.answered:
+                answer = self.answers.choice(["virtual", "in person", "1A 4A", "A B B"])
+                imap.append("INBOX", reply_to(question, answer).as_bytes())
+                self.answered.add(question["Message-ID"])
+
+    def _edit_by_hand(self) -> None:
+        """A person adds a line to a meeting's description, as a calendar app saves it."""
+        meeting = self.random.choice([m for m in self.meetings if not m.edited])
+        emulator = self.sandbox.google if meeting.google else self.sandbox.graph
+        with emulator.store.lock:  # read and save as one: the person's app is not under test
+            event = emulator.event(meeting.calendar, meeting.event_id)
+            if meeting.google:
+                emulator.edit_event(meeting.calendar, meeting.event_id,
+                                    description=event.get("description", "") + f"\n{EDITED_LINE}")
+            else:
+                body = event["body"]
+                emulator.edit_event(meeting.calendar, meeting.event_id, body={
+                    "contentType": body["contentType"],
+                    "content": body["content"] + f"<p>{EDITED_LINE}</p>"})
+        meeting.edited = True
+        self.figures.human_edits += 1
+
+    # -- the disruptions --------------------------------------------------------------------
+
+    def _schedule(self) -> list[tuple[float, str]]:
+        """(seconds after the start, what happens), seeded: the kills spread over the run."""
+        spread = max(15.0, self.size.kills * 0.9, self.size.meetings * 0.08)
+        events = [(self.random.uniform(0.5, spread), "kill") for _ in range(self.size.kills)]
+        events += [(self.random.uniform(1, spread), "expire cursors") for _ in range(2)]
+        events += [(self.random.uniform(1, spread), "suspend a Google user")]
+        events += [(self.random.uniform(1, spread), "restart Dovecot")]
+        if self.restart_database:
+            events += [(self.random.uniform(2, spread), "restart the database")]
+        edits = max(3, self.size.meetings // 20)
+        events += [(self.random.uniform(0.5, spread * 1.5), "edit by hand") for _ in range(edits)]
+        return sorted(events)
+
+    def _disrupt(self, what: str, pool: WorkerPool) -> None:
+        if what == "kill":
+            number = self.random.randrange(self.size.workers)
+            pool.kill(number)
+            self.figures.kills += 1
+            pool.start(number)
+        elif what == "expire cursors":
+            self.sandbox.google.store.expire_sync_tokens()
+            self.sandbox.graph.store.expire_delta_tokens()
+            self.figures.cursors_expired += 1
+        elif what == "suspend a Google user":
+            user = self.random.choice(self.google_users)
+            self.sandbox.google.oauth.suspend_user(user)
+            self.figures.suspensions += 1
+            self._restore_later = (time.monotonic() + self.random.uniform(2, 5), user)
+        elif what == "restart Dovecot":
+            self.dovecot.restart()
+            self.figures.restarts.append("Dovecot")
+        elif what == "restart the database":
+            assert self.restart_database is not None
+            self.restart_database()
+            self.figures.restarts.append("database")
+        elif what == "edit by hand":
+            self._edit_by_hand()
+
+    def _play(self, pool: WorkerPool, schedule: list[tuple[float, str]]) -> None:
+        started = time.monotonic()
+        deadline = started + self.size.deadline_seconds
+        imap: imapclient.IMAPClient | None = None
+        while schedule or not everything_done(self):
+            assert time.monotonic() < deadline, "not done in time:\n" + pool.log(0)
+            pool.check_running()
+            while schedule and time.monotonic() - started >= schedule[0][0]:
+                what = schedule.pop(0)[1]
+                self._disrupt(what, pool)
+                if what == "restart Dovecot":  # the organisers' mail app signs in again
+                    _closed(imap)
+                    imap = None
+            if self._restore_later and time.monotonic() >= self._restore_later[0]:
+                self.sandbox.google.oauth.restore_user(self._restore_later[1])
+                self._restore_later = None
+            try:
+                imap = imap or _signed_in(self.dovecot)
+                self._answer_new_questions(imap)
+            except (OSError, imapclient.exceptions.IMAPClientError):
+                _closed(imap)  # Dovecot is restarting: the next round signs in again
+                imap = None
+            time.sleep(0.1)
+        _closed(imap)
+        if self._restore_later:
+            self.sandbox.google.oauth.restore_user(self._restore_later[1])
+
+    def _count_faults(self) -> None:
+        self.figures.provider_faults = (self.sandbox.google.injected
+                                        + self.sandbox.graph.injected)
+        self.figures.mail_faults = Counter(self.sandbox.mail.injected)
+        self.figures.deliveries = self.sandbox.mail.deliveries
+        self.figures.emails_kept = len(self.sandbox.mail.messages)
+
+
+def _agenda(google: bool) -> dict:
+    agenda = "Agenda: the renewal."
+    if google:
+        return {"description": agenda}
+    return {"body": {"contentType": "html", "content": f"<p>{agenda}</p>"}}
+
+
+def _signed_in(dovecot: Dovecot) -> imapclient.IMAPClient:
+    imap = imapclient.IMAPClient("127.0.0.1", port=dovecot.port, ssl=False, timeout=5)
+    try:
+        imap.login(SENDER, dovecot.password)
+    except BaseException:
+        imap.shutdown()  # connected to a server still starting: leave nothing open
+        raise
+    return imap
+
+
+def _closed(imap: imapclient.IMAPClient | None) -> None:
+    if imap is not None:
+        try:
+            imap.logout()
+        except (OSError, imapclient.exceptions.IMAPClientError):
+            imap.shutdown()  # the server is gone, and imaplib's logout left the socket open
+
+
+def questions(sandbox: SandboxEnvironment) -> list:
+    return [m for m in sandbox.mail.messages if "in person or virtual?" in m["Subject"]]
+
+
+def confirmations(sandbox: SandboxEnvironment) -> list:
+    return [m for m in sandbox.mail.messages
+            if "[MFA-" in m["Subject"] and "in person or virtual?" not in m["Subject"]]
+
+
+def everything_done(run: ChaosRun) -> bool:
+    return len(confirmations(run.sandbox)) >= len(run.meetings)
+
+
+# -- the guarantees -----------------------------------------------------------------------------
+
+
+def check_outcome(run: ChaosRun, pool: WorkerPool) -> None:
+    sandbox, figures = run.sandbox, run.figures
+    expected = {meeting.title for meeting in run.meetings}
+    # strip(): a long subject is folded right after "Subject:", and Python's parser keeps the
+    # space that unfolding leaves in front.
+    asked = Counter(str(m["Subject"]).split(": in person or virtual?")[0].strip()
+                    for m in questions(sandbox))
+    confirmed = Counter(str(m["Subject"]).rsplit(": ", 1)[0].strip()
+                        for m in confirmations(sandbox))
+    assert set(asked) == expected and set(asked.values()) == {1}  # one question each
+    assert set(confirmed) == expected and set(confirmed.values()) == {1}
+    # An email goes out again only when the connection died between the server's "250" and
+    # the record of it (a dropped connection, or a kill): the same Message-ID, which the
+    # mailbox keeps once. Never more often than that.
+    repeats = figures.deliveries - figures.emails_kept
+    assert 0 <= repeats <= figures.mail_faults["drop_after"] + figures.kills * DELIVERY_THREADS
+    writes = {**sandbox.google.api_writes, **sandbox.graph.api_writes}
+    assert {writes.get((m.calendar, m.event_id)) for m in run.meetings} == {1}  # written once
+    for meeting in run.meetings:
+        _check_invite(sandbox, meeting)
+    with store_session(run.database_url) as session:
+        states = Counter(session.scalars(select(Conversation.state)))
+        replies = session.scalar(select(func.count()).select_from(HandledReply))
+    assert states == {State.ANNOTATED: len(run.meetings)}
+    assert replies == len(run.meetings)  # every answer applied, none twice
+    _check_no_secret_in_logs(run, pool.logs())
+
+
+def _check_invite(sandbox: SandboxEnvironment, meeting: Meeting) -> None:
+    """The note is there once, and whatever a person wrote is still there."""
+    if meeting.google:
+        text = sandbox.google.event(meeting.calendar, meeting.event_id).get("description", "")
+    else:
+        text = sandbox.graph.event(meeting.calendar, meeting.event_id)["body"]["content"]
+    marker = HTML_START if HTML_START in text else TEXT_START  # an HTML note has both
+    assert text.count(marker) == 1, (meeting, text)
+    assert "Agenda: the renewal." in text, (meeting, text)
+    if meeting.edited:
+        assert EDITED_LINE in text, (meeting, text)
+
+
+_CURSOR_IN_URL = re.compile(r"(?:syncToken|deltatoken|skiptoken|pageToken)=(?!…)[^&\s]",
+                            re.IGNORECASE)
+
+
+def _check_no_secret_in_logs(run: ChaosRun, logs: str) -> None:
+    assert "INFO" in logs and "WARNING" in logs  # the logs are there, verbose, with failures
+    secrets = {TOKEN_SECRET_ENV: run.sandbox.environ[TOKEN_SECRET_ENV],
+               GRAPH_SECRET_ENV: run.sandbox.environ[GRAPH_SECRET_ENV],
+               "the IMAP password": run.dovecot.password}
+    for name, value in secrets.items():
+        assert value not in logs, f"{name} is in a worker's log"
+    assert not _CURSOR_IN_URL.search(logs), _CURSOR_IN_URL.search(logs)
+    assert "Bearer " not in logs and "access_token" not in logs
