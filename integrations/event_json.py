@@ -6,11 +6,14 @@ odd event becomes an UnreadableEvent naming the field instead of a crash in the 
 
 from __future__ import annotations
 
+import re
 from collections.abc import Mapping
 from datetime import date, datetime, tzinfo
 from typing import Any
 
 from assistant.errors import UnreadableEvent
+
+_LONE_SURROGATE = re.compile("[\ud800-\udfff]")
 
 
 def mapping(parent: Mapping[str, Any], key: str) -> Mapping[str, Any]:
@@ -34,11 +37,21 @@ def items(parent: Mapping[str, Any], key: str) -> list[Mapping[str, Any]]:
 
 
 def text(parent: Mapping[str, Any], key: str) -> str:
+    """parent[key] as a string that any store can keep: without NUL characters, which no
+    PostgreSQL text holds, and with a lone surrogate (JSON can escape one, UTF-8 cannot encode
+    it) as U+FFFD. Neither can be typed into a calendar: only a broken or hostile client
+    sends them, and they must not stop a whole batch of calendars from being stored."""
     value = parent.get(key)
     if value is None:
         return ""
     if not isinstance(value, str):
         raise UnreadableEvent(f"{key!r} should be a string, got {type(value).__name__}")
+    if "\x00" in value:
+        value = value.replace("\x00", "")
+    try:
+        value.encode("utf-8")
+    except UnicodeEncodeError:
+        value = _LONE_SURROGATE.sub("\ufffd", value)
     return value
 
 

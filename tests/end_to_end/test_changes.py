@@ -642,3 +642,28 @@ def test_an_annotation_that_failed_for_good_is_tried_again_when_the_meeting_chan
     run_cycle(running)
     assert talk(running, event_id).state == State.ANNOTATED
     assert notes_in(bob.description(event_id)) == 1
+
+
+# -- hostile events ----------------------------------------------------------------------------
+
+HOSTILE_TITLE = ("Pitch to Northwind\r\nBcc: eve@evil.example\x00\x1b[31m\ud800"
+                 "<script>alert(1)</script>")
+HOSTILE_AGENDA = "<script>alert('agenda')</script>\x00\x07\x1b[2J\u202e" + "Agenda. " * 130_000
+
+
+def test_a_hostile_megabyte_meeting_is_asked_about_and_annotated_safely(
+        running, sandbox, organiser):
+    event_id = organiser.book(HOSTILE_TITLE, agenda=HOSTILE_AGENDA)  # a description of 1 MB
+    run_cycle(running)
+    [question] = of_kind(sandbox, organiser.address, "question")
+    assert question["Bcc"] is None and "\n" not in question["Subject"]
+    assert not any(c in question["Subject"] for c in "\x00\x1b\ud800")
+    html = question.get_body(("html",)).get_content()
+    assert "<script>" not in html and "\x00" not in html and "\x1b" not in html
+    assert "\x00" not in text_of(question) and "\x1b" not in text_of(question)
+    answer(running, question, "virtual")
+    run_cycle(running)
+    assert talk(running, event_id).state == State.ANNOTATED
+    description = organiser.description(event_id)
+    assert notes_in(description) == 1 and "Agenda. " * 130_000 in description  # all kept
+    assert_each_email_once(sandbox)
