@@ -79,7 +79,7 @@ class GoogleApi:
         self.tokens = tokens
         self.retry = retry
         self.batch_uri = root + "batch/calendar/v3"
-        self._timeout = timeout_seconds
+        self.timeout_seconds = timeout_seconds  # for an answer, each request
         self._local = threading.local()
         self._connections: list[httplib2.Http] = []  # every thread's, to close them all
         self._connections_lock = threading.Lock()
@@ -116,7 +116,7 @@ class GoogleApi:
         authorization = self.tokens.authorization(call.user)
         request = self._request(call, authorization)
         try:
-            return request.execute(http=self._http())
+            return _whole(request.execute(http=self._http()), call)
         except HttpError as err:
             if err.status_code == 401 and not refreshed:
                 self.tokens.refresh(call.user, authorization)
@@ -168,7 +168,7 @@ class GoogleApi:
 
     def _http(self) -> httplib2.Http:
         if getattr(self._local, "http", None) is None:
-            self._local.http = httplib2.Http(timeout=self._timeout)
+            self._local.http = httplib2.Http(timeout=self.timeout_seconds)
             with self._connections_lock:
                 self._connections.append(self._local.http)
         return self._local.http
@@ -194,12 +194,22 @@ def _result(call: Call, authorization: str, request: HttpRequest,
                                    calendar=call.user, event_id=call.event_id)
     if answer.response.status < 300:
         try:
-            return request.postproc(answer.response, answer.content)
-        except ValueError as err:  # not JSON: a broken answer, which a retry may mend
-            return ProviderUnavailable(f"Google answered with broken JSON: {err}",
-                                       calendar=call.user, event_id=call.event_id)
+            return _whole(request.postproc(answer.response, answer.content), call)
+        except ProviderUnavailable as broken:
+            return broken
     err = error_from(HttpError(answer.response, answer.content, uri=request.uri), call)
     return _Unauthorized(authorization, err) if answer.response.status == 401 else err
+
+
+def _whole(result: Any, call: Call) -> Any:
+    """A successful call's JSON, checked to be whole. google-api-python-client's JsonModel
+    hands back the text itself when it is not JSON (an answer cut off on the way): that is
+    worth another try, where taken as an event it would crash the reader. An empty text is
+    the answer of a call that has none (events.delete: 204, through the library's RawModel)."""
+    if isinstance(result, str | bytes) and result:
+        raise ProviderUnavailable("Google answered with broken JSON", calendar=call.user,
+                                  event_id=call.event_id)
+    return result
 
 
 def _final(result: Any) -> Any:

@@ -63,7 +63,7 @@ class GraphApi:
         self.sign_in = sign_in
         self.retry = retry
         self.base = graph_endpoint.rstrip("/")
-        self._timeout = timeout_seconds
+        self.timeout_seconds = timeout_seconds  # for an answer, each request
         self.session = requests.Session()
         pool = HTTPAdapter(pool_connections=1, pool_maxsize=max_connections)
         self.session.mount("https://", pool)
@@ -99,7 +99,7 @@ class GraphApi:
         headers = {"Authorization": authorization, **request.headers}
         try:
             response = self.session.request(
-                request.method, url, headers=headers, timeout=self._timeout,
+                request.method, url, headers=headers, timeout=self.timeout_seconds,
                 json=dict(request.body) if request.body is not None else None,
                 data=request.content,
             )
@@ -109,10 +109,7 @@ class GraphApi:
         if response.status_code == 401 and not refreshed:
             self.sign_in.refresh(authorization)
             return self._once(request, refreshed=True)
-        body = _json(response.content)
-        if response.status_code >= 400:
-            raise error_from(response.status_code, body, response.headers, request)
-        return body
+        return _answer_body(response, request)
 
     def _batch_once(self, requests_: Sequence[GraphRequest]) -> list[_Answer]:
         """Each request's answer, in the order given."""
@@ -132,14 +129,15 @@ class GraphApi:
         try:
             response = self.session.post(self.base + "/$batch", json=batch.body,
                                          headers={"Authorization": authorization},
-                                         timeout=self._timeout)
+                                         timeout=self.timeout_seconds)
         except requests.RequestException as err:
             failure = without_tokens(repr(err))
             raise ProviderUnavailable(f"batch to Graph failed: {failure}") from err
-        body = _json(response.content)
-        if response.status_code >= 400:
-            raise error_from(response.status_code, body, response.headers, batch)
-        by_id = {str(answer.get("id")): answer for answer in body.get("responses", [])}
+        body = _answer_body(response, batch)
+        if not isinstance(body, dict) or not isinstance(body.get("responses", []), list):
+            raise ProviderUnavailable("Graph's answer to a batch was not a batch answer")
+        by_id = {str(answer.get("id")): answer for answer in body.get("responses", [])
+                 if isinstance(answer, dict)}
         missing = {"status": 502, "body": {"error": {"code": "MissingAnswer"}}}
         return [_Answer.of(by_id.get(str(i), missing), authorization)
                 for i in range(len(requests_))]
@@ -196,10 +194,21 @@ def _retry_after(headers: Mapping[str, str]) -> float | None:
         next((v for k, v in headers.items() if k.lower() == "retry-after"), None))
 
 
-def _json(content: bytes) -> Any:
-    if not content:
-        return None
+def _answer_body(response: requests.Response, request: GraphRequest) -> Any:
+    """The JSON of a success; the error of a failure.
+
+    A success that is not JSON was cut off or garbled on the way, so it is worth another try;
+    taken as it is, an event read that way would look deleted. A failure that is not JSON (a
+    proxy's error page) is described by its first words.
+    """
     try:
-        return json.loads(content)
+        body = json.loads(response.content) if response.content else None
     except ValueError:
-        return {"error": {"code": "NotJson", "message": content[:200].decode(errors="replace")}}
+        if response.status_code < 400:
+            raise ProviderUnavailable("Graph answered with broken JSON", calendar=request.mailbox,
+                                      event_id=request.event_id) from None
+        body = {"error": {"code": "NotJson",
+                          "message": response.content[:200].decode(errors="replace")}}
+    if response.status_code >= 400:
+        raise error_from(response.status_code, body, response.headers, request)
+    return body

@@ -30,6 +30,13 @@ log = logging.getLogger(__name__)
 
 DROP = "drop"  # close the connection without an answer, before doing anything
 DROP_AFTER = "drop_after"  # do the work, then close the connection without an answer
+# Not among the default kinds, for the tests that ask: a body cut off mid-JSON after the work
+# was done (a proxy or a provider having a bad day), and an answer that comes only after
+# Faults.hang_seconds, when a client with a shorter timeout has given up.
+TRUNCATED = "truncated"
+HANG = "hang"
+# These two befall a whole HTTP exchange (a batch's as one), the others each API call in it.
+_EXCHANGE_KINDS = (TRUNCATED, HANG)
 
 
 @dataclass
@@ -75,13 +82,15 @@ class HttpProblem(Exception):
 class Faults:
     """Injected trouble: a share of requests answered with an error or dropped, and latency.
 
-    `kinds` are HTTP statuses as strings ("429", "500", "503"), DROP or DROP_AFTER; each
-    emulator decides what body an injected status carries, in its provider's shape.
+    `kinds` are HTTP statuses as strings ("429", "500", "503"), DROP, DROP_AFTER, TRUNCATED
+    or HANG; each emulator decides what body an injected status carries, in its provider's
+    shape.
     """
 
     rate: float = 0.0
     kinds: tuple[str, ...] = ("429", "500", "503", DROP, DROP_AFTER)
     latency_seconds: float = 0.0
+    hang_seconds: float = 0.0  # how long a HANG waits before answering
     seed: int = 0
     _random: random.Random = field(init=False, repr=False)
     _lock: threading.Lock = field(default_factory=threading.Lock, init=False, repr=False)
@@ -90,13 +99,20 @@ class Faults:
         self._random = random.Random(self.seed)
 
     def pick(self) -> str | None:
-        """The fault to inject into the next request, or None."""
-        if self.rate <= 0:
+        """The fault to inject into the next API call, or None."""
+        return self._pick([kind for kind in self.kinds if kind not in _EXCHANGE_KINDS])
+
+    def pick_for_exchange(self) -> str | None:
+        """The fault to inject into the next HTTP exchange as a whole (TRUNCATED, HANG)."""
+        return self._pick([kind for kind in self.kinds if kind in _EXCHANGE_KINDS])
+
+    def _pick(self, kinds: list[str]) -> str | None:
+        if self.rate <= 0 or not kinds:
             return None
         with self._lock:
             if self._random.random() >= self.rate:
                 return None
-            return self._random.choice(self.kinds)
+            return self._random.choice(kinds)
 
 
 Handler = Callable[[Request, re.Match[str]], Response]
@@ -180,6 +196,23 @@ class SandboxServer:
     def route(self, method: str, pattern: str, handler: Handler, *, faults: bool = True) -> None:
         self.routes.append(Route(method, re.compile(pattern + r"\Z"), handler, faults))
 
+    def serve(self, request: Request) -> Response | None:
+        """One HTTP exchange: dispatch, inside the exchange's own faults if one is due."""
+        route = next((route for route in self.routes if route.method == request.method
+                      and route.pattern.match(request.path)), None)
+        fault = self.faults.pick_for_exchange() if route and route.faults else None
+        if fault is None:
+            return self.dispatch(request)
+        with self._count_lock:
+            self.injected[fault] += 1
+        if fault == HANG:
+            time.sleep(self.faults.hang_seconds)
+        response = self.dispatch(request)
+        if fault == TRUNCATED and response is not None:  # the work done, the answer cut off
+            return Response(200, response.body[:len(response.body) // 2],
+                            {**response.headers, "Content-Type": "application/json"})
+        return response
+
     def dispatch(self, request: Request) -> Response | None:
         """The response to one API call, faults included; None means drop the connection."""
         for route in self.routes:
@@ -239,7 +272,7 @@ def _handler_class(server: SandboxServer) -> type[BaseHTTPRequestHandler]:
             request = Request(
                 self.command, parts.path, parse_qs(parts.query), headers_of(self.headers), body
             )
-            response = server.dispatch(request)
+            response = server.serve(request)
             if response is None:
                 self.close_connection = True
                 return

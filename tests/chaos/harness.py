@@ -1,7 +1,8 @@
 """The chaos run: real `assistant run` workers doing real work while everything around them fails.
 
 The providers are the emulators with a share of all requests failing (429 with Retry-After,
-500, 503, connections dropped before or after the work); the mail server answers 421 or drops
+500, 503, connections dropped before or after the work, answers cut off mid-JSON after the
+work); the mail server answers 421 or drops
 connections; the inbox is Dovecot over IMAP; the store is SQLite or a PostgreSQL server. A
 seeded schedule meanwhile kills workers with SIGKILL and starts them again, expires every sync
 token and delta link, suspends a Google user and restores them, restarts Dovecot and the
@@ -40,7 +41,7 @@ from integrations.sandbox.environment import (
     to_toml,
 )
 from integrations.sandbox.mail import MAIL_FAULTS
-from integrations.sandbox.server import Faults, free_port
+from integrations.sandbox.server import TRUNCATED, Faults, free_port
 from tests.contract.mail_servers import Dovecot
 from tests.end_to_end.conftest import book_google, book_outlook, reply_to, store_session
 
@@ -193,7 +194,8 @@ class ChaosRun:
         half = size.organisers // 2
         self.google_users = [f"g{n}@example.com" for n in range(half)]
         self.outlook_users = [f"m{n}@example.com" for n in range(size.organisers - half)]
-        faults = Faults(rate=size.provider_fault_rate, seed=SEED)
+        faults = Faults(rate=size.provider_fault_rate, kinds=(*Faults().kinds, TRUNCATED),
+                        seed=SEED)
         self.sandbox = SandboxEnvironment(folder / "sandbox", google_users=self.google_users,
                                           microsoft_users=self.outlook_users, faults=faults)
         self.sandbox.mail.faults = Faults(rate=size.mail_fault_rate, kinds=MAIL_FAULTS,

@@ -24,7 +24,7 @@ from integrations import google_calendar as google_module
 from integrations.google_api import Call
 from integrations.google_auth import authorize_installed_app
 from integrations.google_calendar import calendar_to_sync, google_calendar_from_config
-from integrations.sandbox.server import Faults
+from integrations.sandbox.server import HANG, TRUNCATED, Faults, Response
 from tests.contract.conftest import (
     ALICE,
     BOB,
@@ -144,6 +144,24 @@ def test_an_expired_access_token_is_refreshed_once(google, google_calendar):
     assert google.oauth.token_requests == requests_before + 1
     google.oauth.revoke_access_tokens(ALICE)
     assert google_calendar.read(ALICE, book(google, "Later")["id"]).title == "Later"
+
+
+def test_a_part_of_a_batch_cut_off_mid_json_is_asked_again_alone(google, google_calendar,
+                                                                 monkeypatch):
+    booked = {user: book(google, organiser=user)["id"] for user in (ALICE, BOB)}
+    dispatch, cut = google.dispatch, []
+
+    def cut_the_first_listing(request):
+        response = dispatch(request)
+        if request.path.endswith("/events") and not cut and response is not None:
+            cut.append(request.path)  # one calendar's part of the batch, not the batch
+            return Response(200, response.body[:20], response.headers)
+        return response
+
+    monkeypatch.setattr(google, "dispatch", cut_the_first_listing)
+    results = synced(google_calendar, {ALICE: None, BOB: None})
+    assert cut and {user: ids(results[user]) for user in booked} == {
+        user: {event_id} for user, event_id in booked.items()}
 
 
 def test_syncing_a_thousand_idle_calendars_takes_one_round_trip_per_fifty(google, google_key):
@@ -272,12 +290,16 @@ def test_times_keep_their_zone_across_a_dst_change(google, google_calendar, plan
 # -- trouble -------------------------------------------------------------------------------------
 
 
+@pytest.mark.parametrize("faults", [
+    Faults(rate=0.25, seed=7),
+    Faults(rate=0.2, kinds=(TRUNCATED, HANG), hang_seconds=0.6, seed=7),
+], ids=["errors-and-drops", "broken-json-and-timeouts"])
 def test_faults_are_retried_until_everything_is_synced_and_written(
-    google_key, planner, closing_later
+    google_key, planner, closing_later, faults
 ):
     from integrations.sandbox.google_calendar import GoogleCalendarEmulator
 
-    with GoogleCalendarEmulator(Faults(rate=0.25, seed=7)) as google:
+    with GoogleCalendarEmulator(faults) as google:
         users = [ALICE, BOB, *(f"user{i}@example.com" for i in range(30))]
         for user in users:
             google.add_user(user)
@@ -286,6 +308,7 @@ def test_faults_are_retried_until_everything_is_synced_and_written(
         info = google.service_account_key(SERVICE_ACCOUNT, "example.com")
         write_owner_only(key, json.dumps(info))
         adapter = closing_later(google_adapter(google, key, batch_size=7))
+        adapter.api.timeout_seconds = 0.2  # a hung request is given up and tried again
         google.faults.rate = 0.25
         results = {r.calendar: r for r in adapter.sync(dict.fromkeys(users))}
         assert all(ids(results[u]) == {booked[u]} for u in users)
@@ -295,7 +318,7 @@ def test_faults_are_retried_until_everything_is_synced_and_written(
             # the retry then found the event already reading as planned.
             assert outcome.result in (WriteResult.WRITTEN, WriteResult.UNCHANGED)
         google.faults.rate = 0.0
-        assert set(google.injected) == {"429", "500", "503", "drop", "drop_after"}
+        assert set(google.injected) == set(faults.kinds)
         for user in users:
             assert google.event(user, booked[user])["description"].count(block.TEXT_START) == 1
 
