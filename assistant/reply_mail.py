@@ -37,6 +37,10 @@ _ATTRIBUTION_START = re.compile(r"^\s*(on|am|le|el|il|op|den|w dniu)\s", re.IGNO
 # RFC 8601's dmarc result and the From domain it was checked for (RFC 7489 section 11.2).
 _DMARC_PASS = re.compile(r"\bdmarc=pass\b[^;]*?\bheader\.from=([^\s;()]+)", re.IGNORECASE)
 _BULK = {"bulk", "auto_reply", "list", "junk"}
+# What the email package's header parser raises on headers it cannot make sense of, besides
+# HeaderParseError (a ValueError): CPython 3.11's address parser even raises TypeError on
+# `From: "":, ."":` (found by tests/fuzz/atheris_targets.py).
+_HEADER_PARSER_FAILURES = (ValueError, IndexError, AttributeError, TypeError)
 # Where clients put the quoted original: inside these elements ...
 _QUOTE_ELEMENTS = ("div.gmail_quote", "blockquote", "div.moz-cite-prefix")
 # ... or after these markers (Outlook), up to the end of the message.
@@ -87,7 +91,7 @@ def _dmarc_pass(message: EmailMessage, from_domain: str, authserv_id: str | None
     """
     try:
         results = message.get_all("Authentication-Results") or []
-    except (ValueError, IndexError, AttributeError):
+    except _HEADER_PARSER_FAILURES:
         return False
     if not results or not from_domain:
         return False
@@ -214,6 +218,6 @@ def html_to_text(html: str) -> str:
 def _header(message: EmailMessage, name: str) -> str:
     try:
         value = message.get(name)
-    except (ValueError, IndexError, AttributeError):
+    except _HEADER_PARSER_FAILURES:
         return ""  # a header so malformed the parser cannot even produce it
     return str(value) if value is not None else ""

@@ -178,6 +178,7 @@ html_text = st.builds(
 )
 
 
+@pytest.mark.fuzz
 @given(description=user_text | html_text, is_html=st.booleans(), virtual=st.booleans())
 def test_planning_is_idempotent_and_keeps_every_character(renderer, description, is_html, virtual):
     assume(not any(marker in description for marker in MARKERS))
@@ -220,6 +221,7 @@ def _without_comments(html: str) -> str:
     return html.replace(block.HTML_START, "").replace(block.HTML_END, "")
 
 
+@pytest.mark.fuzz
 @given(description=html_text)
 def test_html_block_is_found_even_if_the_provider_drops_comments(renderer, description):
     assume(not any(marker in description for marker in MARKERS))

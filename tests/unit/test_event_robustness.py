@@ -11,6 +11,7 @@ import copy
 import json
 from datetime import UTC, datetime
 
+import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
@@ -62,7 +63,8 @@ def mutated_events(draw):
     return event
 
 
-@settings(max_examples=400, suppress_health_check=[HealthCheck.too_slow])
+@pytest.mark.fuzz
+@settings(suppress_health_check=[HealthCheck.too_slow])
 @given(event=mutated_events())
 def test_reading_then_planning_never_crashes(checklist, renderer, event):
     assessor = Assessor(config_for_domains(["example.com"]), checklist, renderer)
@@ -75,6 +77,7 @@ def test_reading_then_planning_never_crashes(checklist, renderer, event):
             assessor.assess(meeting, now=NOW, history=[meeting])
 
 
+@pytest.mark.fuzz
 @given(value=json_values)
 def test_arbitrary_json_is_unreadable_not_a_crash(value):
     for reader in (read_event, read_google_event, read_graph_event):

@@ -72,6 +72,12 @@ def test_dates_and_times_are_not_answers():
     assert dict(reading.answers) == {2: A} and not reading.unclear
 
 
+def test_a_from_header_that_crashes_pythons_address_parser_reads_as_no_sender():
+    raw = b'From: "":, ."":\r\nSubject: Re: Acme\r\n\r\n1A\r\n'  # found by atheris
+    assert read_reply_email(raw, "meeting-assistant@example.com").sender == ""
+
+
+@pytest.mark.fuzz
 @given(st.text())
 def test_reading_never_raises(text):
     read_answer(text)
@@ -80,6 +86,54 @@ def test_reading_never_raises(text):
 @given(st.binary(max_size=4000))
 def test_reading_any_bytes_as_mail_never_raises(raw):
     reply = read_reply_email(raw, "meeting-assistant@example.com")
+    read_answer(reply.new_text)
+
+
+# Mail-shaped input: random bytes seldom get past the first line of the parser, so these are
+# messages as a hostile or broken client might write them, header by header and part by part.
+HEADER_NAMES = ["From", "Reply-To", "To", "Subject", "Message-ID", "Auto-Submitted",
+                "Precedence", "X-Autoreply", "Authentication-Results", "Content-Type",
+                "Content-Transfer-Encoding", "Content-Disposition", "MIME-Version", "Date"]
+header_values = st.sampled_from([
+    "alice@example.com", '"Alice" <alice@example.com>', "<>", "a@b@c", "=?utf-8?b?QUxJQ0U=?=",
+    "=?bogus?q?x?=", "=?utf-8?q?broken", "Re: [MFA-AAAAAAAAAAAAAAAAAAAAAAAAAAAAAA] Acme",
+    "meeting-assistant+" + "A" * 30 + "@example.com", "auto-replied", "bulk", "yes",
+    "mx.example.com; dmarc=pass header.from=example.com", 'text/plain; charset="utf-8"',
+    "text/html; charset=bogus-8", "multipart/mixed; boundary=XX", "multipart/alternative",
+    'multipart/related; boundary="', "message/rfc822", "base64", "quoted-printable", "8bit",
+    "x-uuencode", "attachment; filename=../../etc/passwd", "Thu, 32 Dec 2026 25:61:00 +9999",
+    '"":, ."":',
+]) | st.text(max_size=60)
+bodies = st.sampled_from([
+    "1A 4B", "in person", "virtual\n\n> On Monday Alice wrote:\n> 1B", "<p>1A</p><blockquote>2B"
+    "</blockquote>", "QUJD", "=E2=80=99=\n=ZZ", "--XX\nContent-Type: text/plain\n\n1A\n--XX--",
+    "<html><body><div id=divRplyFwdMsg>2A</div>", "\x00\x1b[31m\u202e", "A B A",
+]) | st.text(max_size=200)
+
+
+@st.composite
+def mime_messages(draw, depth=0):
+    headers = draw(st.lists(st.tuples(st.sampled_from(HEADER_NAMES), header_values),
+                            max_size=8))
+    lines = [f"{name}: {value}" for name, value in headers]
+    if depth < 2 and draw(st.booleans()):
+        boundary = draw(st.sampled_from(["XX", "b", "", "=_"]))
+        lines.append(f'Content-Type: multipart/{draw(st.sampled_from(["mixed", "alternative"]))}'
+                     f'; boundary="{boundary}"')
+        parts = draw(st.lists(mime_messages(depth + 1), max_size=3))
+        body = "".join(f"\n--{boundary}\n{part}" for part in parts)
+        body += f"\n--{boundary}--\n" if draw(st.booleans()) else ""
+    else:
+        body = draw(bodies)
+    eol = draw(st.sampled_from(["\n", "\r\n", "\r"]))
+    return (eol.join(lines) + eol + eol + body).replace("\n", eol)
+
+
+@pytest.mark.fuzz
+@given(mime_messages(), st.sampled_from(["utf-8", "latin-1"]))
+def test_reading_any_mime_email_never_raises(text, charset):
+    raw = text.encode(charset, errors="replace")
+    reply = read_reply_email(raw, "meeting-assistant@example.com", authserv_id="mx.example.com")
     read_answer(reply.new_text)
 
 
