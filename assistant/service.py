@@ -888,6 +888,10 @@ class Service:
             answers = [(a.row_key, a.side, a.provenance, a.why) for a in talk.answers]
             choice, event_id = talk.organiser_choice, talk.meeting.event_id
             history = History.of_session(session, self.clock()).of(before, talk.meeting_id)
+            occurrences = list(session.scalars(select(SeenMeeting.event_id).where(
+                SeenMeeting.calendar_id == talk.meeting.calendar_id,
+                SeenMeeting.series_id == event_id, SeenMeeting.event_id != event_id,
+                SeenMeeting.removed.is_(False))))
         stored = _StoredAnswers(answers, choice)
         plans: list[tuple[Meeting, AnnotationPlan | None, Recommendation | None]] = []
 
@@ -903,6 +907,12 @@ class Service:
             raise AssistantError(f"no {calendar.provider} sign-in is configured any more")
         outcome = port.update(calendar.address, event_id, planner)
         read, plan, recommendation = plans[-1] if plans else (before, None, None)
+        if outcome.result is not WriteResult.GONE:
+            # A moved or edited occurrence is an event of its own at both providers, which
+            # the series' write does not reach; one moved later starts as a copy of the
+            # annotated series, so the note travels with it.
+            for occurrence in occurrences:
+                port.update(calendar.address, occurrence, planner)
 
         def follow(session: Session, done: Outbox) -> None:
             talk = session.get(Conversation, done.conversation_id,

@@ -109,6 +109,11 @@ class GoogleCalendarEmulator(SandboxServer):
     def add_user(self, email: str, time_zone: str = "Europe/Berlin") -> None:
         self.store.add_calendar(email, time_zone)
 
+    def remove_user(self, email: str) -> None:
+        """The user is deleted (they left): their calendar answers 404 notFound from now on."""
+        with self.store.lock:
+            del self.store.calendars[email]
+
     def create_event(self, calendar: str, **fields: Any) -> dict[str, Any]:
         """A person books a meeting in their own calendar; fields as in the Events resource."""
         return self.store.insert(calendar, fields, conference=True)

@@ -116,6 +116,11 @@ class GraphEmulator(SandboxServer):
     def add_user(self, address: str) -> None:
         self.store.add_mailbox(address)
 
+    def remove_user(self, address: str) -> None:
+        """The user is deleted (they left): their mailbox answers 404 ErrorInvalidUser."""
+        with self.store.lock:
+            del self.store.mailboxes[address.lower()]
+
     def create_event(self, address: str, **fields_: Any) -> dict[str, Any]:
         return self._shown(self.store.create(address, fields_), None)
 

@@ -29,6 +29,7 @@ from assistant.store.tables import (
     RecommendationRecord,
     SeenMeeting,
     State,
+    WatchedCalendar,
 )
 from integrations.sandbox.environment import SandboxEnvironment
 from tests.end_to_end.conftest import ALICE, BOB, Running, book_google, book_outlook, soon
@@ -666,4 +667,77 @@ def test_a_hostile_megabyte_meeting_is_asked_about_and_annotated_safely(
     assert talk(running, event_id).state == State.ANNOTATED
     description = organiser.description(event_id)
     assert notes_in(description) == 1 and "Agenda. " * 130_000 in description  # all kept
+    assert_each_email_once(sandbox)
+
+
+def test_a_meeting_moved_into_the_past_while_asked_is_left_alone(running, sandbox, organiser):
+    event_id = organiser.book("Pitch to Northwind")
+    run_cycle(running)
+    [question] = of_kind(sandbox, organiser.address, "question")
+    organiser.move(event_id, -5 * DAY)  # a person files last week's meeting after the fact
+    run_cycle(running)
+    left = organiser.etag(event_id)
+    answer(running, question, "virtual")
+    run_cycle(running, times=2)
+    assert talk(running, event_id).state == State.SKIPPED  # the late answer changes nothing
+    assert organiser.etag(event_id) == left  # no write to a meeting already held
+    assert kinds(sandbox, organiser.address) == ["question"]
+
+
+# -- calendars that go away ----------------------------------------------------------------------
+
+
+def test_a_deleted_calendar_is_reported_and_holds_nothing_else_up(running, sandbox, organiser):
+    asked = organiser.book("Pitch to Northwind")
+    run_cycle(running)
+    [question] = of_kind(sandbox, organiser.address, "question")
+    other = Organiser(sandbox, Provider.MICROSOFT if organiser.provider is Provider.GOOGLE
+                      else Provider.GOOGLE)
+    emulator = sandbox.google if organiser.provider is Provider.GOOGLE else sandbox.graph
+    emulator.remove_user(organiser.address)  # the organiser left: their calendar is gone
+    answer(running, question, "virtual")
+    booked_meanwhile = other.book("Northwind onboarding")
+    run_cycle(running, times=2)
+    with running.service.store.transaction() as session:
+        errors = {address: error for address, error in session.execute(
+            select(WatchedCalendar.address, WatchedCalendar.last_error))}
+    assert "404" in errors[organiser.address] and errors[other.address] is None
+    # The meeting went with the calendar: the answer finds nothing to annotate and nobody to
+    # confirm to, and the other calendar's new meeting is asked about as usual.
+    assert talk(running, asked).state == State.CANCELLED
+    assert kinds(sandbox, organiser.address) == ["question"]
+    assert kinds(sandbox, other.address) == ["question"]
+    assert talk(running, booked_meanwhile).state == State.ASKED
+
+
+# -- series ------------------------------------------------------------------------------------
+
+
+def test_a_weekly_series_is_asked_about_once_through_moved_and_cancelled_instances(
+        running, sandbox, alice):
+    first = soon()
+    series = book_google(sandbox, "Northwind steering group", start=first,
+                         recurrence=["RRULE:FREQ=WEEKLY;COUNT=4"])["id"]
+
+    def instance(week: int) -> str:  # Google's id of one occurrence: series id + its UTC start
+        return f"{series}_{(first + week * 7 * DAY).astimezone(UTC):%Y%m%dT%H%M%SZ}"
+
+    run_cycle(running)
+    sandbox.google.move_event(ALICE, instance(1), 2 * HOUR)  # a person moves one week's
+    sandbox.google.cancel_event(ALICE, instance(2))  # and cancels another
+    run_cycle(running)
+    [question] = of_kind(sandbox, ALICE, "question")  # one for the series
+    answer(running, question, "virtual")
+    run_cycle(running, times=2)
+    # The moved week is an event of its own at Google: it gets the series' note and length
+    # too, from the start the person gave it.
+    for event_id in (series, instance(1), instance(3)):
+        assert alice.minutes(event_id) == 50 and notes_in(alice.description(event_id)) == 1
+    assert alice.span(instance(1))[0] == first + 7 * DAY + 2 * HOUR
+    sandbox.google.move_event(ALICE, instance(3), HOUR)  # a week moved after the note
+    run_cycle(running)
+    assert alice.minutes(instance(3)) == 50 and notes_in(alice.description(instance(3))) == 1
+    assert kinds(sandbox, ALICE) == ["question", "confirmation"]
+    writes = sandbox.google.api_writes
+    assert writes[(ALICE, series)] == 1 and writes[(ALICE, instance(1))] == 1
     assert_each_email_once(sandbox)
