@@ -27,6 +27,7 @@ class OpenQuestion:
     organiser: str
     asked: tuple[int, ...]  # row numbers, in the order the email listed them
     delegates: frozenset[str] = frozenset()
+    last_reply_written_at: datetime | None = None  # of the last reply applied, by its Date
 
 
 @dataclass(frozen=True)
@@ -80,6 +81,11 @@ def judge_reply(
         return Ignored(f"{reply.sender or 'an unknown sender'} may not answer for this meeting")
     if require_dmarc and not reply.dmarc_pass:
         return Ignored("the sender's domain did not pass DMARC")
+    if (reply.written_at and question.last_reply_written_at
+            and reply.written_at <= question.last_reply_written_at):
+        # Its Date is older than the answer already applied: the same reply sent again (a
+        # Message-ID can change on the way), which must not undo a later change of mind.
+        return Ignored("written before the reply already applied: an old reply sent again")
     reading = read_answer(reply.new_text)
     answers = dict(reading.answers)
     if len(reading.positional) > len(question.asked):

@@ -20,8 +20,9 @@ import email
 import email.policy
 import re
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from email.message import EmailMessage
-from email.utils import getaddresses, parseaddr
+from email.utils import getaddresses, parseaddr, parsedate_to_datetime
 
 from bs4 import BeautifulSoup
 from mailparser_reply import EmailReplyParser
@@ -58,6 +59,7 @@ class ReplyEmail:
     new_text: str  # what the sender wrote, without quotes, signature and footers
     message_id: str = ""
     dmarc_pass: bool = False  # our receiving server said dmarc=pass, for the From domain
+    written_at: datetime | None = None  # its Date header, when it has a readable one
 
 
 def read_reply_email(raw: bytes, assistant_address: str | None = None,
@@ -78,7 +80,17 @@ def read_reply_email(raw: bytes, assistant_address: str | None = None,
         new_text=_new_text(message),
         message_id=_header(message, "Message-ID").strip(),
         dmarc_pass=_dmarc_pass(message, sender.rpartition("@")[2], authserv_id),
+        written_at=_written_at(_header(message, "Date")),
     )
+
+
+def _written_at(date: str) -> datetime | None:
+    """RFC 5322's Date as an aware datetime (a zone-less one read as UTC); None if unreadable."""
+    try:
+        moment = parsedate_to_datetime(date)
+    except (TypeError, ValueError, IndexError, OverflowError):
+        return None
+    return moment if moment.tzinfo else moment.replace(tzinfo=UTC)
 
 
 def _dmarc_pass(message: EmailMessage, from_domain: str, authserv_id: str | None) -> bool:

@@ -645,6 +645,7 @@ class Service:
         assert talk is not None
         if isinstance(verdict, Unclear):
             return self._clarify(session, talk, verdict, now)
+        talk.last_reply_written_at = reply.written_at or talk.last_reply_written_at
         return self._answered(session, talk, verdict, now)
 
     def _open_question(self, session: Session, conversation_id: int) -> OpenQuestion | None:
@@ -658,7 +659,8 @@ class Service:
         organiser = talk.meeting.organiser
         delegates = {d.lower() for owner, names in self.config.mail.delegates.items()
                      if owner.lower() == organiser for d in names}
-        return OpenQuestion(talk.id, organiser, tuple(talk.questions), frozenset(delegates))
+        return OpenQuestion(talk.id, organiser, tuple(talk.questions), frozenset(delegates),
+                            talk.last_reply_written_at)
 
     def _clarify(self, session: Session, talk: Conversation, verdict: Unclear,
                  now: datetime) -> str:

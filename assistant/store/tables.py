@@ -144,6 +144,8 @@ class Conversation(Base):
     reminded_at: Mapped[datetime | None]
     clarified_at: Mapped[datetime | None]
     answered_at: Mapped[datetime | None]
+    # The Date of the last reply applied: an older one arriving later is the same mail again.
+    last_reply_written_at: Mapped[datetime | None]
     decided_at: Mapped[datetime | None]
     annotated_at: Mapped[datetime | None]
     cancelled_at: Mapped[datetime | None]

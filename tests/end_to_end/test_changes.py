@@ -15,7 +15,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime, timedelta
 from email.message import EmailMessage
-from email.utils import make_msgid
+from email.utils import format_datetime, make_msgid
 
 import pytest
 from sqlalchemy import select
@@ -163,7 +163,7 @@ def set_clock(running: Running, moment: datetime) -> None:
 
 
 def answer(running: Running, question: EmailMessage, text: str, *,
-           sender: str | None = None) -> EmailMessage:
+           sender: str | None = None, written: datetime | None = None) -> EmailMessage:
     """A reply to question (from its recipient unless sender says otherwise) in the inbox."""
     reply = EmailMessage()
     reply["From"] = sender or question["To"]
@@ -171,6 +171,8 @@ def answer(running: Running, question: EmailMessage, text: str, *,
     reply["Subject"] = "Re: " + question["Subject"]
     reply["In-Reply-To"] = question["Message-ID"]
     reply["Message-ID"] = make_msgid(domain="example.com")
+    if written is not None:
+        reply["Date"] = format_datetime(written)
     reply.set_content(text + "\n\nSent from my phone\n")
     running.inbox.receive(reply)
     return reply
@@ -535,6 +537,24 @@ def test_an_organiser_who_changes_their_mind_after_the_confirmation_is_followed(
     assert notes_in(description) == 1 and "cameras on" not in description
     assert organiser.minutes(event_id) == 60  # an in-person meeting gets its hour back
     assert_each_email_once(sandbox)
+
+
+def test_an_old_reply_sent_again_cannot_undo_a_change_of_mind(running, sandbox, alice):
+    event_id = alice.book("Pitch to Northwind")
+    run_cycle(running)
+    [question] = of_kind(sandbox, ALICE, "question")
+    first = answer(running, question, "virtual", written=datetime.now(UTC) - HOUR)
+    run_cycle(running, times=2)
+    [confirmation] = of_kind(sandbox, ALICE, "confirmation")
+    answer(running, confirmation, "in person", written=datetime.now(UTC))
+    run_cycle(running, times=2)
+    del first["Message-ID"]  # the first reply again, as a mail system might resend it
+    first["Message-ID"] = make_msgid(domain="example.com")
+    running.inbox.receive(first)
+    run_cycle(running, times=2)
+    assert talk(running, event_id).organiser_choice == "in_person"
+    assert alice.minutes(event_id) == 60
+    assert "an old reply sent again" in " ".join(handled_replies(running).values())
 
 
 # -- 7: everything at once, on both calendars ------------------------------------------------------

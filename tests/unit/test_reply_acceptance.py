@@ -9,7 +9,7 @@ import pytest
 
 from assistant.models import Format, Side
 from assistant.reply_acceptance import Answered, Ignored, OpenQuestion, Unclear, judge_reply
-from assistant.reply_mail import ReplyEmail
+from assistant.reply_mail import ReplyEmail, read_reply_email
 from assistant.reply_tokens import ReplyTokens
 
 NOW = datetime(2026, 11, 20, 9, tzinfo=UTC)
@@ -95,3 +95,22 @@ def test_one_click_links_are_signed_expiring_and_distinct():
             links.verify(bad, now)
     with pytest.raises(BadToken):  # a reply token's secret does not make a link
         AnswerLinks(b"x" * 32, "https://a.example").verify(token, NOW)
+
+
+def test_an_old_reply_sent_again_cannot_undo_a_later_answer():
+    applied = replace(QUESTION, last_reply_written_at=datetime(2026, 11, 19, 9, 30, tzinfo=UTC))
+
+    def judged(written_at: datetime | None):
+        return judge(reply(written_at=written_at), open_questions=(applied,))
+
+    old = judged(datetime(2026, 11, 19, 9, 29, tzinfo=UTC))
+    assert isinstance(old, Ignored) and "old reply sent again" in old.reason
+    assert isinstance(judged(datetime(2026, 11, 19, 9, 30, tzinfo=UTC)), Ignored)
+    assert isinstance(judged(datetime(2026, 11, 19, 9, 31, tzinfo=UTC)), Answered)
+    assert isinstance(judged(None), Answered)  # no readable Date: nothing to tell it by
+
+
+def test_a_replys_date_is_read_with_its_zone():
+    raw = b"From: alice@example.com\nDate: Thu, 19 Nov 2026 10:31:00 +0100\n\n1A\n"
+    assert read_reply_email(raw).written_at == datetime(2026, 11, 19, 9, 31, tzinfo=UTC)
+    assert read_reply_email(b"From: a@example.com\nDate: soon\n\n1A\n").written_at is None
