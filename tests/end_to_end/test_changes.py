@@ -521,6 +521,22 @@ def test_an_unclear_reply_gets_one_clarification(running, sandbox, alice):
     assert_each_email_once(sandbox)
 
 
+def test_an_auto_responder_that_answers_everything_gets_one_clarification(
+        running, sandbox, alice):
+    """A ticket system on the organiser's address, without Auto-Submitted or any other
+    automatic-reply header, answers every email it gets: the exchange stops after one
+    clarification, however many rounds it tries."""
+    event_id = alice.book("Pitch to Northwind")
+    run_cycle(running)
+    for _ in range(5):
+        latest = sandbox.mail.to(ALICE)[-1]
+        answer(running, latest, "Thank you. Your request 3C has been received.")
+        run_cycle(running)
+    assert kinds(sandbox, ALICE) == ["question", "clarification"]
+    assert talk(running, event_id).state == State.ASKED  # still waiting for a person
+    assert_each_email_once(sandbox)
+
+
 def test_an_organiser_who_changes_their_mind_after_the_confirmation_is_followed(
         running, sandbox, organiser):
     # The confirmation says: 'To change it, reply "in person" or "virtual".'

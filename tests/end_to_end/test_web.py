@@ -477,6 +477,23 @@ def test_a_forged_google_notification_is_refused_and_syncs_nothing(site, sandbox
     assert service.sync() == 1
 
 
+def test_a_genuine_notification_replayed_many_times_only_makes_one_sync_due(site, sandbox):
+    service = site.service
+    service.cycle()
+    open_channels(site, sandbox)
+    [channel] = service.push.live(Provider.GOOGLE).values()
+    with notifications_lost(sandbox.google):
+        book_google(sandbox, "Pitch to Northwind")
+    for _ in range(20):  # someone who saw one notification sends it again and again
+        replayed = requests.post(site.url + "/push/google", headers=_google_headers(channel),
+                                 timeout=HTTP_TIMEOUT)
+        assert replayed.status_code == 200
+    assert service.sync() == 1  # one sync of the calendar, whatever the count
+    assert service.sync() == 0
+    service.deliver()
+    assert len(sandbox.mail.messages) == 1  # and the meeting is asked about once
+
+
 # -- Microsoft Graph -------------------------------------------------------------------------------
 
 def test_graph_validates_the_subscription_and_only_its_client_state_makes_a_sync(site, sandbox):
