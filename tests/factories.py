@@ -5,8 +5,14 @@ from __future__ import annotations
 from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
+from typing import Any
 
+from assistant.assess import Assessor
+from assistant.errors import UnreadableEvent
+from assistant.event_files import read_event
 from assistant.models import Attendee, Meeting, Person, Provider, Response
+from integrations.google_event import read_google_event
+from integrations.graph_event import read_graph_event
 
 EVENTS = Path(__file__).parent / "data" / "events"
 NOW = datetime(2026, 11, 20, 9, 0, tzinfo=UTC)
@@ -35,3 +41,15 @@ def make_meeting(
         end=start + timedelta(minutes=minutes),
     )
     return replace(meeting, **fields)
+
+
+def read_and_assess(event: Any, assessor: Assessor, now: datetime) -> None:
+    """JSON through every event reader, and each meeting read through the whole assessment:
+    what the fuzz targets run. UnreadableEvent is the one failure a reader may report."""
+    for reader in (read_event, read_google_event, read_graph_event):
+        try:
+            meeting = reader(event)
+        except UnreadableEvent:
+            continue
+        if isinstance(meeting, Meeting):
+            assessor.assess(meeting, now=now, history=[meeting])

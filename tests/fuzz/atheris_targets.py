@@ -27,21 +27,21 @@ from datetime import UTC, datetime
 import atheris
 
 with atheris.instrument_imports():
+    # Run through tests.factories.read_and_assess; imported here to be instrumented.
+    import assistant.event_files  # noqa: F401
+    import integrations.google_event  # noqa: F401
+    import integrations.graph_event  # noqa: F401
     from assistant import block
     from assistant.annotate import plan_annotation
     from assistant.assess import Assessor
     from assistant.checklist import load_checklist
     from assistant.config import config_for_domains
-    from assistant.errors import UnreadableEvent
-    from assistant.event_files import read_event
     from assistant.models import DecidedBy, Format, Meeting, Recommendation, Totals
     from assistant.rendering import Renderer
     from assistant.replies import read_answer
     from assistant.reply_mail import read_reply_email
-    from integrations.google_event import read_google_event
-    from integrations.graph_event import read_graph_event
 
-from tests.factories import make_meeting
+from tests.factories import make_meeting, read_and_assess
 
 NOW = datetime(2026, 12, 1, tzinfo=UTC)
 RENDERER = Renderer()
@@ -62,13 +62,7 @@ def events(data: bytes) -> None:
         event = json.loads(data)
     except (ValueError, RecursionError):
         return  # not JSON: the HTTP layer refuses it before any reader sees it
-    for reader in (read_event, read_google_event, read_graph_event):
-        try:
-            meeting = reader(event)
-        except UnreadableEvent:
-            continue
-        if isinstance(meeting, Meeting):
-            ASSESSOR.assess(meeting, now=NOW, history=[meeting])
+    read_and_assess(event, ASSESSOR, NOW)
 
 
 def merge(data: bytes) -> None:

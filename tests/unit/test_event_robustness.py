@@ -21,10 +21,9 @@ from assistant.assess import Assessor
 from assistant.config import config_for_domains
 from assistant.errors import InputError, UnreadableEvent
 from assistant.event_files import read_event
-from assistant.models import Meeting
 from integrations.google_event import read_google_event
 from integrations.graph_event import read_graph_event
-from tests.factories import EVENTS
+from tests.factories import EVENTS, read_and_assess
 
 EXAMPLE = resources.config_dir() / "examples" / "google-event.json"
 SOURCES = [*sorted(EVENTS.glob("*.json")), EXAMPLE]
@@ -67,14 +66,7 @@ def mutated_events(draw):
 @settings(suppress_health_check=[HealthCheck.too_slow])
 @given(event=mutated_events())
 def test_reading_then_planning_never_crashes(checklist, renderer, event):
-    assessor = Assessor(config_for_domains(["example.com"]), checklist, renderer)
-    for reader in (read_event, read_google_event, read_graph_event):
-        try:
-            meeting = reader(event)
-        except UnreadableEvent:
-            continue
-        if isinstance(meeting, Meeting):
-            assessor.assess(meeting, now=NOW, history=[meeting])
+    read_and_assess(event, Assessor(config_for_domains(["example.com"]), checklist, renderer), NOW)
 
 
 @pytest.mark.fuzz
