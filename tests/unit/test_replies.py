@@ -72,6 +72,20 @@ def test_dates_and_times_are_not_answers():
     assert dict(reading.answers) == {2: A} and not reading.unclear
 
 
+def test_an_attachment_is_never_read_as_an_answer():
+    from email.message import EmailMessage
+
+    reply = EmailMessage()
+    reply["From"] = "alice@example.com"
+    reply.set_content("1A 4B\n")
+    reply.add_attachment(b"3C 5A virtual " * 250_000, maintype="text", subtype="plain",
+                         filename="notes.txt")  # 3.5 MB that reads like answers
+    reply.add_attachment(b"\x00" * 100_000, maintype="application", subtype="octet-stream",
+                         filename="../../etc/passwd")
+    reading = read_answer(read_reply_email(reply.as_bytes()).new_text)
+    assert dict(reading.answers) == {1: A, 4: B} and reading.decision is None
+
+
 def test_a_from_header_that_crashes_pythons_address_parser_reads_as_no_sender():
     raw = b'From: "":, ."":\r\nSubject: Re: Acme\r\n\r\n1A\r\n'  # found by atheris
     assert read_reply_email(raw, "meeting-assistant@example.com").sender == ""
