@@ -190,7 +190,9 @@ def _body_text(message: EmailMessage) -> str:
     """The plain text of the message, from its text part or, failing that, its HTML."""
     try:
         part = message.get_body(preferencelist=("plain", "html"))
-    except (KeyError, LookupError):
+    except (KeyError, LookupError, AttributeError):
+        # AttributeError: CPython's get_body walks into a multipart/related whose boundary
+        # never comes, whose payload is then text, not parts (found by hypothesis).
         part = None
     if part is None:
         return ""

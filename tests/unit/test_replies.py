@@ -86,6 +86,12 @@ def test_an_attachment_is_never_read_as_an_answer():
     assert dict(reading.answers) == {1: A, 4: B} and reading.decision is None
 
 
+def test_a_multipart_whose_inner_boundary_never_comes_is_read_without_a_crash():
+    raw = (b'Content-Type: multipart/mixed; boundary="XX"\n\n\n--XX\n'
+           b'Content-Type: multipart/related; boundary="\n\n1A 4B')  # found by hypothesis
+    read_reply_email(raw, "meeting-assistant@example.com")
+
+
 def test_a_from_header_that_crashes_pythons_address_parser_reads_as_no_sender():
     raw = b'From: "":, ."":\r\nSubject: Re: Acme\r\n\r\n1A\r\n'  # found by atheris
     assert read_reply_email(raw, "meeting-assistant@example.com").sender == ""
