@@ -24,7 +24,7 @@ from datetime import UTC, datetime
 from email.message import EmailMessage
 from email.utils import getaddresses, parseaddr, parsedate_to_datetime
 
-from bs4 import BeautifulSoup
+from bs4 import BeautifulSoup, ParserRejectedMarkup
 from mailparser_reply import EmailReplyParser
 
 TOKEN = r"[a-z2-7]{26,40}"
@@ -209,8 +209,15 @@ def _body_text(message: EmailMessage) -> str:
 
 
 def html_to_text(html: str) -> str:
-    """Visible text of an HTML reply, without the quoted original, line breaks kept."""
-    soup = BeautifulSoup(html, "html.parser")
+    """Visible text of an HTML reply, without the quoted original, line breaks kept.
+
+    HTML that Python's parser gives up on (`<![<!DOCTYPE`, found by atheris) reads as no
+    text: its quoted original could not be told apart, and a guess is worse than none.
+    """
+    try:
+        soup = BeautifulSoup(html, "html.parser")
+    except ParserRejectedMarkup:
+        return ""
     for selector in _QUOTE_MARKERS:
         marker = soup.select_one(selector)
         if marker is not None:

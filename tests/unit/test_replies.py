@@ -92,6 +92,12 @@ def test_a_multipart_whose_inner_boundary_never_comes_is_read_without_a_crash():
     read_reply_email(raw, "meeting-assistant@example.com")
 
 
+def test_html_that_pythons_parser_rejects_reads_as_no_text():
+    raw = (b"From: alice@example.com\nContent-Type: text/html\n\n"
+           b"<![<!DOCTYPE html>\n<p>1A</p>")  # found by atheris
+    assert read_reply_email(raw, "meeting-assistant@example.com").new_text == ""
+
+
 def test_a_from_header_that_crashes_pythons_address_parser_reads_as_no_sender():
     raw = b'From: "":, ."":\r\nSubject: Re: Acme\r\n\r\n1A\r\n'  # found by atheris
     assert read_reply_email(raw, "meeting-assistant@example.com").sender == ""
