@@ -17,6 +17,7 @@ from assistant.config import Config, files_named, secrets_named
 from assistant.models import Meeting, Recommendation
 from assistant.replies import Reading
 from assistant.reply_mail import ReplyEmail
+from assistant.secret_files import readable_by_others
 
 
 def recommendation_json(result: Recommendation) -> dict[str, Any]:
@@ -153,7 +154,8 @@ def config_json(path: Path, config: Config, checklist: Checklist) -> dict[str, A
         "ready": not not_ready(config),
         "admin_page_open": bool(os.environ.get(config.service.admin_password_env)),
         "dry_run": config.policy.dry_run,
-        "files": {key: {"path": str(path), "exists": path.exists()}
+        "files": {key: {"path": str(path), "exists": path.exists(),
+                        "owner_only": path.exists() and not readable_by_others(path)}
                   for key, path in files_named(config).items()},
     }
 
@@ -182,7 +184,7 @@ def config_text(path: Path, config: Config, checklist: Checklist) -> str:
             f"{admin}",
             *(["  dry run: no invite is written and no email sent"]
               if config.policy.dry_run else []),
-            *(f"  {key}: {path}{'' if path.exists() else ' (NOT FOUND)'}"
+            *(f"  {key}: {path}{_file_problem(path)}"
               for key, path in files_named(config).items()),
         ]
     )
@@ -192,10 +194,21 @@ def not_ready(config: Config) -> str:
     """What this environment lacks for the config to run ('' when nothing), in words."""
     secrets = sum(1 for variable in secrets_named(config) if not os.environ.get(variable))
     files = sum(1 for path in files_named(config).values() if not path.exists())
+    open_files = sum(1 for path in files_named(config).values()
+                     if path.exists() and readable_by_others(path))
     lacking = [f"{secrets} secret(s) not set" if secrets else "",
-               f"{files} file(s) not found" if files else ""]
+               f"{files} file(s) not found" if files else "",
+               f"{open_files} file(s) others may read" if open_files else ""]
     return " and ".join(words for words in lacking if words) + (" (below)" if any(lacking)
                                                                 else "")
+
+
+def _file_problem(path: Path) -> str:
+    if not path.exists():
+        return " (NOT FOUND)"
+    if readable_by_others(path):
+        return f" (others may read it: run `chmod 600 {path}`)"
+    return ""
 
 
 def _database(config: Config) -> str:

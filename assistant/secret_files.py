@@ -21,14 +21,19 @@ def write_owner_only(path: Path, data: bytes | str) -> None:
         handle.write(data.encode() if isinstance(data, str) else data)
 
 
+def readable_by_others(path: Path) -> bool:
+    """True when anyone but the file's owner may read or write it (group or world bits)."""
+    return bool(path.stat().st_mode & 0o077)
+
+
 def read_owner_only(path: Path, key: str) -> bytes:
     """The bytes of a secret file that only its owner may read; ConfigError (naming the config
     key) when anyone else may: a key others can read has, for all we know, been read.
 
     OSError (no such file, no permission) is the caller's to explain.
     """
-    mode = path.stat().st_mode
-    if mode & 0o077:
+    if readable_by_others(path):
+        mode = path.stat().st_mode
         raise ConfigError(key, [
             f"{path} may be read by others (mode {mode & 0o777:o}), and it holds a secret: "
             f"run `chmod 600 {path}` (on Kubernetes, mount the secret with defaultMode 0400)"])

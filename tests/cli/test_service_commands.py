@@ -142,6 +142,21 @@ def test_check_config_says_which_secrets_and_files_are_missing(tmp_path, monkeyp
     assert "google-service-account.json (NOT FOUND)" in result.output
 
 
+def test_check_config_says_which_secret_files_others_may_read(tmp_path):
+    key = tmp_path / "key.json"
+    key.write_text("{}")
+    key.chmod(0o644)
+    config = tmp_path / "assistant.toml"
+    config.write_text(f'[organisation]\ndomains = ["example.com"]\n[google]\n'
+                      f'calendars = ["alice@example.com"]\nservice_account_key_file = "{key}"\n')
+    result = CliRunner().invoke(cli, ["check-config", str(config)])
+    assert "1 file(s) others may read" in result.output
+    assert f"{key} (others may read it: run `chmod 600 {key}`)" in result.output
+    key.chmod(0o600)
+    result = CliRunner().invoke(cli, ["check-config", str(config), "--json"])
+    assert '"owner_only": true' in result.output
+
+
 def test_sigterm_mid_backlog_stops_soon_and_the_rest_goes_out_once_after_a_restart(
     sandbox, tmp_path
 ):
