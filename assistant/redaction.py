@@ -28,8 +28,8 @@ def without_tokens(text: str) -> str:
     return _TOKEN_PARAMETER.sub(r"\1…", text)
 
 
-# Secret values this process has read (see keep_out_of_logs); shorter ones could not be told
-# from ordinary words, and no secret the config accepts is that short.
+# Secret values this process has read (see keep_out_of_logs). A shorter one would mask
+# ordinary words all over the logs; a mail password that short is no secret to protect anyway.
 _SHORTEST_SECRET = 8
 _secrets: set[str] = set()
 _secrets_lock = threading.Lock()
