@@ -33,6 +33,7 @@ from assistant.rendering import Renderer
 from assistant.replies import Reading, read_answer
 from assistant.reply_mail import read_reply_email
 from assistant.scoring import recommend as score
+from assistant.store.database import STARTUP_PATIENCE_SECONDS
 
 
 class _UserError(click.ClickException):
@@ -173,11 +174,6 @@ def check_config(config_file: Path | None, as_json: bool) -> None:
         click.echo(presenting.config_text(path, config, checklist))
 
 
-# How long `run` waits at its start for a database server that is not up yet: it may be
-# starting beside the worker, or restarting.
-DATABASE_PATIENCE_SECONDS = 60.0
-
-
 @cli.command()
 @click.option("--config", "config_path", type=click.Path(path_type=Path, dir_okay=False),
               help="Config file (default: $ASSISTANT_CONFIG, then ./assistant.toml).")
@@ -196,7 +192,7 @@ def run(config_path: Path | None, once: bool) -> None:
     path = config_path_or_default(config_path)
     config = load_config(path)
     try:
-        built = build_service(config, database_patience_seconds=DATABASE_PATIENCE_SECONDS)
+        built = build_service(config, database_patience_seconds=STARTUP_PATIENCE_SECONDS)
     except ConfigError as err:
         if Path(err.path).exists():
             raise

@@ -22,6 +22,7 @@ from apscheduler.schedulers.background import BackgroundScheduler
 from assistant.config import Config
 from assistant.errors import AssistantError
 from assistant.service import Service
+from assistant.store.database import STARTUP_PATIENCE_SECONDS, waiting_for_the_server
 from assistant.web import create_app
 from assistant.wiring import Built
 
@@ -65,7 +66,7 @@ class Worker:
 
         announce is told, once running, what the worker watches and where it listens.
         """
-        self.service.reconcile_calendars()
+        waiting_for_the_server(self.service.reconcile_calendars, STARTUP_PATIENCE_SECONDS)
         self.service.metrics.watch_store(self.service.store, self.service.clock)
         settings = self.config.service
         self._every("sync", self._sync, settings.sync_interval_seconds)

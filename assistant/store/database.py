@@ -13,7 +13,7 @@ import sqlite3
 import threading
 import uuid
 from collections import deque
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import AbstractContextManager, contextmanager, nullcontext
 from dataclasses import dataclass
 from datetime import datetime, timedelta
@@ -153,6 +153,36 @@ _NOT_THERE_YET = re.compile(
     re.IGNORECASE)
 
 
+# How long a worker starting up waits for a database server that is not up yet: it may be
+# starting beside the worker, or restarting.
+STARTUP_PATIENCE_SECONDS = 60.0
+T = TypeVar("T")
+
+
+def waiting_for_the_server(action: Callable[[], T], patience_seconds: float) -> T:
+    """action(), tried again with backoff while the database server is not there yet (refused,
+    starting up, shutting down), for up to patience_seconds; any other failure at once.
+
+    For a worker's first steps (opening the store, reconciling its calendars): later on, its
+    jobs simply run again at their next turn.
+    """
+    retrying = tenacity.Retrying(
+        stop=tenacity.stop_after_delay(patience_seconds),
+        wait=tenacity.wait_random_exponential(multiplier=0.5, max=5),
+        retry=tenacity.retry_if_exception(_not_there_yet),
+        before_sleep=lambda state: log.warning(
+            "%s; trying again in %.1f s", state.outcome.exception() if state.outcome else "",
+            state.next_action.sleep if state.next_action else 0.0),
+        reraise=True)
+    return retrying(action)
+
+
+def _not_there_yet(err: BaseException) -> bool:
+    if isinstance(err, StoreUnavailable):
+        return err.for_now
+    return isinstance(err, OperationalError) and _for_now(err)
+
+
 def _for_now(err: OperationalError) -> bool:
     if isinstance(err.orig, sqlite3.Error):
         return False
@@ -191,18 +221,8 @@ class Store:
 
     @classmethod
     def open_waiting(cls, url: str, patience_seconds: float) -> Store:
-        """Store.open, tried again with backoff while the server is not there yet (a worker
-        started with its database, or during its restart), for up to patience_seconds."""
-        retrying = tenacity.Retrying(
-            stop=tenacity.stop_after_delay(patience_seconds),
-            wait=tenacity.wait_random_exponential(multiplier=0.5, max=5),
-            retry=tenacity.retry_if_exception(
-                lambda err: isinstance(err, StoreUnavailable) and err.for_now),
-            before_sleep=lambda state: log.warning(
-                "%s; trying again in %.1f s", state.outcome.exception() if state.outcome else "",
-                state.next_action.sleep if state.next_action else 0.0),
-            reraise=True)
-        return retrying(cls.open, url)
+        """Store.open, while the server is not there yet (see waiting_for_the_server)."""
+        return waiting_for_the_server(lambda: cls.open(url), patience_seconds)
 
     @property
     def is_postgresql(self) -> bool:

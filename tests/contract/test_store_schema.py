@@ -10,9 +10,10 @@ from alembic.autogenerate import compare_metadata
 from alembic.config import Config as AlembicConfig
 from alembic.migration import MigrationContext
 from sqlalchemy import create_engine, select, text
+from sqlalchemy.exc import OperationalError
 
 from assistant.store import Store
-from assistant.store.database import MIGRATIONS, StoreUnavailable
+from assistant.store.database import MIGRATIONS, StoreUnavailable, waiting_for_the_server
 from assistant.store.tables import Base, WatchedCalendar
 from integrations.sandbox.server import free_port
 
@@ -72,3 +73,24 @@ def test_a_server_not_there_yet_is_waited_for_and_a_wrong_database_is_not(postgr
         with pytest.raises(StoreUnavailable) as missing:
             Store.open_waiting(wrong, patience_seconds=30)
         assert not missing.value.for_now and time.monotonic() - started < 5  # said at once
+
+
+def test_a_first_step_is_tried_again_while_the_server_is_not_there_yet():
+    refused = OperationalError("SELECT 1", {}, Exception('connection to server at "127.0.0.1" '
+                                                       "failed: Connection refused"))
+    failures = [refused, refused]
+
+    def reconcile() -> str:
+        if failures:
+            raise failures.pop()
+        return "reconciled"
+
+    assert waiting_for_the_server(reconcile, patience_seconds=30) == "reconciled"
+
+    def broken() -> str:
+        raise OperationalError("SELECT 1", {}, Exception('relation "calendars" does not exist'))
+
+    started = time.monotonic()
+    with pytest.raises(OperationalError):
+        waiting_for_the_server(broken, patience_seconds=30)
+    assert time.monotonic() - started < 1  # not a matter of waiting: said at once
