@@ -148,7 +148,8 @@ class StoreUnavailable(AssistantError):
 # no SQLSTATE, so its words are all there is; a message in another language is taken as
 # lasting, which only means failing at once, as before there was any waiting.
 _NOT_THERE_YET = re.compile(
-    r"connection refused|the database system is (starting up|shutting down|in recovery mode)|"
+    r"connection refused|the database system is (starting up|shutting down|in recovery mode|"
+    r"not yet accepting connections)|"
     r"server closed the connection unexpectedly|timeout expired|no such file or directory",
     re.IGNORECASE)
 

@@ -78,7 +78,10 @@ def test_a_server_not_there_yet_is_waited_for_and_a_wrong_database_is_not(postgr
 def test_a_first_step_is_tried_again_while_the_server_is_not_there_yet():
     refused = OperationalError("SELECT 1", {}, Exception('connection to server at "127.0.0.1" '
                                                        "failed: Connection refused"))
-    failures = [refused, refused]
+    # What PostgreSQL says while it replays its log after a crash (a chaos run met it).
+    recovering = OperationalError("SELECT 1", {}, Exception(
+        "FATAL:  the database system is not yet accepting connections"))
+    failures = [refused, recovering]
 
     def reconcile() -> str:
         if failures:
