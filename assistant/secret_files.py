@@ -7,6 +7,8 @@ from pathlib import Path
 
 from assistant.errors import ConfigError
 
+_OTHERS = 0o077  # the group's and everyone's permission bits
+
 
 def write_owner_only(path: Path, data: bytes | str) -> None:
     """Write data (text as UTF-8) that only its owner may read, from the first byte on.
@@ -23,7 +25,7 @@ def write_owner_only(path: Path, data: bytes | str) -> None:
 
 def readable_by_others(path: Path) -> bool:
     """True when anyone but the file's owner may read or write it (group or world bits)."""
-    return bool(path.stat().st_mode & 0o077)
+    return bool(path.stat().st_mode & _OTHERS)
 
 
 def read_owner_only(path: Path, key: str) -> bytes:
@@ -32,8 +34,8 @@ def read_owner_only(path: Path, key: str) -> bytes:
 
     OSError (no such file, no permission) is the caller's to explain.
     """
-    if readable_by_others(path):
-        mode = path.stat().st_mode
+    mode = path.stat().st_mode
+    if mode & _OTHERS:
         raise ConfigError(key, [
             f"{path} may be read by others (mode {mode & 0o777:o}), and it holds a secret: "
             f"run `chmod 600 {path}` (on Kubernetes, mount the secret with defaultMode 0400)"])

@@ -102,6 +102,10 @@ class Faults:
         """The fault to inject into the next API call, or None."""
         return self._pick([kind for kind in self.kinds if kind not in _EXCHANGE_KINDS])
 
+    def touch_exchanges(self) -> bool:
+        """True when some fault kind befalls whole exchanges, at a rate above nothing."""
+        return self.rate > 0 and any(kind in _EXCHANGE_KINDS for kind in self.kinds)
+
     def pick_for_exchange(self) -> str | None:
         """The fault to inject into the next HTTP exchange as a whole (TRUNCATED, HANG)."""
         return self._pick([kind for kind in self.kinds if kind in _EXCHANGE_KINDS])
@@ -198,6 +202,8 @@ class SandboxServer:
 
     def serve(self, request: Request) -> Response | None:
         """One HTTP exchange: dispatch, inside the exchange's own faults if one is due."""
+        if not self.faults.touch_exchanges():  # the usual case: no second walk of the routes
+            return self.dispatch(request)
         route = next((route for route in self.routes if route.method == request.method
                       and route.pattern.match(request.path)), None)
         fault = self.faults.pick_for_exchange() if route and route.faults else None
