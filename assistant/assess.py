@@ -64,16 +64,30 @@ class Assessor:
             travel_ruled_out=organiser_facts.travel_ruled_out or inference.hard.travel_ruled_out,
         )
         recommendation = recommend(self.checklist, answers, hard)
-        plan = plan_annotation(
-            meeting,
-            recommendation,
-            self.renderer,
-            organisation_name=self.config.organisation.name,
-            virtual_minutes=self.config.policy.virtual_minutes,
-        )
+        plan = self._plan(meeting, recommendation)
         questions = tuple(
             number
             for number in inference.questions(self.checklist)
             if self.checklist.find(number).key not in organiser_answers
         )
         return Assessment(meeting, detection, inference, questions, recommendation, plan)
+
+    def plan_decided(self, meeting: Meeting, decided: Recommendation) -> AnnotationPlan | None:
+        """The plan that writes an earlier decision into meeting as it reads now.
+
+        A decision stands once made (the organiser was told it): a meeting that moves or
+        changes gets the same format and reasons, fitted anew. None, as in assess, for a
+        meeting that is no longer a customer meeting or whose note a person took over.
+        """
+        if not self.detector.detect(meeting).is_customer_meeting:
+            return None
+        return self._plan(meeting, decided)
+
+    def _plan(self, meeting: Meeting, recommendation: Recommendation) -> AnnotationPlan | None:
+        return plan_annotation(
+            meeting,
+            recommendation,
+            self.renderer,
+            organisation_name=self.config.organisation.name,
+            virtual_minutes=self.config.policy.virtual_minutes,
+        )

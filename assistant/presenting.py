@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+from collections.abc import Mapping
 from datetime import date, datetime
 from pathlib import Path
 from typing import Any
@@ -14,7 +15,7 @@ from assistant.annotate import AnnotationPlan
 from assistant.assess import Assessment
 from assistant.checklist import Checklist
 from assistant.config import Config, files_named, secrets_named
-from assistant.models import Meeting, Recommendation
+from assistant.models import DecidedBy, Format, Meeting, Recommendation, Totals
 from assistant.replies import Reading
 from assistant.reply_mail import ReplyEmail
 from assistant.secret_files import readable_by_others
@@ -26,6 +27,7 @@ def recommendation_json(result: Recommendation) -> dict[str, Any]:
         "totals": {"in_person": result.totals.in_person, "virtual": result.totals.virtual},
         "decided_by": result.decided_by.value,
         "reasons": list(result.reasons),
+        "invite_reasons": list(result.invite_reasons),
         "rows": {
             "answered": list(result.answered),
             "inferred": list(result.inferred),
@@ -33,6 +35,25 @@ def recommendation_json(result: Recommendation) -> dict[str, Any]:
             "unknown": list(result.unknown),
         },
     }
+
+
+def recommendation_from_json(detail: Mapping[str, Any]) -> Recommendation | None:
+    """The recommendation that recommendation_json wrote; None when the JSON lacks the invite's
+    reasons, as the records of earlier versions of the assistant do."""
+    if "invite_reasons" not in detail:
+        return None
+    rows = detail["rows"]
+    return Recommendation(
+        format=Format(detail["format"]),
+        totals=Totals(**detail["totals"]),
+        decided_by=DecidedBy(detail["decided_by"]),
+        reasons=tuple(detail["reasons"]),
+        invite_reasons=tuple(detail["invite_reasons"]),
+        answered=tuple(rows["answered"]),
+        inferred=tuple(rows["inferred"]),
+        defaulted=tuple(rows["defaulted"]),
+        unknown=tuple(rows["unknown"]),
+    )
 
 
 def recommendation_text(result: Recommendation, checklist: Checklist) -> str:

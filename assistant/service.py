@@ -78,7 +78,7 @@ from assistant.ports import (
     SyncFailed,
     WriteResult,
 )
-from assistant.presenting import recommendation_json
+from assistant.presenting import recommendation_from_json, recommendation_json
 from assistant.push import PushChannels
 from assistant.redaction import redacted, without_tokens
 from assistant.rendering import Renderer
@@ -418,12 +418,17 @@ class Service:
         elif State(talk.state).open:
             self._still_open(session, talk, assessment, now)
         elif talk.state == State.ANNOTATED and not talk.left_alone and \
-                conversation.rewrite_needed(change, assessment.plan):
+                conversation.rewrite_needed(change, self._decided_plan(session, talk, change)):
             self._queue_annotation(session, talk, now, "the meeting changed")
         elif talk.state in (State.ANSWERED, State.DECIDED) and not self._annotation_pending(
                 session, talk):
             # Its write failed for good earlier (say, a sign-in was missing): try afresh.
             self._queue_annotation(session, talk, now, "decided")
+
+    def _decided_plan(self, session: Session, talk: Conversation,
+                      meeting: Meeting) -> AnnotationPlan | None:
+        decided = self._decided(session, talk)
+        return self.assessor.plan_decided(meeting, decided) if decided else None
 
     def _open(self, session: Session, seen: SeenMeeting, talk: Conversation | None,
               assessment: Assessment, now: datetime) -> None:
@@ -756,6 +761,17 @@ class Service:
                          {"why": why, "without_answer": without_answer,
                           "revision": talk.revision})
 
+    def _decided(self, session: Session, talk: Conversation) -> Recommendation | None:
+        """The recommendation last decided for talk: the one its confirmation told."""
+        detail = session.scalar(
+            select(RecommendationRecord.detail)
+            .where(RecommendationRecord.conversation_id == talk.id)
+            .order_by(RecommendationRecord.id.desc()).limit(1))
+        recorded = recommendation_from_json(detail) if detail is not None else None
+        # Recorded by an earlier version, without the invite's reasons: decide it again from
+        # the stored meeting, as that version did before each write.
+        return recorded or self._assess_stored(session, talk).recommendation
+
     def _annotation_pending(self, session: Session, talk: Conversation) -> bool:
         return session.scalar(select(Outbox.id).where(
             Outbox.conversation_id == talk.id, Outbox.kind == "annotate",
@@ -887,28 +903,27 @@ class Service:
             assert talk is not None
             calendar = talk.meeting.calendar
             before = self._meeting(talk)
-            answers = [(a.row_key, a.side, a.provenance, a.why) for a in talk.answers]
-            choice, event_id = talk.organiser_choice, talk.meeting.event_id
-            history = History.of_session(session, self.clock()).of(before, talk.meeting_id)
+            event_id = talk.meeting.event_id
+            decided = self._decided(session, talk)
             occurrences = list(session.scalars(select(SeenMeeting.event_id).where(
                 SeenMeeting.calendar_id == talk.meeting.calendar_id,
                 SeenMeeting.series_id == event_id, SeenMeeting.event_id != event_id,
                 SeenMeeting.removed.is_(False))))
-        stored = _StoredAnswers(answers, choice)
-        plans: list[tuple[Meeting, AnnotationPlan | None, Recommendation | None]] = []
+        plans: list[tuple[Meeting, AnnotationPlan | None]] = []
 
         def planner(current: Meeting) -> AnnotationPlan | None:
-            assessment = self.assessor.assess(
-                current, now=self.clock(), history=history,
-                organiser_answers=stored.rows(), organiser_facts=stored.facts())
-            plans.append((current, assessment.plan, assessment.recommendation))
-            return assessment.plan
+            # The decision as recorded, never one made again from today's calendar: then a
+            # retry of this write finds it written, and the invite says what the
+            # confirmation does.
+            plan = self.assessor.plan_decided(current, decided) if decided else None
+            plans.append((current, plan))
+            return plan
 
         port = self.outside.calendars.get(Provider(calendar.provider))
         if port is None:
             raise AssistantError(f"no {calendar.provider} sign-in is configured any more")
         outcome = port.update(calendar.address, event_id, planner)
-        read, plan, recommendation = plans[-1] if plans else (before, None, None)
+        read, plan = plans[-1] if plans else (before, None)
         if outcome.result is not WriteResult.GONE:
             # A moved or edited occurrence is an event of its own at both providers, which
             # the series' write does not reach; one moved later starts as a copy of the
@@ -942,10 +957,9 @@ class Service:
                 self._audit(session, talk, "annotated", f"{outcome.result.value} after "
                             f"{outcome.attempts} attempt(s)")
             # Each decision is confirmed once (a change of mind too); a move is not news.
-            decided = done.payload.get("why") == "decided"
-            if decided and plan is not None and recommendation is not None:
+            if done.payload.get("why") == "decided" and plan is not None and decided:
                 mail = confirmation_email(
-                    read, recommendation, conversation.changes_made(read, plan),
+                    read, decided, conversation.changes_made(read, plan),
                     without_answer=bool(done.payload.get("without_answer")),
                     token=self._issue_token(talk),
                     sender=self.sender, renderer=self.renderer)
@@ -1052,21 +1066,6 @@ class History:
                 self._by_organiser[organiser] = []
             for row in rows:
                 self._by_organiser[row.organiser].append((row.id, meeting_from_json(row.snapshot)))
-
-
-@dataclass(frozen=True)
-class _StoredAnswers:
-    """The organiser's answers read out of a session, usable after it closed."""
-
-    answers: list[tuple[str, str, str, str]]
-    choice: str | None
-
-    def rows(self) -> dict[str, RowAnswer]:
-        return {key: RowAnswer(Side(side), Provenance(provenance), why)
-                for key, side, provenance, why in self.answers}
-
-    def facts(self) -> HardFacts:
-        return HardFacts(organiser_choice=Format(self.choice) if self.choice else None)
 
 
 def _link_choice_words(checklist: Checklist, claims: LinkClaims) -> str:

@@ -452,6 +452,51 @@ def test_a_note_deleted_by_a_person_is_never_written_again(running, sandbox, org
     assert_each_email_once(sandbox)
 
 
+def test_a_decision_stands_in_the_invite_when_the_calendar_around_it_fills_up(
+        running, sandbox, alice):
+    # Asked: 4 rows inferred for in person (a first meeting, no other customer meetings, one
+    # guest); answered: 4 rows for virtual. The tie goes to row 1: in person, and confirmed.
+    start = soon(days=5)
+    event_id = alice.book("Call with Northwind", start=start)
+    run_cycle(running)
+    [question] = of_kind(sandbox, ALICE, "question")
+    answer(running, question, "2B 5B 6B 9B")
+    run_cycle(running)
+    written = alice.etag(event_id)
+    assert "in person" in alice.description(event_id) and alice.minutes(event_id) == 60
+
+    # Ten customer meetings booked around it would now tip row 3, and the count, to virtual;
+    # then a person adds a line to the invite, so the assistant reads it again.
+    for number in range(10):
+        alice.book(f"Call {number}", start=start + (number + 1) * HOUR,
+                   guests=[f"buyer@customer{number}.example"])
+    run_cycle(running)
+    assert alice.etag(event_id) == written
+    alice.set_description(event_id, alice.description(event_id) + "\nParking: level 2.")
+    edited = alice.etag(event_id)
+    run_cycle(running, times=2)
+
+    # The invite says what the organiser was told, and nobody got an update for nothing.
+    assert alice.etag(event_id) == edited
+    assert sandbox.google.api_writes[(ALICE, event_id)] == 1
+    assert "in person" in alice.description(event_id) and alice.minutes(event_id) == 60
+    assert kinds(sandbox, ALICE, "Northwind") == ["question", "confirmation"]
+
+
+def test_a_decision_recorded_by_an_earlier_version_is_still_written(running, sandbox, alice):
+    event_id = alice.book("Pitch to Northwind")
+    run_cycle(running)
+    [question] = of_kind(sandbox, ALICE, "question")
+    answer(running, question, "virtual")
+    running.service.read_replies()  # decided; the write is queued
+    with running.service.store.transaction() as session:  # as earlier versions recorded it
+        for record in session.scalars(select(RecommendationRecord)):
+            record.detail = {k: v for k, v in record.detail.items() if k != "invite_reasons"}
+    run_cycle(running)
+    assert alice.minutes(event_id) == 50 and notes_in(alice.description(event_id)) == 1
+    assert kinds(sandbox, ALICE) == ["question", "confirmation"]
+
+
 # -- 6: replies that are not simply an answer ------------------------------------------------------
 
 

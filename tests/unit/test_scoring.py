@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+import json
+
 import pytest
 
 from assistant.models import DecidedBy, Format, HardFacts, Provenance, RowAnswer, Side, Totals
+from assistant.presenting import recommendation_from_json, recommendation_json
 from assistant.scoring import recommend
 
 
@@ -104,3 +107,18 @@ def test_invite_reasons_leave_out_internal_rows(checklist):
     assert result.format is Format.IN_PERSON
     assert result.invite_reasons == ("we would like to get to know each other",)
     assert len(result.reasons) == 3
+
+
+def test_a_recommendation_comes_back_whole_from_the_json_it_is_stored_as(checklist):
+    given = answers(importance="A", stakeholders="B", location="B")
+    given["values"] = RowAnswer(Side.B, Provenance.DEFAULT, "config")
+    given["rapport"] = RowAnswer(Side.A, Provenance.INFERRED, "first meeting")
+    result = recommend(checklist, given, HardFacts(travel_ruled_out="the travel policy"))
+    stored = json.loads(json.dumps(recommendation_json(result)))
+    assert recommendation_from_json(stored) == result
+
+
+def test_a_recommendation_stored_without_the_invite_reasons_is_not_guessed(checklist):
+    stored = recommendation_json(recommend(checklist, answers(importance="A")))
+    del stored["invite_reasons"]  # as earlier versions recorded it
+    assert recommendation_from_json(stored) is None
