@@ -394,8 +394,9 @@ def check_outcome(run: ChaosRun, pool: WorkerPool) -> None:
     # space that unfolding leaves in front.
     asked = Counter(str(m["Subject"]).split(": in person or virtual?")[0].strip()
                     for m in questions(sandbox))
-    confirmed = Counter(str(m["Subject"]).rsplit(": ", 1)[0].strip()
-                        for m in confirmations(sandbox))
+    told = [str(m["Subject"]).rsplit(" [MFA-", 1)[0].rsplit(": ", 1)
+            for m in confirmations(sandbox)]
+    confirmed = Counter(title.strip() for title, _ in told)
     assert set(asked) == expected and set(asked.values()) == {1}  # one question each
     assert set(confirmed) == expected and set(confirmed.values()) == {1}
     # An email goes out again only when the connection died between the server's "250" and
@@ -407,8 +408,9 @@ def check_outcome(run: ChaosRun, pool: WorkerPool) -> None:
     not_once = {m.title: writes.get((m.calendar, m.event_id)) for m in run.meetings
                 if writes.get((m.calendar, m.event_id)) != 1}
     assert not not_once, f"invites not written exactly once: {not_once}"
+    format_told = {title.strip(): words for title, words in told}
     for meeting in run.meetings:
-        _check_invite(sandbox, meeting)
+        _check_invite(sandbox, meeting, format_told[meeting.title])
     with store_session(run.database_url) as session:
         states = Counter(session.scalars(select(Conversation.state)))
         replies = session.scalar(select(func.count()).select_from(HandledReply))
@@ -417,14 +419,16 @@ def check_outcome(run: ChaosRun, pool: WorkerPool) -> None:
     _check_no_secret_in_logs(run, pool.logs())
 
 
-def _check_invite(sandbox: SandboxEnvironment, meeting: Meeting) -> None:
-    """The note is there once, and whatever a person wrote is still there."""
+def _check_invite(sandbox: SandboxEnvironment, meeting: Meeting, format_told: str) -> None:
+    """The note is there once, it says the format the organiser was told, and whatever a
+    person wrote is still there."""
     if meeting.google:
         text = sandbox.google.event(meeting.calendar, meeting.event_id).get("description", "")
     else:
         text = sandbox.graph.event(meeting.calendar, meeting.event_id)["body"]["content"]
     marker = HTML_START if HTML_START in text else TEXT_START  # an HTML note has both
     assert text.count(marker) == 1, (meeting, text)
+    assert ("cameras on" in text) == (format_told == "virtual"), (meeting, format_told, text)
     assert "Agenda: the renewal." in text, (meeting, text)
     if meeting.edited:
         assert EDITED_LINE in text, (meeting, text)
