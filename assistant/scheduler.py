@@ -66,7 +66,9 @@ class Worker:
 
         announce is told, once running, what the worker watches and where it listens.
         """
-        waiting_for_the_server(self.service.reconcile_calendars, STARTUP_PATIENCE_SECONDS)
+        # Every first step that reads the store waits for a database server still starting
+        # (or restarting) rather than exit: the jobs after it have their own retries.
+        watched = waiting_for_the_server(self._reconciled, STARTUP_PATIENCE_SECONDS)
         self.service.metrics.watch_store(self.service.store, self.service.clock)
         settings = self.config.service
         self._every("sync", self._sync, settings.sync_interval_seconds)
@@ -84,7 +86,7 @@ class Worker:
             previous = {sig: signal.signal(sig, lambda *_: self.stop())
                         for sig in (signal.SIGTERM, signal.SIGINT)}
         self.scheduler.start()
-        announce(self._started())
+        announce(self._started(watched))
         try:
             self.stopping.wait()
         finally:
@@ -97,8 +99,12 @@ class Worker:
                 signal.signal(sig, handler)
             log.info("worker %s stopped", self.service.worker)
 
-    def _started(self) -> str:
-        counts = self.service.watched()
+    def _reconciled(self) -> dict[str, int]:
+        """The watched calendars made what the config says, and counted for the announcement."""
+        self.service.reconcile_calendars()
+        return self.service.watched()
+
+    def _started(self, counts: dict[str, int]) -> str:
         watched = ", ".join(f"{n} {provider}" for provider, n in counts.items()) or "nothing yet"
         web = (f"; web app on http://{self.config.service.listen} (/healthz, /metrics)"
                if self.server is not None else "")
