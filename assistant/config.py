@@ -123,6 +123,7 @@ class Google(_Section):
     # per-user rate; at 4, 5,000 calendars took 25 rounds of 50 ms and more (README,
     # "Performance"); beyond 8 the worker's CPU, not the network, is what it waits for.
     max_connections: int = Field(default=8, ge=1, le=32)
+    request_timeout_seconds: float = Field(default=30.0, gt=0, le=300)  # then asked again
 
     @property
     def signed_in(self) -> bool:
@@ -173,6 +174,7 @@ class Microsoft(_Section):
     # mailbox, and a batch asks each of its mailboxes once: 16 batches are 320 mailboxes, one
     # request each. At 4, 5,000 mailboxes took 63 rounds (README, "Performance").
     max_connections: int = Field(default=16, ge=1, le=32)
+    request_timeout_seconds: float = Field(default=30.0, gt=0, le=300)  # then asked again
     categories: Categories | None = None  # unset: the assistant adds no categories
 
     @property

@@ -157,7 +157,8 @@ def google_calendar_from_config(
         sign_in = InstalledAppSignIn(google.token_file)
     else:
         raise ConfigError("google", ["no sign-in: set service_account_key_file or token_file"])
-    api = GoogleApi(TokenSource(sign_in), root_url=google.api_endpoint, retry=retry)
+    api = GoogleApi(TokenSource(sign_in), root_url=google.api_endpoint, retry=retry,
+                    timeout_seconds=google.request_timeout_seconds)
     window = SyncWindow.of(config.sync)
     return GoogleCalendar(api, window=window, send_updates=google.send_updates,
                           batch_size=google.batch_size, max_connections=google.max_connections)

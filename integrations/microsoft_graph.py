@@ -211,7 +211,8 @@ def microsoft_calendar_from_config(
                               graph_endpoint=settings.graph_endpoint, secret=secret,
                               certificate_file=settings.certificate_file, http_client=login_http)
     api = GraphApi(sign_in, graph_endpoint=settings.graph_endpoint, retry=retry,
-                   max_connections=settings.max_connections)
+                   max_connections=settings.max_connections,
+                   timeout_seconds=settings.request_timeout_seconds)
     categories = None
     if settings.categories is not None:
         categories = {Format.IN_PERSON: settings.categories.in_person,

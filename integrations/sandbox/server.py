@@ -14,6 +14,7 @@ import logging
 import random
 import re
 import socket
+import sys
 import threading
 import time
 from collections import Counter
@@ -261,6 +262,13 @@ class _Listener(ThreadingHTTPServer):
     # socketserver's backlog is 5: more connections opened at once are dropped, and their
     # SYN resent a second later. Real providers take thousands at once.
     request_queue_size = 128
+
+    def handle_error(self, request: Any, client_address: Any) -> None:
+        # A client that gave up waiting (its timeout, or a killed worker) has closed the
+        # connection before the answer was written: that is the client's choice, not an error.
+        if isinstance(sys.exc_info()[1], (BrokenPipeError, ConnectionResetError)):
+            return
+        super().handle_error(request, client_address)
 
 
 def _handler_class(server: SandboxServer) -> type[BaseHTTPRequestHandler]:

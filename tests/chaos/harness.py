@@ -2,12 +2,13 @@
 
 The providers are the emulators with a share of all requests failing (429 with Retry-After,
 500, 503, connections dropped before or after the work, answers cut off mid-JSON after the
-work); the mail server answers 421 or drops
-connections; the inbox is Dovecot over IMAP; the store is SQLite or a PostgreSQL server. A
-seeded schedule meanwhile kills workers with SIGKILL and starts them again, expires every sync
-token and delta link, suspends a Google user and restores them, restarts Dovecot and the
-database server, and has people edit meetings by hand. The harness plays every organiser: it
-answers each question as it arrives. `check_outcome` then holds the run to the guarantees.
+work, answers so late that the worker has asked again before the first is done); the mail
+server answers 421 or drops connections; the inbox is Dovecot over IMAP; the store is SQLite
+or a PostgreSQL server. A seeded schedule meanwhile kills workers with SIGKILL and starts them
+again, expires every sync token and delta link, suspends a Google user and restores them,
+restarts Dovecot and the database server, and has people edit meetings by hand. The harness
+plays every organiser: it answers each question as it arrives. `check_outcome` then holds the
+run to the guarantees.
 """
 
 from __future__ import annotations
@@ -41,11 +42,14 @@ from integrations.sandbox.environment import (
     to_toml,
 )
 from integrations.sandbox.mail import MAIL_FAULTS
-from integrations.sandbox.server import TRUNCATED, Faults, free_port
+from integrations.sandbox.server import HANG, TRUNCATED, Faults, free_port
 from tests.contract.mail_servers import Dovecot
 from tests.end_to_end.conftest import book_google, book_outlook, reply_to, store_session
 
 SEED = int(os.environ.get("CHAOS_SEED", "20261203"))
+# A hung request: the workers give up on an answer after REQUEST_TIMEOUT seconds and ask
+# again, while the emulator does the work only after HANG_SECONDS, behind their retry.
+REQUEST_TIMEOUT, HANG_SECONDS = 1.5, 3.0
 DELIVERY_THREADS = config.Service.model_fields["delivery_threads"].default  # the workers'
 EDITED_LINE = "Parking: level 2, ask at reception."
 
@@ -111,6 +115,8 @@ class WorkerPool:
                 service={"sync_interval_seconds": 1, "outbox_interval_seconds": 1,
                          "inbox_interval_seconds": 1, "follow_up_interval_seconds": 2,
                          "lease_seconds": 3, "listen": f"127.0.0.1:{port}"},
+                google={"request_timeout_seconds": REQUEST_TIMEOUT},
+                microsoft={"request_timeout_seconds": REQUEST_TIMEOUT},
                 mail={"daily_question_cap": 100, "imap": {
                     "host": "127.0.0.1", "port": dovecot.port, "security": "none",
                     "username": SENDER, "password_env": "ASSISTANT_IMAP_PASSWORD"}})
@@ -194,8 +200,8 @@ class ChaosRun:
         half = size.organisers // 2
         self.google_users = [f"g{n}@example.com" for n in range(half)]
         self.outlook_users = [f"m{n}@example.com" for n in range(size.organisers - half)]
-        faults = Faults(rate=size.provider_fault_rate, kinds=(*Faults().kinds, TRUNCATED),
-                        seed=SEED)
+        faults = Faults(rate=size.provider_fault_rate, kinds=(*Faults().kinds, TRUNCATED, HANG),
+                        hang_seconds=HANG_SECONDS, seed=SEED)
         self.sandbox = SandboxEnvironment(folder / "sandbox", google_users=self.google_users,
                                           microsoft_users=self.outlook_users, faults=faults)
         self.sandbox.mail.faults = Faults(rate=size.mail_fault_rate, kinds=MAIL_FAULTS,

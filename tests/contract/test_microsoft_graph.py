@@ -10,7 +10,7 @@ from datetime import UTC, datetime, timedelta
 import pytest
 
 from assistant import block
-from assistant.errors import AuthFailed, ConfigError, Conflict
+from assistant.errors import AuthFailed, ConfigError, Conflict, TransientProviderError
 from assistant.models import EventRemoved, Format, Meeting
 from assistant.ports import CalendarChanges, SyncFailed, WriteResult
 from assistant.secret_files import write_owner_only
@@ -346,10 +346,10 @@ def test_throttling_and_outages_are_retried(graph_app, planner, closing_later, m
         booked = {m: book(graph, "Acme weekly status", organiser=m)["id"] for m in mailboxes}
         graph.faults.rate = 0.3
         adapter = closing_later(graph_module.microsoft_calendar_from_config(
-            graph_config(graph, app, batch_size=7), retry=NO_WAIT,
+            # A hung request is given up after 0.2 s and tried again.
+            graph_config(graph, app, batch_size=7, request_timeout_seconds=0.2), retry=NO_WAIT,
             login_http=closing_later(LoginRedirect(graph.url))))
         adapter.now = lambda: datetime(2026, 11, 20, tzinfo=UTC)
-        adapter.api.timeout_seconds = 0.2  # a hung request is given up and tried again
         results = {r.calendar: r for r in adapter.sync(dict.fromkeys(mailboxes))}
         assert all(ids(results[m]) == {booked[m]} for m in mailboxes)
         for mailbox in mailboxes:
@@ -360,6 +360,17 @@ def test_throttling_and_outages_are_retried(graph_app, planner, closing_later, m
         for mailbox in mailboxes:
             body = graph.event(mailbox, booked[mailbox])["body"]["content"]
             assert body.count(block.TEXT_START) == 1
+
+
+def test_a_request_is_given_up_after_the_configured_timeout(graph, outlook_factory):
+    adapter = outlook_factory(request_timeout_seconds=0.25)
+    event = book(graph)
+    adapter.read(ALICE, event["id"])  # signed in while the provider still answers
+    # Every answer comes after a second: at the default of 30 s it would come, but not here.
+    graph.faults = Faults(rate=1.0, kinds=(HANG,), hang_seconds=1.0)
+    with pytest.raises(TransientProviderError, match="timed out"):
+        adapter.read(ALICE, event["id"])
+    assert graph.injected[HANG] == NO_WAIT.attempts
 
 
 def test_retry_after_is_honoured(graph, outlook):
