@@ -106,6 +106,17 @@ class IdentityServer:
         with self._lock:
             self._access.clear()
 
+    def withdraw_consent(self, client_id: str) -> None:
+        """An admin removes the app's admin consent (Entra admin center, Enterprise
+        applications, Permissions): a new token is refused with AADSTS65001. Entra lets an
+        issued token live out its hour; here it stops at once, the harsher case."""
+        self.apps[client_id].consented = False
+        self.revoke_access_tokens()
+
+    def grant_consent(self, client_id: str) -> None:
+        """The admin grants consent again: the app's next token request succeeds."""
+        self.apps[client_id].consented = True
+
     def grant_for(self, authorization: str | None) -> Grant | None:
         if not authorization or not authorization.startswith("Bearer "):
             return None

@@ -5,10 +5,10 @@ The providers are the emulators with a share of all requests failing (429 with R
 work, answers so late that the worker has asked again before the first is done); the mail
 server answers 421 or drops connections; the inbox is Dovecot over IMAP; the store is SQLite
 or a PostgreSQL server. A seeded schedule meanwhile kills workers with SIGKILL and starts them
-again, expires every sync token and delta link, suspends a Google user and restores them,
-restarts Dovecot and the database server, and has people edit meetings by hand. The harness
-plays every organiser: it answers each question as it arrives. `check_outcome` then holds the
-run to the guarantees.
+again, expires every sync token and delta link, suspends a Google user and withdraws the
+Microsoft app's admin consent (each put right a few seconds later), restarts Dovecot and the
+database server, and has people edit meetings by hand. The harness plays every organiser: it
+answers each question as it arrives. `check_outcome` then holds the run to the guarantees.
 """
 
 from __future__ import annotations
@@ -90,6 +90,7 @@ class Figures:
     mail_faults: Counter[str] = field(default_factory=Counter)
     cursors_expired: int = 0
     suspensions: int = 0
+    consents_withdrawn: int = 0
     restarts: list[str] = field(default_factory=list)
     human_edits: int = 0
     deliveries: int = 0
@@ -212,7 +213,7 @@ class ChaosRun:
         self.figures = Figures(store=store, meetings=size.meetings, workers=size.workers)
         self.meetings: list[Meeting] = []
         self.answered: set[str] = set()
-        self._restore_later: tuple[float, str] | None = None  # (when, whose sign-in)
+        self._restore_later: list[tuple[float, Callable[[], None]]] = []  # (when, how)
 
     def run(self) -> Figures:
         started = time.monotonic()
@@ -285,6 +286,7 @@ class ChaosRun:
         events = [(self.random.uniform(0.5, spread), "kill") for _ in range(self.size.kills)]
         events += [(self.random.uniform(1, spread), "expire cursors") for _ in range(2)]
         events += [(self.random.uniform(1, spread), "suspend a Google user")]
+        events += [(self.random.uniform(1, spread), "withdraw the Microsoft app's consent")]
         events += [(self.random.uniform(1, spread), "restart Dovecot")]
         if self.restart_database:
             events += [(self.random.uniform(2, spread), "restart the database")]
@@ -306,7 +308,12 @@ class ChaosRun:
             user = self.random.choice(self.google_users)
             self.sandbox.google.oauth.suspend_user(user)
             self.figures.suspensions += 1
-            self._restore_later = (time.monotonic() + self.random.uniform(2, 5), user)
+            self._later(lambda: self.sandbox.google.oauth.restore_user(user))
+        elif what == "withdraw the Microsoft app's consent":
+            identity, app = self.sandbox.graph.identity, self.sandbox.graph_app.client_id
+            identity.withdraw_consent(app)
+            self.figures.consents_withdrawn += 1
+            self._later(lambda: identity.grant_consent(app))
         elif what == "restart Dovecot":
             self.dovecot.restart()
             self.figures.restarts.append("Dovecot")
@@ -330,9 +337,7 @@ class ChaosRun:
                 if what == "restart Dovecot":  # the organisers' mail app signs in again
                     _closed(imap)
                     imap = None
-            if self._restore_later and time.monotonic() >= self._restore_later[0]:
-                self.sandbox.google.oauth.restore_user(self._restore_later[1])
-                self._restore_later = None
+            self._restore(due_by=time.monotonic())
             try:
                 imap = imap or _signed_in(self.dovecot)
                 self._answer_new_questions(imap)
@@ -341,8 +346,16 @@ class ChaosRun:
                 imap = None
             time.sleep(0.1)
         _closed(imap)
-        if self._restore_later:
-            self.sandbox.google.oauth.restore_user(self._restore_later[1])
+        self._restore(due_by=float("inf"))
+
+    def _later(self, restore: Callable[[], None]) -> None:
+        """An admin puts a revoked sign-in right a few seconds later."""
+        self._restore_later.append((time.monotonic() + self.random.uniform(2, 5), restore))
+
+    def _restore(self, due_by: float) -> None:
+        for entry in [entry for entry in self._restore_later if entry[0] <= due_by]:
+            entry[1]()
+            self._restore_later.remove(entry)
 
     def _count_faults(self) -> None:
         self.figures.provider_faults = (self.sandbox.google.injected
