@@ -145,7 +145,7 @@ class MessageToSend:
 
 
 class MailOut(Protocol):
-    """Hands a finished message to the mail system (SMTP, Graph sendMail)."""
+    """Hands a finished message to the mail system (SMTP)."""
 
     def send(self, message: MessageToSend) -> None:
         """Raises ProviderUnavailable (try again later) or a final error of the transport."""

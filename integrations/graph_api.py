@@ -47,7 +47,6 @@ class GraphRequest:
     event_id: str = ""
     body: Mapping[str, Any] | None = None  # sent as JSON
     headers: Mapping[str, str] = field(default_factory=dict)
-    content: bytes | None = None  # sent as is, instead of a JSON body (e.g. base64 MIME)
 
 
 class GraphApi:
@@ -101,7 +100,6 @@ class GraphApi:
             response = self.session.request(
                 request.method, url, headers=headers, timeout=self.timeout_seconds,
                 json=dict(request.body) if request.body is not None else None,
-                data=request.content,
             )
         except requests.RequestException as err:
             raise ProviderUnavailable(f"connection to Graph failed: {without_tokens(repr(err))}",

@@ -55,7 +55,6 @@ class Mailbox:
 class GraphStore:
     def __init__(self) -> None:
         self.mailboxes: dict[str, Mailbox] = {}
-        self.sent_mail: list[dict[str, Any]] = []
         self.on_change: Callable[[str, str, str], None] = lambda mailbox, event_id, kind: None
         self.lock = threading.RLock()
         self._change = 0

@@ -10,18 +10,15 @@ https://learn.microsoft.com/en-us/graph/api/resources/event and the pages cited 
 - /subscriptions: create with the validation handshake, renew, delete; change notifications
   and lifecycle notifications as real POSTs
   (https://learn.microsoft.com/en-us/graph/change-notifications-delivery-webhooks);
-- POST /users/{id}/sendMail, recorded for tests;
 - errors in Graph's shape (graph_errors); app-only tokens reach every mailbox, a user's token
   only its own.
 Knobs: `faults`, `store.expire_delta_tokens()`, `identity.revoke_access_tokens()`,
-`send_lifecycle()`. The "acting as a person" methods book, edit, move and cancel meetings.
+`identity.withdraw_consent()`, `send_lifecycle()`. The "acting as a person" methods book,
+edit, move and cancel meetings.
 """
 
 from __future__ import annotations
 
-import base64
-import email
-import email.policy
 import json
 import re
 import secrets
@@ -77,7 +74,6 @@ class GraphEmulator(SandboxServer):
         self.route("GET", rf"{api}/{_USER}/events/(?P<event>[^/]+)", self._get)
         self.route("PATCH", rf"{api}/{_USER}/events/(?P<event>[^/]+)", self._patch)
         self.route("DELETE", rf"{api}/{_USER}/events/(?P<event>[^/]+)", self._delete)
-        self.route("POST", rf"{api}/{_USER}/sendMail", self._send_mail)
         self.route("POST", rf"{api}/\$batch", self._batch)
         self.route("POST", rf"{api}/subscriptions", self._subscribe)
         self.route("PATCH", rf"{api}/subscriptions/(?P<sub>[^/]+)", self._renew)
@@ -206,26 +202,6 @@ class GraphEmulator(SandboxServer):
     def _delete(self, request: Request, match: Any) -> Response:
         self.store.delete(self._mailbox_for(request, match), unquote(match["event"]))
         return Response(204)
-
-    def _send_mail(self, request: Request, match: Any) -> Response:
-        """JSON, or a whole MIME message base64-encoded as text/plain (both documented)."""
-        address = self._mailbox_for(request, match)
-        if (request.header("Content-Type") or "").startswith("text/plain"):
-            try:
-                mime = base64.b64decode(request.body, validate=True)
-            except ValueError:
-                raise graph_error(400, "ErrorMimeContentInvalidBase64String",
-                                  "Invalid base64 string for MIME content.") from None
-            parsed = email.message_from_bytes(mime, policy=email.policy.default)
-            with self.store.lock:
-                self.store.sent_mail.append({"from": address, "mime": parsed})
-            return Response(202)
-        body = _json(request)
-        if not isinstance(body.get("message"), dict):
-            raise graph_error(400, "ErrorInvalidRequest", "The message property is required.")
-        with self.store.lock:
-            self.store.sent_mail.append({"from": address, **body})
-        return Response(202)
 
     def _shown(self, event: dict[str, Any], expand: str | None) -> dict[str, Any]:
         properties = event.pop("_properties", {})

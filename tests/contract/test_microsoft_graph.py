@@ -437,31 +437,8 @@ def test_an_endpoint_that_fails_the_handshake_gets_no_subscription(graph, outloo
         outlook.watch(ALICE, "http://127.0.0.1:9/nowhere", "state", timedelta(hours=1))
 
 
-def test_send_mail_is_recorded(graph, outlook):
-    message = {"message": {"subject": "Hello", "body": {"contentType": "Text", "content": "Hi"},
-                           "toRecipients": [{"emailAddress": {"address": ALICE}}]}}
-    outlook.api.call(GraphRequest("POST", f"/users/{ALICE}/sendMail", ALICE, body=message))
-    assert graph.store.sent_mail[0]["message"]["subject"] == "Hello"
-
-
 def _meetings(changes: CalendarChanges) -> list[Meeting]:
     return [c for c in changes.changes if isinstance(c, Meeting)]
-
-
-def test_mail_can_go_out_through_graph_as_mime(graph, outlook, renderer, checklist):
-    from assistant.emails import OutgoingEmail, Sender, for_sending, to_message
-    from integrations.graph_mail import GraphMailTransport
-
-    sender = Sender("meeting-assistant@example.com", "Example Ltd")
-    graph.add_user(sender.address)
-    message = to_message(OutgoingEmail("alice@example.com", "Acme pitch", "Hi", "<p>Hi</p>",
-                                       reply_to=sender.reply_address("k" * 30)), sender, NOW)
-    GraphMailTransport(outlook.api, sender.address).send(for_sending(message))
-    [sent] = graph.store.sent_mail
-    assert sent["from"] == sender.address
-    assert sent["mime"]["Reply-To"] == f"meeting-assistant+{'k' * 30}@example.com"
-    assert sent["mime"]["Auto-Submitted"] == "auto-generated"
-    assert sent["mime"].get_content_type() == "multipart/alternative"
 
 
 def test_the_emulator_refuses_what_graph_refuses(graph, outlook):
