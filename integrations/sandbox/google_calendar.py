@@ -190,6 +190,7 @@ class GoogleCalendarEmulator(SandboxServer):
 
     def _patch(self, request: Request, match: Any, replace: bool = False) -> Response:
         calendar = self._calendar_for(request, match, WRITE_SCOPES)
+        self.about_to_write(calendar, unquote(match["event"]))
         event = self.store.patch(
             calendar, unquote(match["event"]), _body(request),
             if_match=request.header("If-Match"), conference=_conference(request), replace=replace,

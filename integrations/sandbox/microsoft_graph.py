@@ -193,6 +193,7 @@ class GraphEmulator(SandboxServer):
 
     def _patch(self, request: Request, match: Any) -> Response:
         address = self._mailbox_for(request, match)
+        self.about_to_write(address, unquote(match["event"]))
         prefer = request.header("Prefer") or ""
         event = self.store.patch(address, unquote(match["event"]), _json(request),
                                  if_match=request.header("If-Match"), zone_name=_zone(prefer))

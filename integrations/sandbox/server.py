@@ -148,9 +148,13 @@ class SandboxServer:
         self.round_trips = 0  # HTTP requests received; a batch counts once
         self.calls: Counter[str] = Counter()  # API calls by Route.name, batch parts included
         self.injected: Counter[str] = Counter()  # faults injected, by kind
+        self.refused: Counter[int] = Counter()  # errors the API itself answered, by status
         # Event writes that clients made through the API, by (calendar, event id): a person's
         # edits through the "acting as a person" methods are not counted.
         self.api_writes: Counter[tuple[str, str]] = Counter()
+        # A test's person who acts while a client's write is on its way: called with the
+        # calendar and event id of each API write of an event, before its If-Match is checked.
+        self.before_write: Callable[[str, str], None] | None = None
         self._count_lock = threading.Lock()
         self._httpd: ThreadingHTTPServer | None = None
         self._thread: threading.Thread | None = None
@@ -185,6 +189,10 @@ class SandboxServer:
             raise RuntimeError("the emulator is not running")
         return f"http://127.0.0.1:{self._httpd.server_address[1]}/"
 
+    def about_to_write(self, calendar: str, event_id: str) -> None:
+        if self.before_write is not None:
+            self.before_write(calendar, event_id)
+
     def count_write(self, calendar: str, event_id: str) -> None:
         with self._count_lock:
             self.api_writes[(calendar, event_id)] += 1
@@ -195,6 +203,7 @@ class SandboxServer:
             self.round_trips = 0
             self.calls.clear()
             self.injected.clear()
+            self.refused.clear()
 
     # -- request handling --------------------------------------------------------------------
 
@@ -238,6 +247,8 @@ class SandboxServer:
                     response = route.handler(request, match)
                 except HttpProblem as problem:
                     response = problem.response
+                    with self._count_lock:
+                        self.refused[response.status] += 1
                 except Exception:  # an emulator bug: answer 500 and say so loudly
                     log.exception("%s failed on %s %s", type(self).__name__, request.method,
                                   request.path)

@@ -20,6 +20,7 @@ import re
 import signal
 import subprocess
 import sys
+import threading
 import time
 import urllib.request
 from collections import Counter
@@ -52,6 +53,7 @@ SEED = int(os.environ.get("CHAOS_SEED", "20261203"))
 REQUEST_TIMEOUT, HANG_SECONDS = 1.5, 3.0
 DELIVERY_THREADS = config.Service.model_fields["delivery_threads"].default  # the workers'
 EDITED_LINE = "Parking: level 2, ask at reception."
+RACING_EDIT_RATE = 0.05  # of the workers' invite writes, a person edits just before it lands
 
 
 @dataclass(frozen=True)
@@ -93,6 +95,8 @@ class Figures:
     consents_withdrawn: int = 0
     restarts: list[str] = field(default_factory=list)
     human_edits: int = 0
+    edits_racing_a_write: int = 0  # a person's edit landed between a worker's read and write
+    conflicts: int = 0  # writes refused with 412: a person had changed the event meanwhile
     deliveries: int = 0
     emails_kept: int = 0
     seconds: float = 0.0
@@ -198,6 +202,7 @@ class ChaosRun:
         # generator, so that how fast questions arrive cannot change the disruptions.
         self.random = random.Random(SEED)
         self.answers = random.Random(SEED + 2)
+        self.racing = random.Random(SEED + 3)  # which writes a person's edit beats
         half = size.organisers // 2
         self.google_users = [f"g{n}@example.com" for n in range(half)]
         self.outlook_users = [f"m{n}@example.com" for n in range(size.organisers - half)]
@@ -212,6 +217,8 @@ class ChaosRun:
         self.restart_database = restart_database
         self.figures = Figures(store=store, meetings=size.meetings, workers=size.workers)
         self.meetings: list[Meeting] = []
+        self._by_event: dict[tuple[str, str], Meeting] = {}
+        self._editing = threading.Lock()  # people edit from the harness and the emulators
         self.answered: set[str] = set()
         self._restore_later: list[tuple[float, Callable[[], None]]] = []  # (when, how)
 
@@ -223,6 +230,7 @@ class ChaosRun:
                           self.size.workers)
         try:
             self._book(first_half=True)
+            self.sandbox.google.before_write = self.sandbox.graph.before_write = self._race
             pool.start_all()
             self._book(first_half=False)
             self._play(pool, self._schedule())
@@ -253,6 +261,7 @@ class ChaosRun:
                              guests=(f"buyer{number}@customer{number % 7}.example",),
                              **_agenda(google))
                 self.meetings.append(Meeting(user, event["id"], title, google))
+                self._by_event[(user, event["id"])] = self.meetings[-1]
 
     def _answer_new_questions(self, imap: imapclient.IMAPClient) -> None:
         for question in questions(self.sandbox):
@@ -263,7 +272,21 @@ class ChaosRun:
 
     def _edit_by_hand(self) -> None:
         """A person adds a line to a meeting's description, as a calendar app saves it."""
-        meeting = self.random.choice([m for m in self.meetings if not m.edited])
+        with self._editing:
+            meeting = self.random.choice([m for m in self.meetings if not m.edited])
+            self._edit(meeting)
+            self.figures.human_edits += 1
+
+    def _race(self, calendar: str, event_id: str) -> None:
+        """A worker's write of an invite is on its way: now and then a person's edit lands
+        first, so the write meets a 412 and must merge (the emulators call this)."""
+        with self._editing:
+            meeting = self._by_event.get((calendar, event_id))
+            if meeting and not meeting.edited and self.racing.random() < RACING_EDIT_RATE:
+                self._edit(meeting)
+                self.figures.edits_racing_a_write += 1
+
+    def _edit(self, meeting: Meeting) -> None:
         emulator = self.sandbox.google if meeting.google else self.sandbox.graph
         with emulator.store.lock:  # read and save as one: the person's app is not under test
             event = emulator.event(meeting.calendar, meeting.event_id)
@@ -276,7 +299,6 @@ class ChaosRun:
                     "contentType": body["contentType"],
                     "content": body["content"] + f"<p>{EDITED_LINE}</p>"})
         meeting.edited = True
-        self.figures.human_edits += 1
 
     # -- the disruptions --------------------------------------------------------------------
 
@@ -361,6 +383,8 @@ class ChaosRun:
         self.figures.provider_faults = (self.sandbox.google.injected
                                         + self.sandbox.graph.injected)
         self.figures.mail_faults = Counter(self.sandbox.mail.injected)
+        self.figures.conflicts = (self.sandbox.google.refused[412]
+                                  + self.sandbox.graph.refused[412])
         self.figures.deliveries = self.sandbox.mail.deliveries
         self.figures.emails_kept = len(self.sandbox.mail.messages)
 
@@ -427,6 +451,7 @@ def check_outcome(run: ChaosRun, pool: WorkerPool) -> None:
     not_once = {m.title: writes.get((m.calendar, m.event_id)) for m in run.meetings
                 if writes.get((m.calendar, m.event_id)) != 1}
     assert not not_once, f"invites not written exactly once: {not_once}"
+    assert figures.conflicts >= figures.edits_racing_a_write  # each such edit meant a 412
     format_told = {title.strip(): words for title, words in told}
     for meeting in run.meetings:
         _check_invite(sandbox, meeting, format_told[meeting.title])
