@@ -13,6 +13,7 @@ import pytest
 
 from assistant.assess import Assessor
 from assistant.config import Config
+from assistant.errors import TransientProviderError
 from assistant.ports import CalendarChanges, SyncFailed
 from assistant.retry import RetryPolicy
 from assistant.secret_files import write_owner_only
@@ -23,6 +24,7 @@ from integrations.microsoft_graph import MicrosoftCalendar, microsoft_calendar_f
 from integrations.sandbox.google_calendar import GoogleCalendarEmulator
 from integrations.sandbox.microsoft_graph import GraphEmulator
 from integrations.sandbox.microsoft_identity import AppRegistration, LoginRedirect
+from integrations.sandbox.server import HANG, Faults
 from tests.factories import NOW
 
 ALICE, BOB = "alice@example.com", "bob@example.com"
@@ -58,6 +60,16 @@ def google_adapter(google, key_path, **options) -> GoogleCalendar:
     tokens = TokenSource(ServiceAccountSignIn.from_key_file(key_path))
     api = GoogleApi(tokens, root_url=google.url, retry=NO_WAIT)
     return GoogleCalendar(api, now=lambda: NOW, **options)
+
+
+def assert_hung_requests_are_given_up(emulator, adapter, event_id: str) -> None:
+    """adapter, built with a request timeout of 0.25 s, gives up on answers that take a second
+    (at the default of 30 s they would come), once per try its retry policy allows."""
+    adapter.read(ALICE, event_id)  # signed in while the provider still answers
+    emulator.faults = Faults(rate=1.0, kinds=(HANG,), hang_seconds=1.0)
+    with pytest.raises(TransientProviderError, match="timed out"):
+        adapter.read(ALICE, event_id)
+    assert emulator.injected[HANG] == NO_WAIT.attempts
 
 
 def synced(adapter, cursors) -> dict[str, CalendarChanges]:

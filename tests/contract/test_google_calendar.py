@@ -16,14 +16,7 @@ import pytest
 from assistant import block
 from assistant.calendar_sync import SyncWindow
 from assistant.config import Config
-from assistant.errors import (
-    AuthFailed,
-    ConfigError,
-    Conflict,
-    NotFound,
-    ProviderRejected,
-    TransientProviderError,
-)
+from assistant.errors import AuthFailed, ConfigError, Conflict, NotFound, ProviderRejected
 from assistant.models import EventRemoved, Format, Meeting, Provider
 from assistant.ports import CalendarChanges, Channel, SyncFailed, WriteResult
 from assistant.secret_files import write_owner_only
@@ -37,6 +30,7 @@ from tests.contract.conftest import (
     BOB,
     NO_WAIT,
     SERVICE_ACCOUNT,
+    assert_hung_requests_are_given_up,
     google_adapter,
     ids,
     synced,
@@ -337,13 +331,7 @@ def test_a_request_is_given_up_after_the_configured_timeout(google, google_key, 
                    "api_endpoint": google.url, "request_timeout_seconds": 0.25},
     })
     adapter = closing_later(google_calendar_from_config(config, retry=NO_WAIT))
-    event = book(google)
-    adapter.read(ALICE, event["id"])  # signed in while the provider still answers
-    # Every answer comes after a second: at the default of 30 s it would come, but not here.
-    google.faults = Faults(rate=1.0, kinds=(HANG,), hang_seconds=1.0)
-    with pytest.raises(TransientProviderError, match="timed out"):
-        adapter.read(ALICE, event["id"])
-    assert google.injected[HANG] == NO_WAIT.attempts
+    assert_hung_requests_are_given_up(google, adapter, book(google)["id"])
 
 
 def test_format_of_written_mark_reads_back(google, google_calendar, planner):
