@@ -5,10 +5,11 @@ The providers are the emulators with a share of all requests failing (429 with R
 work, answers so late that the worker has asked again before the first is done); the mail
 server answers 421 or drops connections; the inbox is Dovecot over IMAP; the store is SQLite
 or a PostgreSQL server. A seeded schedule meanwhile kills workers with SIGKILL and starts them
-again, expires every sync token and delta link, suspends a Google user and withdraws the
-Microsoft app's admin consent (each put right a few seconds later), restarts Dovecot and the
-database server, and has people edit meetings by hand. The harness plays every organiser: it
-answers each question as it arrives. `check_outcome` then holds the run to the guarantees.
+again, expires every sync token and delta link, suspends a Google user and (at full size)
+withdraws the Microsoft app's admin consent, each put right a few seconds later, restarts
+Dovecot and the database server, and has people edit meetings by hand, some just before a
+worker's write lands. The harness plays every organiser: it answers each question as it
+arrives. `check_outcome` then holds the run to the guarantees.
 """
 
 from __future__ import annotations
@@ -100,7 +101,7 @@ class Figures:
     restarts: list[str] = field(default_factory=list)
     human_edits: int = 0
     edits_racing_a_write: int = 0  # a person's edit landed between a worker's read and write
-    conflicts: int = 0  # writes refused with 412: a person had changed the event meanwhile
+    conflicts: int = 0  # writes refused with 412: the event had changed since it was read
     deliveries: int = 0
     emails_kept: int = 0
     seconds: float = 0.0
