@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+import time
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from datetime import UTC, datetime, timedelta
 from email.message import EmailMessage
+from typing import Any
 from zoneinfo import ZoneInfo
 
 import pytest
@@ -70,6 +72,18 @@ def running(sandbox, database_url) -> Iterator[Running]:
     service = Running(sandbox, database_url)
     yield service
     service.close()
+
+
+def wait_until(condition: Callable[[], Any], what: str, timeout: float = 10.0) -> Any:
+    """condition()'s first truthy value, polled; fails the test after timeout seconds."""
+    deadline = time.monotonic() + timeout
+    while True:
+        value = condition()
+        if value:
+            return value
+        if time.monotonic() > deadline:
+            pytest.fail(f"waited {timeout} s for {what}")
+        time.sleep(0.02)
 
 
 def soon(days: int = 3, hour: int = 10) -> datetime:

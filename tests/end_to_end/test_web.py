@@ -18,9 +18,8 @@ from __future__ import annotations
 import asyncio
 import re
 import threading
-import time
 from collections import Counter
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from contextlib import contextmanager
 from datetime import UTC, datetime, timedelta
 from email.message import EmailMessage
@@ -46,25 +45,20 @@ from assistant.service import Service
 from assistant.store.tables import Conversation, Outbox, UsedLink, WatchedCalendar
 from assistant.web import create_app
 from integrations.sandbox.server import free_port
-from tests.end_to_end.conftest import ALICE, BOB, Running, book_google, book_outlook
+from tests.end_to_end.conftest import (
+    ALICE,
+    BOB,
+    Running,
+    book_google,
+    book_outlook,
+    wait_until,
+)
 
 HTTP_TIMEOUT = 10  # seconds, for every request this file makes
 HOUR = 3600  # the sync interval: nothing but a notification makes a calendar due sooner
 
 
 # -- small helpers ---------------------------------------------------------------------------------
-
-def wait_until(condition: Callable[[], Any], what: str, timeout: float = 10.0) -> Any:
-    """condition()'s first truthy value, polled; fails the test after timeout seconds."""
-    deadline = time.monotonic() + timeout
-    while True:
-        value = condition()
-        if value:
-            return value
-        if time.monotonic() > deadline:
-            pytest.fail(f"waited {timeout} s for {what}")
-        time.sleep(0.02)
-
 
 def watched(service: Service, provider: Provider, address: str) -> WatchedCalendar:
     with service.store.transaction() as session:

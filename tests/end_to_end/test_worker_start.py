@@ -8,8 +8,7 @@ import threading
 from sqlalchemy.exc import OperationalError
 
 from assistant.scheduler import Worker
-from tests.end_to_end.conftest import Running
-from tests.end_to_end.test_web import wait_until
+from tests.end_to_end.conftest import Running, wait_until
 
 
 def test_a_worker_whose_database_goes_away_while_it_counts_its_calendars_waits(
