@@ -237,6 +237,8 @@ def _database(config: Config) -> str:
 
 
 def reply_json(reply: ReplyEmail, reading: Reading, checklist: Checklist) -> dict[str, Any]:
+    """The reading as `parse-reply --json` prints it; `unreadable` (why) only for mail that
+    could not be read at all, which the service sets aside."""
     return {
         "from": reply.sender,
         "token": reply.token,
@@ -246,12 +248,16 @@ def reply_json(reply: ReplyEmail, reading: Reading, checklist: Checklist) -> dic
         "positional": [side.value for side in reading.positional],
         "decision": reading.decision.value if reading.decision else None,
         "unclear": reading.unclear,
+        **({"unreadable": reply.unreadable} if reply.unreadable else {}),
     }
 
 
 def reply_text(reply: ReplyEmail, reading: Reading, checklist: Checklist) -> str:
     lines = [f"from: {reply.sender or '(no sender)'}",
              f"token: {reply.token or '(none: the reply would be ignored)'}"]
+    if reply.unreadable:
+        return "\n".join([*lines, f"unreadable: {reply.unreadable}; the service would set it "
+                                  "aside in the inbox's failed folder"])
     if reply.auto_reply:
         return "\n".join([*lines, "an automatic reply or bounce: never answered"])
     for number, side in sorted(reading.answers.items()):

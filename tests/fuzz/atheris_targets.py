@@ -7,9 +7,14 @@
     .venv/bin/python -m tests.fuzz.atheris_targets events /tmp/fuzz/events tests/data/events \
         -atheris_runs=100000
     .venv/bin/python -m tests.fuzz.atheris_targets merge /tmp/fuzz/merge -atheris_runs=100000
+    .venv/bin/python -m tests.fuzz.atheris_targets structures /tmp/fuzz/structures \
+        -atheris_runs=100000
 
 Each target takes libFuzzer's bytes as input: a reply email's bytes for the reply reader, JSON
-for the event readers and the planning behind them, a description for the annotation merge. A
+for the event readers and the planning behind them, a description for the annotation merge;
+and for `structures`, the choices of the structure-aware generators in
+tests/unit/test_hostile_mail.py (deep MIME, pathological headers), which blind bytes never
+reach: hypothesis's fuzz_one_input turns libFuzzer's bytes into those generators' draws. A
 target fails (and libFuzzer saves the input as crash-*) on any exception the code does not
 promise, and, for the merge, when the organiser's text is not kept exactly. Everything after
 the target's name is libFuzzer's: the first folder is where it keeps the inputs it finds (so
@@ -42,6 +47,7 @@ with atheris.instrument_imports():
     from assistant.reply_mail import read_reply_email
 
 from tests.factories import make_meeting, read_and_assess
+from tests.unit.test_hostile_mail import test_reading_hostile_structures_never_raises
 
 NOW = datetime(2026, 12, 1, tzinfo=UTC)
 RENDERER = Renderer()
@@ -86,7 +92,12 @@ def _planned(meeting: Meeting, recommendation: Recommendation) -> str:
                            virtual_minutes=50).description
 
 
-TARGETS: dict[str, Callable[[bytes], None]] = {"reply": reply, "events": events, "merge": merge}
+def structures(data: bytes) -> None:
+    test_reading_hostile_structures_never_raises.hypothesis.fuzz_one_input(data)
+
+
+TARGETS: dict[str, Callable[[bytes], None]] = {"reply": reply, "events": events, "merge": merge,
+                                               "structures": structures}
 
 
 def main() -> None:
