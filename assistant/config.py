@@ -218,6 +218,7 @@ class Imap(_Section):
     password_env: EnvVarName = "ASSISTANT_IMAP_PASSWORD"
     folder: str = "INBOX"
     processed_folder: str = "Processed"
+    failed_folder: str = "Failed"  # mail that could not be handled, kept for a person to see
 
 
 class Mail(_Section):
@@ -226,13 +227,23 @@ class Mail(_Section):
     imap: Imap | None = None
     # The environment variable holding the secret that signs reply tokens (32+ bytes).
     token_secret_env: EnvVarName = "ASSISTANT_TOKEN_SECRET"
-    require_dmarc: bool = False  # accept replies only if our server saw dmarc=pass
+    # Accept replies only if our server saw dmarc=pass. Unset: required exactly when
+    # dmarc_authserv_id says which server writes the verdict.
+    require_dmarc: bool | None = None
     # The receiving server's name in its Authentication-Results (e.g. mx.google.com): when
     # set, no other header can vouch for a sender. Exchange Online writes none: leave it unset.
     dmarc_authserv_id: str | None = None
     delegates: dict[Email, list[Email]] = {}  # organiser -> who may answer for them
     daily_question_cap: int = Field(default=5, ge=1, le=100)  # beyond this: one digest a day
     public_url: Endpoint | None = None  # where the web app is reached: enables one-click answers
+
+    @property
+    def dmarc_required(self) -> bool:
+        """Whether a reply must have passed DMARC: as set, or else wherever our server's
+        verdict can be told apart from a sender's (dmarc_authserv_id is set)."""
+        if self.require_dmarc is not None:
+            return self.require_dmarc
+        return self.dmarc_authserv_id is not None
 
 
 class Service(_Section):
@@ -253,6 +264,8 @@ class Service(_Section):
     public_url: Endpoint | None = None  # where Google and Graph reach the webhooks; unset: poll
     # The admin page (/admin) opens only with this password; unset, the page stays closed.
     admin_password_env: EnvVarName = "ASSISTANT_ADMIN_PASSWORD"
+    # When set, /metrics answers only requests with `Authorization: Bearer <its value>`.
+    metrics_token_env: EnvVarName | None = None
 
     @field_validator("database_url")
     @classmethod
@@ -322,6 +335,8 @@ def secrets_named(config: Config) -> dict[str, str]:
             named[config.mail.imap.password_env] = "mail.imap.password_env"
     if config.microsoft.client_secret_env:
         named[config.microsoft.client_secret_env] = "microsoft.client_secret_env"
+    if config.service.metrics_token_env:
+        named[config.service.metrics_token_env] = "service.metrics_token_env"
     return named
 
 

@@ -101,5 +101,8 @@ class DryRunInbox:
     def mark_processed(self, uid: int) -> None:
         log.info("dry run: reply %d left in the inbox", uid)
 
+    def mark_failed(self, uid: int) -> None:
+        log.info("dry run: unhandled message %d left in the inbox", uid)
+
     def close(self) -> None:
         self._inbox.close()

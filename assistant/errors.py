@@ -29,6 +29,10 @@ class UnreadableEvent(InputError):
     """A provider's event resource lacks what every meeting needs, or has it in a broken shape."""
 
 
+class UnreadableMail(InputError):
+    """A message in the inbox that cannot be read at all: too big, or too malformed."""
+
+
 class ProviderError(AssistantError):
     """A calendar provider refused or failed a request.
 

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import email.policy
 import enum
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Callable, Collection, Iterator, Mapping
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from email.message import EmailMessage
@@ -156,6 +156,7 @@ class MailOut(Protocol):
 class InboundMail:
     uid: int
     raw: bytes  # the whole RFC 822 message, or b"" when it was too big to read
+    headers: bytes = b""  # when it was too big: its From and Message-ID, to say which it was
 
 
 class MailIn(Protocol):
@@ -167,6 +168,10 @@ class MailIn(Protocol):
 
     def mark_processed(self, uid: int) -> None:
         """Move a handled message out of the way, so it is not read again."""
+        ...
+
+    def mark_failed(self, uid: int) -> None:
+        """Move a message that could not be handled aside (never delete it): not read again."""
         ...
 
     def close(self) -> None: ...
@@ -182,5 +187,7 @@ class PushNotice:
     rejected: int = 0  # items that were not ours, or failed their secret
 
 
-# A provider's webhook reader: (headers, body, our live channels by id) -> what to do.
-PushReader = Callable[[Mapping[str, str], bytes, Mapping[str, Channel]], PushNotice]
+# Our live channels among the ids a notification names, by id: one store query for them all.
+ChannelLookup = Callable[[Collection[str]], Mapping[str, Channel]]
+# A provider's webhook reader: (headers, body, how to find our channels) -> what to do.
+PushReader = Callable[[Mapping[str, str], bytes, ChannelLookup], PushNotice]

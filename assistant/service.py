@@ -31,7 +31,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from sqlalchemy import Select, func, select, tuple_, update
-from sqlalchemy.exc import IntegrityError
+from sqlalchemy.exc import IntegrityError, InterfaceError, OperationalError
 from sqlalchemy.orm import Session, contains_eager
 from sqlalchemy.orm.attributes import set_committed_value
 
@@ -56,6 +56,7 @@ from assistant.errors import (
     AuthFailed,
     Conflict,
     TransientProviderError,
+    UnreadableMail,
 )
 from assistant.metrics import Metrics
 from assistant.models import (
@@ -73,6 +74,7 @@ from assistant.outbox import Effects, message_of
 from assistant.ports import (
     CalendarChanges,
     CalendarPort,
+    InboundMail,
     MailIn,
     MailOut,
     SyncFailed,
@@ -83,7 +85,7 @@ from assistant.push import PushChannels
 from assistant.redaction import redacted, without_tokens
 from assistant.rendering import Renderer
 from assistant.reply_acceptance import Answered, Ignored, OpenQuestion, Unclear, judge_reply
-from assistant.reply_mail import ReplyEmail, read_reply_email
+from assistant.reply_mail import ReplyEmail, mail_headers, read_reply_email
 from assistant.reply_tokens import BadToken, ReplyTokens
 from assistant.store import Store
 from assistant.store.codec import meeting_from_json, meeting_to_json
@@ -607,19 +609,48 @@ class Service:
                 for mail in inbox.messages():
                     if not turn.renew(self.clock()):
                         break  # our turn lapsed and another worker reads on: leave it the rest
-                    read += self._handle_reply(mail.uid, mail.raw)
-                    inbox.mark_processed(mail.uid)
+                    read += self._take_reply(inbox, mail)
             except TransientProviderError as err:
                 log.warning("the inbox could not be read: %s", err)
                 self.metrics.error("inbox")
         return read
 
-    def _handle_reply(self, uid: int, raw: bytes) -> int:
+    def _take_reply(self, inbox: MailIn, mail: InboundMail) -> int:
+        """Handle one message, then move it to the processed folder; 1 if it was applied.
+
+        Whatever goes wrong with one message sets it aside, into the failed folder, with an
+        audit entry saying why: it is kept for a person, and the next reply is read. Only a
+        store or an inbox out of reach is not the message's fault: it stays, to be read again.
+        """
+        try:
+            applied = self._handle_reply(mail.raw)
+        except (TransientProviderError, OperationalError, InterfaceError):
+            raise
+        except Exception as err:  # one hostile message must never stop the replies behind it
+            if not isinstance(err, UnreadableMail):
+                log.exception("inbox message %d could not be handled", mail.uid)
+            self._set_aside(inbox, mail, f"{type(err).__name__}: {err}")
+            return 0
+        inbox.mark_processed(mail.uid)
+        return applied
+
+    def _set_aside(self, inbox: MailIn, mail: InboundMail, why: str) -> None:
+        sender, message_id = mail_headers(mail.raw or mail.headers)
+        with self.store.transaction() as session:
+            self._audit(session, None, "reply set aside",
+                        f"inbox message {message_id or mail.uid} from "
+                        f"{redacted(sender) if sender else 'an unknown sender'} was moved to the "
+                        f"failed folder, unhandled: {why}")
+        inbox.mark_failed(mail.uid)
+        self.metrics.error("inbox_message")
+
+    def _handle_reply(self, raw: bytes) -> int:
         """Apply one reply unless it was applied before (by Message-ID); 1 if applied now."""
         if not raw:
-            log.warning("message %d in the inbox is too big to read; moved aside unread", uid)
-            return 0
+            raise UnreadableMail("it is too big for a reply, so it was not downloaded")
         reply = read_reply_email(raw, self.sender.address, self.config.mail.dmarc_authserv_id)
+        if reply.unreadable:
+            raise UnreadableMail(reply.unreadable)
         key = (reply.message_id or "sha256:" + hashlib.sha256(raw).hexdigest())[:255]
         try:
             with self.store.transaction() as session:
@@ -632,7 +663,7 @@ class Service:
             with self.store.transaction() as session:
                 if session.get(HandledReply, key) is not None:
                     return 0  # another worker applied it at the same moment: it counts once
-            raise  # something else is wrong: keep the message, to be read again
+            raise
 
     def _on_reply(self, session: Session, reply: ReplyEmail) -> str:
         assert self.config.mail is not None
@@ -640,7 +671,7 @@ class Service:
         verdict = judge_reply(reply, tokens=self.tokens,
                               open_question=lambda cid: self._open_question(session, cid),
                               assistant_address=self.sender.address, now=now,
-                              require_dmarc=self.config.mail.require_dmarc)
+                              require_dmarc=self.config.mail.dmarc_required)
         self.metrics.count("replies_read")
         if isinstance(verdict, Ignored):
             log.info("reply from %s ignored: %s", redacted(reply.sender), verdict.reason)

@@ -127,6 +127,7 @@ class SandboxInbox:
         self._uids = itertools.count(1)
         self._lock = threading.Lock()
         self.processed: list[bytes] = []
+        self.failed: list[bytes] = []
 
     def receive(self, message: EmailMessage | bytes) -> None:
         raw = message if isinstance(message, bytes) else message.as_bytes()
@@ -140,10 +141,16 @@ class SandboxInbox:
             yield InboundMail(uid, raw)
 
     def mark_processed(self, uid: int) -> None:
+        self._move(uid, self.processed)
+
+    def mark_failed(self, uid: int) -> None:
+        self._move(uid, self.failed)
+
+    def _move(self, uid: int, folder: list[bytes]) -> None:
         with self._lock:
             raw = self._waiting.pop(uid, None)
             if raw is not None:
-                self.processed.append(raw)
+                folder.append(raw)
 
     def close(self) -> None:
         """Nothing to close: this inbox lives in memory."""

@@ -14,6 +14,7 @@ import pytest
 from sqlalchemy.orm import Session
 
 from assistant.config import Config
+from assistant.ports import MailIn
 from assistant.retry import RetryPolicy
 from assistant.store import Store
 from assistant.wiring import Built, build_service
@@ -56,9 +57,10 @@ def store_session(database_url: str) -> Iterator[Session]:
 class Running:
     """A service over the sandbox, with its inbox; closes everything at the end."""
 
-    def __init__(self, sandbox: SandboxEnvironment, database_url: str, **sections) -> None:
+    def __init__(self, sandbox: SandboxEnvironment, database_url: str,
+                 inbox: MailIn | None = None, **sections) -> None:
         self.sandbox = sandbox
-        self.inbox = SandboxInbox()
+        self.inbox = inbox or SandboxInbox()
         self.config = Config.model_validate(sandbox.config(database_url, **sections))
         self.built: Built = build_service(self.config, retry=NO_WAIT, inbox=self.inbox)
         self.service = self.built.service
@@ -125,3 +127,20 @@ def reply_to(question: EmailMessage, text: str, sender: str | None = None) -> Em
     reply["Message-ID"] = f"<reply.{abs(hash((question['Message-ID'], text)))}@example.com>"
     reply.set_content(text + "\n\nSent from my phone\n")
     return reply
+
+
+@pytest.fixture()
+def site(sandbox, database_url) -> Iterator[Any]:
+    """A service over the sandbox with its web app served by uvicorn (tests.end_to_end.serving);
+    no jobs run: the test drives the service."""
+    from integrations.sandbox.server import free_port
+    from tests.end_to_end.serving import Site, web_sections
+
+    port = free_port()
+    running = Running(sandbox, database_url, **web_sections(port))
+    served = Site(running, port).start()
+    try:
+        yield served
+    finally:
+        served.stop()
+        running.close()

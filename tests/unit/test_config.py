@@ -157,3 +157,16 @@ def test_assistant_auth_reads_a_config_whose_sign_in_it_is_about_to_add(tmp_path
     text = '[organisation]\ndomains = ["example.com"]\n[google]\ncalendars = ["a@example.com"]\n'
     config = load_config(write(tmp_path, text), signing_in=True)
     assert config.google.calendars == ["a@example.com"]
+
+
+@pytest.mark.parametrize(("mail", "required"), [
+    ("", False),  # nothing says which header is our server's: a sender could write one
+    ('dmarc_authserv_id = "mx.example.com"', True),
+    ('dmarc_authserv_id = "mx.example.com"\nrequire_dmarc = false', False),
+    ("require_dmarc = true", True),
+])
+def test_dmarc_is_required_by_default_where_our_servers_verdict_can_be_told(
+        tmp_path, mail, required):
+    config = load_config(write(tmp_path, '[organisation]\ndomains = ["example.com"]\n'
+                                         f'[mail]\nsender = "bot@example.com"\n{mail}\n'))
+    assert config.mail is not None and config.mail.dmarc_required is required
