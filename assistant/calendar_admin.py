@@ -58,6 +58,7 @@ class CalendarChange:
 
 @dataclass(frozen=True)
 class CalendarHealth:
+    id: int  # the calendar's row: what /metrics labels it by, since a label must name no one
     provider: Provider
     address: str
     state: str  # watching, first sync, failing (its first sync failed), paused or removed
@@ -163,7 +164,7 @@ def _health_of(row: WatchedCalendar, in_flight: int, now: datetime) -> CalendarH
     else:
         state = "watching"
     lag = max(now - row.sync_due, timedelta(0)) if row.watching else None
-    return CalendarHealth(Provider(row.provider), row.address, state, row.source,
+    return CalendarHealth(row.id, Provider(row.provider), row.address, state, row.source,
                           row.last_synced_at, lag, in_flight, row.last_error)
 
 

@@ -66,7 +66,7 @@ class _StoreCollector(Collector):
             outbox = session.execute(select(Outbox.kind, Outbox.state, func.count())
                                      .group_by(Outbox.kind, Outbox.state)).all()
             # Paused and removed calendars are not synced on purpose: no lag to alert on.
-            calendars = session.execute(select(WatchedCalendar.provider, WatchedCalendar.address,
+            calendars = session.execute(select(WatchedCalendar.provider, WatchedCalendar.id,
                                                WatchedCalendar.last_synced_at)
                                         .where(WatchedCalendar.watched())).all()
         conversations = GaugeMetricFamily("assistant_conversations", "Meetings by state",
@@ -77,9 +77,12 @@ class _StoreCollector(Collector):
                                     labels=["kind", "state"])
         for kind, state, count in outbox:
             effects.add_metric([kind, state], count)
+        # By the calendar's id (`assistant calendars list --json` says whose it is): /metrics
+        # is scraped by machines and may be read by more people than the admin page.
         lag = GaugeMetricFamily("assistant_sync_lag_seconds",
-                                "Seconds since each calendar last synced", labels=["calendar"])
-        for provider, address, synced in calendars:
+                                "Seconds since each calendar last synced",
+                                labels=["provider", "calendar_id"])
+        for provider, calendar_id, synced in calendars:
             if synced is not None:
-                lag.add_metric([f"{provider}:{address}"], (now - synced).total_seconds())
+                lag.add_metric([provider, str(calendar_id)], (now - synced).total_seconds())
         yield from (conversations, effects, lag)

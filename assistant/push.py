@@ -15,17 +15,18 @@ from __future__ import annotations
 import logging
 import uuid
 from collections import Counter, deque
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Callable, Collection, Iterator, Mapping
 from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
 from dataclasses import dataclass
 from datetime import timedelta
 from typing import TYPE_CHECKING
 
 from sqlalchemy import Select, select
+from sqlalchemy.orm import contains_eager
 
 from assistant.errors import ProviderError
 from assistant.models import Provider
-from assistant.ports import CalendarPort, Channel
+from assistant.ports import CalendarPort, Channel, ChannelLookup
 from assistant.redaction import redacted
 from assistant.store import Store
 from assistant.store.tables import PushChannel, WatchedCalendar
@@ -194,8 +195,21 @@ class PushChannels:
                 session.delete(row)  # gone at the provider: opened anew
 
     def live(self, provider: Provider) -> Mapping[str, Channel]:
-        """The channels of a provider, by channel id, to check notifications against."""
+        """The channels of a provider, by channel id (read from the store as they are used)."""
         return _StoredChannels(self.store, provider)
+
+    def lookup(self, provider: Provider) -> ChannelLookup:
+        """How a webhook finds the channels a notification names: one query for them all,
+        whatever the number of items (an unauthenticated caller chooses it)."""
+        def channels(ids: Collection[str]) -> Mapping[str, Channel]:
+            if not ids:
+                return {}
+            with self.store.reading() as session:
+                rows = session.scalars(
+                    _channels_of(provider).where(PushChannel.channel_id.in_(list(ids)))
+                    .options(contains_eager(PushChannel.calendar)))
+                return {row.channel_id: channel_of(row, provider) for row in rows}
+        return channels
 
 
 def stop_unwatched(store: Store,
@@ -255,8 +269,12 @@ class _StoredChannels(Mapping[str, Channel]):
         return sum(1 for _ in self)
 
     def _select(self) -> Select[tuple[PushChannel]]:
-        return select(PushChannel).join(WatchedCalendar).where(
-            WatchedCalendar.provider == self.provider.value)
+        return _channels_of(self.provider)
+
+
+def _channels_of(provider: Provider) -> Select[tuple[PushChannel]]:
+    return select(PushChannel).join(WatchedCalendar).where(
+        WatchedCalendar.provider == provider.value)
 
 
 def channel_of(row: PushChannel, provider: Provider) -> Channel:

@@ -4,9 +4,11 @@
 - POST /push/microsoft: Graph's change and lifecycle notifications, and its validation
   handshake (echo `validationToken` as text/plain within 10 seconds,
   https://learn.microsoft.com/en-us/graph/change-notifications-delivery-webhooks);
-- GET/POST /answer/{token}: a one-click answer; GET only shows what the link would do, so a
-  mail scanner that follows links changes nothing; the organiser confirms with POST;
-- GET /healthz: the store answers; GET /metrics: Prometheus text;
+- GET/POST /answer/{token}: a one-click answer; only POST changes anything: GET and HEAD (which
+  Starlette answers on every GET route) only show what the link would do, so a mail scanner or
+  link previewer that follows links changes nothing; the organiser confirms with POST;
+- GET /healthz: the store answers; GET /metrics: Prometheus text, behind a bearer token when
+  `service.metrics_token_env` is set (its labels name no person either way);
 - /admin: the admin page, behind its login (assistant.admin_web).
 A notification only ever makes a calendar due for a sync, so a forged one costs a sync at most,
 and one without our channel's secret is refused before even that. The store is synchronous,
@@ -15,6 +17,8 @@ so every endpoint that touches it runs on Starlette's thread pool, never on the 
 
 from __future__ import annotations
 
+import asyncio
+import hmac
 import html
 import logging
 from collections.abc import Callable, Mapping
@@ -28,6 +32,7 @@ from starlette.responses import HTMLResponse, JSONResponse, PlainTextResponse, R
 from starlette.routing import Route
 
 from assistant.admin_web import admin_mount
+from assistant.config import Config, secret_from_env
 from assistant.models import Provider
 from assistant.ports import PushNotice, PushReader
 from assistant.reply_tokens import BadToken
@@ -35,11 +40,18 @@ from assistant.service import Service
 
 log = logging.getLogger(__name__)
 MAX_NOTIFICATION_BYTES = 1_000_000
+# Google and Graph send a notification's body at once; a client that trickles one in only
+# holds a connection open.
+BODY_TIMEOUT_SECONDS = 10.0
 
 
 def create_app(service: Service, push_readers: Mapping[Provider, PushReader],
                wake_sync: Callable[[], None] = lambda: None) -> Starlette:
-    """The app; wake_sync asks the worker to run its sync job now (after a notification)."""
+    """The app; wake_sync asks the worker to run its sync job now (after a notification).
+
+    ConfigError if the config names a metrics token that is not set.
+    """
+    metrics_token = _metrics_token(service.config)
 
     async def push(request: Request) -> Response:
         try:
@@ -52,7 +64,11 @@ def create_app(service: Service, push_readers: Mapping[Provider, PushReader],
         declared = request.headers.get("content-length", "")
         if declared.isdigit() and int(declared) > MAX_NOTIFICATION_BYTES:
             return PlainTextResponse("too large", status_code=413)  # before reading any of it
-        body = await _body_up_to(request, MAX_NOTIFICATION_BYTES)
+        try:
+            async with asyncio.timeout(BODY_TIMEOUT_SECONDS):
+                body = await _body_up_to(request, MAX_NOTIFICATION_BYTES)
+        except TimeoutError:
+            return PlainTextResponse("the body took too long to arrive", status_code=408)
         if body is None:
             return PlainTextResponse("too large", status_code=413)
         # The store is synchronous: its work runs on Starlette's thread pool, off the loop.
@@ -74,7 +90,7 @@ def create_app(service: Service, push_readers: Mapping[Provider, PushReader],
     def answer(request: Request) -> Response:
         token = request.path_params["token"]
         try:
-            if request.method == "GET":
+            if request.method != "POST":
                 claims = service.describe_link(token)
                 return _page("Confirm your answer", f"<p>{html.escape(claims)}</p>"
                              '<form method="post"><button type="submit">Confirm</button></form>')
@@ -94,6 +110,9 @@ def create_app(service: Service, push_readers: Mapping[Provider, PushReader],
         return JSONResponse({"status": "ok", "worker": service.worker})
 
     def metrics(request: Request) -> Response:
+        if metrics_token and not _bearer_is(request, metrics_token):
+            return PlainTextResponse("a bearer token is needed", status_code=401,
+                                     headers={"WWW-Authenticate": 'Bearer realm="metrics"'})
         return Response(service.metrics.text(),
                         media_type="text/plain; version=0.0.4; charset=utf-8")
 
@@ -104,6 +123,17 @@ def create_app(service: Service, push_readers: Mapping[Provider, PushReader],
         Route("/metrics", metrics),
         admin_mount(service),  # /admin: the admin page (assistant.admin_web)
     ])
+
+
+def _metrics_token(config: Config) -> str:
+    variable = config.service.metrics_token_env
+    return secret_from_env(variable, "service.metrics_token_env") if variable else ""
+
+
+def _bearer_is(request: Request, token: str) -> bool:
+    scheme, _, credentials = request.headers.get("authorization", "").partition(" ")
+    return scheme.lower() == "bearer" and hmac.compare_digest(
+        credentials.strip().encode(), token.encode())
 
 
 async def _body_up_to(request: Request, limit: int) -> bytes | None:
@@ -119,7 +149,7 @@ async def _body_up_to(request: Request, limit: int) -> bytes | None:
 
 def _take_notice(service: Service, reader: PushReader, provider: Provider,
                  headers: dict[str, str], body: bytes) -> PushNotice:
-    notice = reader(headers, body, service.push.live(provider))
+    notice = reader(headers, body, service.push.lookup(provider))
     for calendar in notice.sync:
         service.sync_soon(provider, calendar)
     return notice

@@ -22,7 +22,14 @@ from assistant.config import Config, Microsoft
 from assistant.dry_run import DryRunCalendar, DryRunInbox, DryRunMail
 from assistant.errors import ConfigError
 from assistant.models import Provider
-from assistant.ports import CalendarPort, Channel, MailIn, MailOut, PushNotice, PushReader
+from assistant.ports import (
+    CalendarPort,
+    ChannelLookup,
+    MailIn,
+    MailOut,
+    PushNotice,
+    PushReader,
+)
 from assistant.reply_tokens import ReplyTokens, token_secret
 from assistant.retry import RetryPolicy
 from assistant.service import Outside, Service
@@ -152,16 +159,17 @@ def local_login(microsoft: Microsoft) -> tuple[Microsoft, requests.Session | Non
 
 
 def _google_push(headers: Mapping[str, str], body: bytes,
-                 channels: Mapping[str, Channel]) -> PushNotice:
+                 channels: ChannelLookup) -> PushNotice:
     lower = {name.lower(): value for name, value in headers.items()}
     if lower.get("x-goog-resource-state") == "sync":
         return PushNotice()  # the hello a new channel sends, often before we saved it: no news
-    calendar = google_calendar.calendar_to_sync(headers, channels)
+    named = channels([lower.get("x-goog-channel-id", "")])
+    calendar = google_calendar.calendar_to_sync(headers, named)
     return PushNotice(sync=frozenset({calendar})) if calendar else PushNotice(rejected=1)
 
 
 def _graph_push(headers: Mapping[str, str], body: bytes,
-                channels: Mapping[str, Channel]) -> PushNotice:
+                channels: ChannelLookup) -> PushNotice:
     try:
         payload = json.loads(body or b"{}")
     except ValueError:

@@ -39,7 +39,7 @@ from assistant.calendar_sync import (
 from assistant.config import Config, secret_from_env
 from assistant.errors import NotFound, ProviderError, UnreadableEvent
 from assistant.models import Format, Meeting, Provider
-from assistant.ports import Channel
+from assistant.ports import Channel, ChannelLookup
 from assistant.retry import RetryPolicy
 from integrations.graph_api import GraphApi, GraphRequest
 from integrations.graph_event import MARK_PROPERTY, patch_for, read_graph_event
@@ -55,6 +55,9 @@ log = logging.getLogger(__name__)
 
 PAGE_SIZE = 50  # events per delta page (Prefer: odata.maxpagesize)
 MAX_SUBSCRIPTION = timedelta(minutes=10_080 - 10)  # Outlook's limit, with a little room
+# Items read from one notification POST. Graph batches a few changes into one; more than this
+# is someone else's flood, and the rest wait for the next poll.
+MAX_NOTIFICATION_ITEMS = 1_000
 _EXPAND_MARK = f"singleValueExtendedProperties($filter=id eq '{MARK_PROPERTY}')"
 
 
@@ -167,17 +170,23 @@ class Notices:
     rejected: int = 0  # items without one of our subscriptions and its clientState
 
 
-def read_notifications(payload: Any, channels: Mapping[str, Channel]) -> Notices:
+def read_notifications(payload: Any, channels: ChannelLookup) -> Notices:
     """Sort the items of a notification POST; items that fail the clientState check are dropped.
 
-    A "missed" lifecycle event, like any change, only asks for a delta sync: the delta query
-    catches up with whatever the missed notifications were about.
+    channels finds ours among the subscription ids named, asked once for them all. Only the
+    first MAX_NOTIFICATION_ITEMS items are read: anyone can post, and a notification only
+    makes a calendar due, which the next poll does anyway. A "missed" lifecycle event, like any
+    change, only asks for a delta sync: the delta query catches up with whatever the missed
+    notifications were about.
     """
-    notices = Notices()
     values = payload.get("value") if isinstance(payload, dict) else None
-    for item in values if isinstance(values, list) else []:
-        channel = channels.get(str(item.get("subscriptionId"))) if isinstance(item, dict) else None
-        sent = str(item.get("clientState") or "") if isinstance(item, dict) else ""
+    values = values if isinstance(values, list) else []
+    items = [item for item in values[:MAX_NOTIFICATION_ITEMS] if isinstance(item, dict)]
+    notices = Notices(rejected=len(values) - len(items))
+    ours = channels({str(item.get("subscriptionId")) for item in items})
+    for item in items:
+        channel = ours.get(str(item.get("subscriptionId")))
+        sent = str(item.get("clientState") or "")
         if channel is None or not hmac.compare_digest(sent.encode(), channel.token.encode()):
             notices.rejected += 1
             continue

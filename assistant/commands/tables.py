@@ -38,8 +38,8 @@ def calendar_table(rows: list[CalendarHealth], now: datetime, *, title: str) -> 
 
 
 def health_json(row: CalendarHealth) -> dict[str, Any]:
-    return {"provider": row.provider.value, "address": row.address, "state": row.state,
-            "source": row.source,
+    return {"id": row.id, "provider": row.provider.value, "address": row.address,
+            "state": row.state, "source": row.source,
             "last_synced_at": row.last_synced_at.isoformat() if row.last_synced_at else None,
             "lag_seconds": round(row.lag.total_seconds()) if row.lag is not None else None,
             "in_flight": row.in_flight, "last_error": row.last_error}

@@ -12,7 +12,7 @@ import pytest
 from assistant import block
 from assistant.errors import AuthFailed, ConfigError, Conflict
 from assistant.models import EventRemoved, Format, Meeting
-from assistant.ports import CalendarChanges, SyncFailed, WriteResult
+from assistant.ports import CalendarChanges, Channel, ChannelLookup, SyncFailed, WriteResult
 from assistant.secret_files import write_owner_only
 from integrations import microsoft_graph as graph_module
 from integrations.graph_api import GraphRequest
@@ -393,6 +393,12 @@ def test_retry_after_is_honoured(graph, outlook):
 # -- change notifications ------------------------------------------------------------------------
 
 
+def lookup(*channels: Channel) -> ChannelLookup:
+    """channels as the store would find them, by the ids a notification names."""
+    ours = {channel.channel_id: channel for channel in channels}
+    return lambda ids: {i: ours[i] for i in ids if i in ours}
+
+
 def test_a_subscription_passes_the_handshake_and_notifies_changes(graph, outlook, receiver):
     channel = outlook.watch(ALICE, receiver.url, "client-state-secret", timedelta(days=30))
     assert channel.expires - NOW <= timedelta(minutes=10_080)
@@ -400,7 +406,7 @@ def test_a_subscription_passes_the_handshake_and_notifies_changes(graph, outlook
     assert all(h["path"].startswith("/push?validationToken=") for h in handshakes)
     event = book(graph)
     [notification] = receiver.wait_for_notifications(1)
-    notices = read_notifications(notification, {channel.channel_id: channel})
+    notices = read_notifications(notification, lookup(channel))
     assert notices.sync == {ALICE} and notices.rejected == 0
     assert notification["value"][0]["resourceData"]["id"] == event["id"]
 
@@ -409,9 +415,9 @@ def test_a_notification_with_the_wrong_client_state_is_dropped(graph, outlook, r
     channel = outlook.watch(ALICE, receiver.url, "right", timedelta(hours=1))
     forged = {"value": [{"subscriptionId": channel.channel_id, "clientState": "wrong",
                          "changeType": "updated"}]}
-    notices = read_notifications(forged, {channel.channel_id: channel})
+    notices = read_notifications(forged, lookup(channel))
     assert notices.sync == set() and notices.rejected == 1
-    assert read_notifications("not even json", {}).rejected == 0
+    assert read_notifications("not even json", lookup()).rejected == 0
 
 
 def test_lifecycle_events_ask_for_renewal_or_a_new_subscription(graph, outlook, receiver):
@@ -419,7 +425,7 @@ def test_lifecycle_events_ask_for_renewal_or_a_new_subscription(graph, outlook, 
     for event in ("reauthorizationRequired", "subscriptionRemoved", "missed"):
         graph.send_lifecycle(channel.channel_id, event)
     bodies = receiver.wait_for_notifications(3)
-    notices = [read_notifications(body, {channel.channel_id: channel}) for body in bodies]
+    notices = [read_notifications(body, lookup(channel)) for body in bodies]
     assert [len(n.renew) for n in notices] == [1, 0, 0]
     assert [len(n.recreate) for n in notices] == [0, 1, 0]
     assert all(n.sync == {ALICE} for n in notices)

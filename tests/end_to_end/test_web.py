@@ -22,13 +22,10 @@ from collections import Counter
 from collections.abc import Iterator
 from contextlib import contextmanager
 from datetime import UTC, datetime, timedelta
-from email.message import EmailMessage
-from html.parser import HTMLParser
 from typing import Any
 
 import pytest
 import requests
-import uvicorn
 from apscheduler.events import (
     EVENT_JOB_ERROR,
     EVENT_JOB_EXECUTED,
@@ -43,7 +40,6 @@ from assistant.models import Provider
 from assistant.scheduler import Worker
 from assistant.service import Service
 from assistant.store.tables import Conversation, Outbox, UsedLink, WatchedCalendar
-from assistant.web import create_app
 from integrations.sandbox.server import free_port
 from tests.end_to_end.conftest import (
     ALICE,
@@ -53,10 +49,7 @@ from tests.end_to_end.conftest import (
     book_outlook,
     wait_until,
 )
-
-HTTP_TIMEOUT = 10  # seconds, for every request this file makes
-HOUR = 3600  # the sync interval: nothing but a notification makes a calendar due sooner
-
+from tests.end_to_end.serving import HOUR, HTTP_TIMEOUT, Site, answer_links, tampered, web_sections
 
 # -- small helpers ---------------------------------------------------------------------------------
 
@@ -97,77 +90,7 @@ def delivered_to(emulator: Any, path: str) -> list[Any]:
     return [d for d in emulator.notifier.delivered if d.url.endswith(path)]
 
 
-class _Links(HTMLParser):
-    """The (text, href) of every link in an HTML part."""
-
-    def __init__(self) -> None:
-        super().__init__()
-        self.links: list[tuple[str, str]] = []
-        self._href: str | None = None
-        self._text: list[str] = []
-
-    def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
-        if tag == "a":
-            self._href, self._text = dict(attrs).get("href") or "", []
-
-    def handle_data(self, data: str) -> None:
-        if self._href is not None:
-            self._text.append(data)
-
-    def handle_endtag(self, tag: str) -> None:
-        if tag == "a" and self._href is not None:
-            self.links.append(("".join(self._text).strip(), self._href))
-            self._href = None
-
-
-def answer_links(message: EmailMessage) -> dict[str, str]:
-    """The one-click links of a question email's HTML part, by their text ("virtual", ...)."""
-    html_part = message.get_body(preferencelist=("html",))
-    assert html_part is not None, "the question email has no HTML part"
-    parser = _Links()
-    parser.feed(html_part.get_content())
-    return {text: href for text, href in parser.links if "/answer/" in href}
-
-
-def tampered(link: str) -> str:
-    """The same link with one character of its signed token changed."""
-    head, token = link.rsplit("/", 1)
-    middle = len(token) // 2
-    swapped = "B" if token[middle] == "A" else "A"
-    return f"{head}/{token[:middle]}{swapped}{token[middle + 1:]}"
-
-
 # -- serving -------------------------------------------------------------------------------------
-
-class Site:
-    """A service over the sandbox, its web app served by uvicorn on 127.0.0.1 in a thread.
-
-    No jobs run: the test drives the service. `wakes` counts the app asking for a sync now.
-    """
-
-    def __init__(self, running: Running, port: int) -> None:
-        self.service = running.service
-        self.url = f"http://127.0.0.1:{port}"
-        self.wakes = 0
-        app = create_app(self.service, running.built.push_readers, wake_sync=self._wake)
-        self.server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port,
-                                                    log_level="warning", log_config=None))
-        self._thread = threading.Thread(target=self.server.run, name="web", daemon=True)
-
-    def start(self) -> Site:
-        self._thread.start()
-        wait_until(lambda: self.server.started or not self._thread.is_alive(), "uvicorn")
-        assert self.server.started, "uvicorn did not start"
-        return self
-
-    def stop(self) -> None:
-        self.server.should_exit = True
-        self._thread.join(timeout=10)
-        assert not self._thread.is_alive(), "uvicorn did not stop"
-
-    def _wake(self) -> None:
-        self.wakes += 1
-
 
 def open_channels(site: Site, sandbox: Any) -> None:
     """Open the channels (push.keep_open), then let their first messages come and go.
@@ -182,25 +105,6 @@ def open_channels(site: Site, sandbox: Any) -> None:
     site.wakes = 0
     for provider, address in ((Provider.GOOGLE, ALICE), (Provider.MICROSOFT, BOB)):
         assert not is_due(site.service, provider, address)
-
-
-def web_sections(port: int) -> dict[str, dict[str, Any]]:
-    url = f"http://127.0.0.1:{port}"
-    return {"service": {"public_url": url, "listen": f"127.0.0.1:{port}",
-                        "sync_interval_seconds": HOUR},
-            "mail": {"public_url": url}}
-
-
-@pytest.fixture()
-def site(sandbox, database_url) -> Iterator[Site]:
-    port = free_port()
-    running = Running(sandbox, database_url, **web_sections(port))
-    served = Site(running, port).start()
-    try:
-        yield served
-    finally:
-        served.stop()
-        running.close()
 
 
 JOBS = ("sync", "outbox", "inbox", "follow_up", "channels")
@@ -325,17 +229,21 @@ def test_healthz_answers_ok_and_metrics_show_the_work_done(site, sandbox):
     text = metrics.text
     assert re.search(r'^assistant_emails_sent_total\{kind="question"\} 1\.0$', text, re.M), text
     assert "# TYPE assistant_sync_lag_seconds gauge" in text
-    for calendar in (f"google:{ALICE}", f"microsoft:{BOB}"):
-        lag = re.search(rf'^assistant_sync_lag_seconds\{{calendar="{re.escape(calendar)}"\}} '
-                        r"(\S+)$", text, re.M)
-        assert lag is not None, f"no sync lag for {calendar}:\n{text}"
+    ids = {provider: watched(site.service, provider, address).id
+           for provider, address in ((Provider.GOOGLE, ALICE), (Provider.MICROSOFT, BOB))}
+    for provider, calendar_id in ids.items():
+        lag = re.search(rf'^assistant_sync_lag_seconds\{{calendar_id="{calendar_id}",'
+                        rf'provider="{provider.value}"\}} (\S+)$', text, re.M)
+        assert lag is not None, f"no sync lag for {provider.value} {calendar_id}:\n{text}"
         assert 0 <= float(lag.group(1)) < 60
     assert re.search(r'^assistant_conversations\{state="asked"\} 1\.0$', text, re.M), text
+    assert "@" not in text  # no mailbox named: /metrics shares the webhooks' listener
 
     CalendarAdmin(site.service.store, site.service.config, clock=site.service.clock).pause(
         None, [BOB])  # not synced on purpose: no lag to alert on
     text = requests.get(site.url + "/metrics", timeout=HTTP_TIMEOUT).text
-    assert f'calendar="google:{ALICE}"' in text and f'calendar="microsoft:{BOB}"' not in text
+    assert f'calendar_id="{ids[Provider.GOOGLE]}"' in text
+    assert f'calendar_id="{ids[Provider.MICROSOFT]}"' not in text
 
 
 def test_an_unknown_provider_and_an_oversized_notification_are_refused(site):
