@@ -3,24 +3,52 @@
 from __future__ import annotations
 
 import os
+import secrets
 from pathlib import Path
 
 from assistant.errors import ConfigError
 
 _OTHERS = 0o077  # the group's and everyone's permission bits
+_NO_FOLLOW = getattr(os, "O_NOFOLLOW", 0)  # POSIX; Windows has no such flag
 
 
 def write_owner_only(path: Path, data: bytes | str) -> None:
-    """Write data (text as UTF-8) that only its owner may read, from the first byte on.
+    """Write data (text as UTF-8) that only its owner may read, from the first byte on, and
+    atomically: path holds either its old bytes or all the new ones, never part of them.
 
-    The mode is set on the open file as well, because O_CREAT's mode does not apply to a file
-    that already exists (one written earlier, perhaps more openly).
+    The new bytes go to a temporary file beside path, created anew (O_EXCL: never someone
+    else's file; O_NOFOLLOW: never through a link), made durable, then renamed over path. A
+    full disk or a kill part-way leaves the old file (a token cache: the sign-in) as it was.
+    A symbolic link at path is replaced, not followed.
     """
     path.parent.mkdir(parents=True, exist_ok=True)
-    descriptor = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-    with os.fdopen(descriptor, "wb") as handle:
-        os.fchmod(handle.fileno(), 0o600)
-        handle.write(data.encode() if isinstance(data, str) else data)
+    temporary = path.with_name(f".{path.name}.{secrets.token_hex(8)}.tmp")
+    descriptor = os.open(temporary, os.O_WRONLY | os.O_CREAT | os.O_EXCL | _NO_FOLLOW, 0o600)
+    try:
+        with os.fdopen(descriptor, "wb") as handle:
+            os.fchmod(handle.fileno(), 0o600)  # whatever the umask
+            handle.write(data.encode() if isinstance(data, str) else data)
+            handle.flush()
+            os.fsync(handle.fileno())
+        os.replace(temporary, path)
+    except BaseException:
+        temporary.unlink(missing_ok=True)
+        raise
+    _sync_folder(path.parent)
+
+
+def _sync_folder(folder: Path) -> None:
+    """Make a rename in folder durable (POSIX; Windows has no folder to open)."""
+    try:
+        descriptor = os.open(folder, os.O_RDONLY | getattr(os, "O_DIRECTORY", 0))
+    except OSError:
+        return
+    try:
+        os.fsync(descriptor)
+    except OSError:
+        pass  # some filesystems cannot sync a folder; the file itself is synced already
+    finally:
+        os.close(descriptor)
 
 
 def readable_by_others(path: Path) -> bool:

@@ -8,6 +8,7 @@ or outbox row, and a lease that expires (its worker died) makes the row free aga
 from __future__ import annotations
 
 import logging
+import os
 import re
 import sqlite3
 import threading
@@ -45,11 +46,13 @@ from sqlalchemy import (
 from sqlalchemy.dialects.postgresql import ARRAY, JSON
 from sqlalchemy.dialects.postgresql import insert as postgresql_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
+from sqlalchemy.engine import make_url
 from sqlalchemy.exc import OperationalError
 from sqlalchemy.orm import Session, sessionmaker
 from sqlalchemy.orm.attributes import set_committed_value
 
 from assistant.errors import AssistantError
+from assistant.secret_files import readable_by_others
 from assistant.store.tables import Base, JobLease
 
 log = logging.getLogger(__name__)
@@ -427,11 +430,30 @@ class _TakingTurns:
 
 def _engine(url: str) -> Engine:
     if url.startswith("sqlite"):
+        _create_owner_only(make_url(url).database)
         engine = create_engine(url, connect_args={"timeout": 30})
         event.listen(engine, "connect", _sqlite_pragmas)
         event.listen(engine, "begin", _sqlite_begin_immediate)
         return engine
     return create_engine(url, pool_pre_ping=True, pool_size=5, max_overflow=5)
+
+
+def _create_owner_only(database: str | None) -> None:
+    """Create a new SQLite file readable by its owner only: it holds sign-in tokens, channel
+    secrets and emails with their answer links. SQLite gives its -wal and -shm files the same
+    mode. An existing file keeps its mode (an admin chose it), with a warning if others may
+    read it."""
+    if not database or database == ":memory:" or database.startswith("file:"):
+        return
+    path = Path(database)
+    try:
+        os.close(os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600))
+    except FileExistsError:
+        if readable_by_others(path):
+            log.warning("the database %s may be read by others (mode %o); it holds secrets: "
+                        "run `chmod 600 %s`", path, path.stat().st_mode & 0o777, path)
+    except OSError:
+        pass  # a folder that is not there, or not ours: SQLite says so when it opens it
 
 
 def _sqlite_pragmas(connection: Any, _record: Any) -> None:

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import os
+import stat
 import time
 
 import pytest
@@ -97,3 +99,18 @@ def test_a_first_step_is_tried_again_while_the_server_is_not_there_yet():
     with pytest.raises(OperationalError):
         waiting_for_the_server(broken, patience_seconds=30)
     assert time.monotonic() - started < 1  # not a matter of waiting: said at once
+
+
+def test_a_new_sqlite_database_is_readable_by_its_owner_only(tmp_path):
+    previous = os.umask(0o022)  # a usual umask would leave it readable by everyone
+    try:
+        store = Store.open(f"sqlite:///{tmp_path / 'assistant.sqlite3'}")
+        with store.transaction():
+            pass
+        store.close()
+    finally:
+        os.umask(previous)
+    files = sorted(tmp_path.iterdir())
+    assert [path.name for path in files][0] == "assistant.sqlite3"
+    assert {path.name: stat.S_IMODE(path.stat().st_mode) for path in files} == \
+        dict.fromkeys((path.name for path in files), 0o600)
