@@ -21,7 +21,7 @@ import asyncio
 import functools
 import logging
 from collections.abc import Awaitable, Callable
-from datetime import UTC, date, datetime
+from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
 import jinja2
@@ -34,7 +34,7 @@ from starlette.responses import HTMLResponse, RedirectResponse, Response
 from starlette.routing import Mount, Route
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from assistant import admin_views, resources, team_report
+from assistant import admin_views, answer_memory, resources, team_report
 from assistant.admin_session import (
     AdminGate,
     AdminSession,
@@ -44,7 +44,7 @@ from assistant.admin_session import (
     posted_form,
 )
 from assistant.calendar_admin import PROVIDER_NAMES, CalendarAdmin
-from assistant.models import Provider
+from assistant.models import Provider, Side
 from assistant.redaction import redacted
 from assistant.service import Service
 from assistant.store.tables import AuditEntry
@@ -91,6 +91,8 @@ class _AdminPages:
             Route("/calendars/pause", self._action(self.pause), methods=["POST"]),
             Route("/calendars/resume", self._action(self.resume), methods=["POST"]),
             Route("/reports", self.report, methods=["GET"]),
+            Route("/remembered", self.remembered, methods=["GET"]),
+            Route("/remembered/forget", self._action(self.forget), methods=["POST"]),
         ]
 
     # -- login -----------------------------------------------------------------------------------
@@ -180,6 +182,39 @@ class _AdminPages:
         return self._page(request, "reports.html.j2", figures=figures, report=report,
                           since=since, teams=" ".join(teams),
                           definitions=team_report.DEFINITIONS)
+
+    async def remembered(self, request: Request) -> Response:
+        rows = await self._read(answer_memory.remembered)
+        keep = timedelta(days=self.service.config.policy.remember_answers_days)
+        checklist = self.service.checklist
+        numbers = {row.key: row.number for row in checklist}
+        shown = [{"domain": row.domain, "number": numbers[row.row_key], "key": row.row_key,
+                  "side": row.side, "wording": checklist.row(row.row_key).wording(Side(row.side)),
+                  "organiser": row.organiser, "answered_at": row.answered_at,
+                  "until": row.answered_at + keep}
+                 for row in rows if row.row_key in numbers]
+        return self._page(request, "remembered.html.j2", remembered=shown,
+                          now=self.service.clock())
+
+    async def forget(self, request: Request, session: AdminSession,
+                     form: dict[str, str]) -> Response:
+        domain = form.get("domain", "").strip().lower()
+        key = form.get("row", "").strip() or None
+        if not domain or len(domain) > 255 or (key is not None and key not in {
+                row.key for row in self.service.checklist}):
+            return self._refusal(request, 400, "That is not a remembered answer.")
+
+        def forgetting() -> int:
+            with self.service.store.transaction() as store_session:
+                return answer_memory.forget(store_session, domain, key, actor="admin page",
+                                            now=self.service.clock())
+
+        forgotten = await run_in_threadpool(forgetting)
+        words = (f"Forgot {forgotten} answer{'s' * (forgotten != 1)} about {domain}: its next "
+                 "meeting asks again." if forgotten else f"Nothing was remembered about {domain}.")
+        response = RedirectResponse(_root(request) + "/remembered", status_code=303)
+        self.gate.write(response, self.gate.with_flash(session, words))
+        return response
 
     # -- calendar actions ------------------------------------------------------------------------
 

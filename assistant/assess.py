@@ -7,12 +7,14 @@ the same meeting, history, answers and clock it always gives the same assessment
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime
+from typing import Protocol
 
 from assistant.annotate import AnnotationPlan, plan_annotation
 from assistant.checklist import Checklist
 from assistant.config import Config
+from assistant.decisive import decisive_questions
 from assistant.detect import CustomerMeetingDetector, Detection
 from assistant.infer import Inference, Inferrer
 from assistant.models import HardFacts, Meeting, Recommendation, RowAnswer
@@ -20,14 +22,29 @@ from assistant.rendering import Renderer
 from assistant.scoring import recommend
 
 
+class EarlierAnswers(Protocol):
+    """What organisers answered before (assistant.answer_memory reads it from the store)."""
+
+    def about(self, domains: Sequence[str]) -> Mapping[str, RowAnswer]:
+        """Rows remembered about the customers at these domains."""
+        ...
+
+    def odds(self, organiser: str) -> Mapping[str, float]:
+        """Each row's chance of an A answer from this organiser."""
+        ...
+
+
 @dataclass(frozen=True)
 class Assessment:
     meeting: Meeting
     detection: Detection
     inference: Inference | None = None  # None: not a customer meeting, nothing to infer
-    questions: tuple[int, ...] = ()  # rows still to ask the organiser
+    questions: tuple[int, ...] = ()  # rows still worth asking the organiser (see decisive)
     recommendation: Recommendation | None = None
     plan: AnnotationPlan | None = None
+    # Rows known without this meeting's organiser answers: the calendar's, config's and
+    # remembered answers, each where it wins; what the question email says it knows.
+    told: Mapping[str, RowAnswer] = field(default_factory=dict)
 
 
 class Assessor:
@@ -46,8 +63,12 @@ class Assessor:
         history: Sequence[Meeting] | None = None,
         organiser_answers: Mapping[str, RowAnswer] | None = None,
         organiser_facts: HardFacts = HardFacts(),
+        earlier: EarlierAnswers | None = None,
     ) -> Assessment:
-        """Assess meeting; the organiser's answers and facts win over anything inferred.
+        """Assess meeting. Where several sources speak of a row, this meeting's answer wins,
+        then the admin's configured facts, then answers remembered about the customer, then
+        what the calendar tells. earlier answers also order the rows to ask (even odds
+        without them).
 
         The plan is None for a meeting that is not a customer meeting, and for one whose
         note a person removed or edited after the assistant wrote it.
@@ -57,7 +78,11 @@ class Assessor:
             return Assessment(meeting, detection)
         inference = self.inferrer.infer(meeting, detection, history, now)
         organiser_answers = organiser_answers or {}
-        answers = {**inference.answers, **organiser_answers}
+        remembered = earlier.about(detection.customer_domains) if earlier else {}
+        told = {**inference.answers,
+                **{key: answer for key, answer in remembered.items()
+                   if key not in inference.configured}}
+        answers = {**told, **organiser_answers}
         hard = HardFacts(
             organiser_choice=organiser_facts.organiser_choice,
             on_site_equipment=organiser_facts.on_site_equipment,
@@ -65,12 +90,17 @@ class Assessor:
         )
         recommendation = recommend(self.checklist, answers, hard)
         plan = self._plan(meeting, recommendation)
-        questions = tuple(
-            number
-            for number in inference.questions(self.checklist)
-            if self.checklist.find(number).key not in organiser_answers
-        )
-        return Assessment(meeting, detection, inference, questions, recommendation, plan)
+        questions = self._questions(answers, hard, meeting, earlier)
+        return Assessment(meeting, detection, inference, questions, recommendation, plan, told)
+
+    def _questions(self, answers: Mapping[str, RowAnswer], hard: HardFacts, meeting: Meeting,
+                   earlier: EarlierAnswers | None) -> tuple[int, ...]:
+        most = self.config.policy.max_questions
+        questions = decisive_questions(self.checklist, answers, hard, max_questions=most)
+        if not questions or earlier is None:
+            return questions  # settled: which rows would be likeliest to turn it is moot
+        return decisive_questions(self.checklist, answers, hard, max_questions=most,
+                                  odds_of_a_by_row=earlier.odds(meeting.organizer.email))
 
     def plan_decided(self, meeting: Meeting, decided: Recommendation) -> AnnotationPlan | None:
         """The plan that writes an earlier decision into meeting as it reads now.

@@ -34,6 +34,7 @@ class Row:
     invite_b: str = ""
     title_words_a: tuple[str, ...] = ()
     title_words_b: tuple[str, ...] = ()
+    describes_customer: bool = False  # about the customer, not the meeting: remembered
 
     def wording(self, side: Side) -> str:
         return self.a if side is Side.A else self.b
@@ -104,6 +105,7 @@ class _RowModel(BaseModel):
     invite_b: str = ""
     title_words_a: tuple[str, ...] = ()
     title_words_b: tuple[str, ...] = ()
+    describes_customer: bool = False
 
     @field_validator("a", "b", "area", "question")
     @classmethod

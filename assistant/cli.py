@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import logging
 import sys
+from contextlib import ExitStack
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -15,13 +16,15 @@ from typing import Any
 import click
 
 from assistant import presenting
+from assistant.answer_memory import AnswerMemory
 from assistant.answers import AnswerDocument, parse_answer_text
-from assistant.assess import Assessor
+from assistant.assess import Assessor, EarlierAnswers
 from assistant.bench.command import bench
 from assistant.checklist import Checklist, load_checklist
 from assistant.commands.auth import auth
 from assistant.commands.calendars import calendars, open_store
 from assistant.commands.common import config_path_or_default, print_json
+from assistant.commands.remembered import remembered_answers
 from assistant.commands.report import report
 from assistant.commands.status import status
 from assistant.config import Config, config_for_domains, load_config
@@ -33,6 +36,7 @@ from assistant.rendering import Renderer
 from assistant.replies import Reading, read_answer
 from assistant.reply_mail import read_reply_email
 from assistant.scoring import recommend as score
+from assistant.store import Store
 from assistant.store.database import STARTUP_PATIENCE_SECONDS
 
 
@@ -121,33 +125,39 @@ def preview(event_file: Path | None, calendar_address: str | None, event_id: str
     history = load_history(history_path) if history_path else None
     if (event_file is None) == (calendar_address is None):
         raise click.UsageError("give EVENT_FILE, or --calendar ADDRESS with --event ID")
-    if calendar_address is not None:
-        if not event_id:
-            raise click.UsageError("--calendar needs --event ID")
-        config = load_config(config_path_or_default(config_path))
-        meeting, stored = _watched_event(config, calendar_address, event_id, now)
-        history = stored if history is None else history
-    else:
-        assert event_file is not None
-        meeting = load_meeting(event_file)
-        config = _preview_config(config_path, list(org_domains), meeting.organizer.domain)
-    checklist = load_checklist(config.checklist)
-    document = _read_answers(answers_file, checklist)
-    assessment = Assessor(config, checklist, Renderer()).assess(
-        meeting, now=now, history=history, organiser_answers=document.answers,
-        organiser_facts=document.hard,
-    )
+    if calendar_address is not None and not event_id:
+        raise click.UsageError("--calendar needs --event ID")
+    with ExitStack() as stack:
+        earlier: EarlierAnswers | None = None
+        if calendar_address is not None:
+            config = load_config(config_path_or_default(config_path))
+            store = stack.enter_context(open_store(config, reconciled=False))
+            meeting, stored = _watched_event(config, store, calendar_address, event_id, now)
+            history = stored if history is None else history
+            # As the service would: with what organisers told before.
+            earlier = AnswerMemory.of_session(stack.enter_context(store.reading()), now,
+                                              load_checklist(config.checklist),
+                                              config.policy.remember_answers_days)
+        else:
+            assert event_file is not None
+            meeting = load_meeting(event_file)
+            config = _preview_config(config_path, list(org_domains), meeting.organizer.domain)
+        checklist = load_checklist(config.checklist)
+        document = _read_answers(answers_file, checklist)
+        assessment = Assessor(config, checklist, Renderer()).assess(
+            meeting, now=now, history=history, organiser_answers=document.answers,
+            organiser_facts=document.hard, earlier=earlier)
     if as_json:
         print_json(presenting.assessment_json(assessment))
     else:
         click.echo(presenting.assessment_text(assessment, checklist))
 
 
-def _watched_event(config: Config, address: str, event_id: str, now: datetime):
+def _watched_event(config: Config, store: Store, address: str, event_id: str | None,
+                   now: datetime):
     from assistant.event_lookup import read_watched_event
 
-    with open_store(config, reconciled=False) as store:
-        return read_watched_event(config, store, address, event_id, now)
+    return read_watched_event(config, store, address, event_id or "", now)
 
 
 @cli.command("check-config")
@@ -297,6 +307,7 @@ def _parse_now(text: str | None) -> datetime:
 
 cli.add_command(auth)
 cli.add_command(calendars)
+cli.add_command(remembered_answers)
 cli.add_command(report)
 cli.add_command(status)
 cli.add_command(bench)

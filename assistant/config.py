@@ -89,6 +89,12 @@ class Policy(_Section):
     travel_note: str = "the organisation's travel policy rules out travel"
     reminder_after_hours: int = Field(default=24, ge=1)
     decide_before_hours: int = Field(default=24, ge=1)
+    # The most rows one question email asks; a decision that more answers than this would be
+    # needed to overturn is made without asking.
+    max_questions: int = Field(default=4, ge=1, le=12)
+    # How long an organiser's answer about a customer (its values, location, competitors,
+    # power) is reused for that customer's next meetings; 0 forgets at once.
+    remember_answers_days: int = Field(default=90, ge=0, le=3650)
     # Everything but the effects: no invite is written and no email sent, each is logged and
     # kept in the audit log as what would have been done. For trying the assistant out.
     dry_run: bool = False

@@ -4,8 +4,9 @@ The service keeps the state (assistant.store) and the effects (the outbox); thes
 only decide, from the meeting as it reads now, its assessment and the clock:
 - a meeting starts a conversation only if it is a customer meeting its organiser owns, at set
   times, still ahead; otherwise it is skipped with a reason an admin can read;
-- with rows left to ask and time before the deadline, the organiser is asked; with nothing to
-  ask, or no time left, the assistant decides at once on what it has;
+- with rows worth asking (answers that could change the format) and time before the
+  deadline, the organiser is asked; with nothing worth asking, or no time left, the assistant
+  decides at once on what it has, and says why it did not ask;
 - an annotated meeting that changed is written again only if the plan differs from what the
   event already says (our own write comes back through the sync and must not echo forever).
 """
@@ -27,7 +28,14 @@ from assistant.models import Meeting
 class Opening(enum.StrEnum):
     SKIP = "skip"
     ASK = "ask"
-    DECIDE = "decide"  # nothing to ask, or too late to ask
+    DECIDE = "decide"  # nothing worth asking, or too late to ask
+
+
+class Unasked(enum.StrEnum):
+    """Why a meeting was decided without asking its organiser anything."""
+
+    SETTLED = "settled"  # no answer could change the format
+    TOO_LATE = "too_late"  # too close to the meeting to wait for one
 
 
 @dataclass(frozen=True)
@@ -35,6 +43,7 @@ class Start:
     opening: Opening
     why: str
     deadline: datetime | None = None
+    unasked: Unasked | None = None  # with DECIDE
 
 
 def start(assessment: Assessment, now: datetime, policy: Policy) -> Start:
@@ -53,9 +62,11 @@ def start(assessment: Assessment, now: datetime, policy: Policy) -> Start:
         return Start(Opening.SKIP, "one occurrence of a series, which is handled as a whole")
     deadline = decision_deadline(span[0], policy)
     if not assessment.questions:
-        return Start(Opening.DECIDE, "the calendar answers every row", deadline)
+        return Start(Opening.DECIDE, "no answer could change the format", deadline,
+                     Unasked.SETTLED)
     if now >= deadline:
-        return Start(Opening.DECIDE, "too close to the meeting to ask", deadline)
+        return Start(Opening.DECIDE, "too close to the meeting to ask", deadline,
+                     Unasked.TOO_LATE)
     return Start(Opening.ASK, detection.why, deadline)
 
 

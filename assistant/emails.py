@@ -28,6 +28,7 @@ from tzlocal.windows_tz import win_tz
 
 from assistant.answer_links import DECISION_ROW, AnswerLinks
 from assistant.checklist import Checklist
+from assistant.conversation import Unasked
 from assistant.models import Format, Meeting, Recommendation, RowAnswer, Side
 from assistant.ports import MessageToSend
 from assistant.rendering import Renderer
@@ -86,9 +87,12 @@ def question_email(
     renderer: Renderer,
     reminder: bool = False,
     links: OneClick | None = None,
+    default: Format | None = None,
 ) -> OutgoingEmail:
-    """The one email that asks the organiser the rows the calendar could not answer.
+    """The one email that asks the organiser the rows whose answers could change the format.
 
+    It says what is known already (inferred: the rows known without asking) and, with
+    default, what the assistant will decide without an answer, so that silence is a choice.
     As a reminder it says so up front and keeps the same token, so either email's reply counts.
     With links (a public URL is configured), every option in the HTML part is also a one-click
     link; the text part stays short.
@@ -114,6 +118,7 @@ def question_email(
         "link_virtual": links.decision(Format.VIRTUAL) if links else "",
         "example": _example([row.number for row in asked]),
         "deadline": _short_time(deadline, meeting) if deadline else "",
+        "default_words": default.words if default else "",
         "organisation_name": sender.organisation_name,
         "reminder": reminder,
     }
@@ -171,8 +176,10 @@ def confirmation_email(
     token: str,
     sender: Sender,
     renderer: Renderer,
+    unasked: Unasked | None = None,
 ) -> OutgoingEmail:
-    """Tells the organiser what was decided and written, and how to change it."""
+    """Tells the organiser what was decided and written, why nothing was asked (unasked),
+    and how to change it in one word."""
     title = header_text(meeting.title) or "Your customer meeting"
     context = {
         "greeting_name": _greeting_name(meeting),
@@ -180,10 +187,13 @@ def confirmation_email(
         "when": describe_when(meeting),
         "format_words": recommendation.format.words,
         "without_answer": without_answer,
+        "unasked": unasked.value if unasked else "",
+        "other_format_words": recommendation.format.other.words,
         "reasons": list(recommendation.reasons[:3]),
         "changes": list(changes),
         "answered": len(recommendation.answered),
         "inferred": len(recommendation.inferred) + len(recommendation.defaulted),
+        "remembered": len(recommendation.remembered),
         "unknown": len(recommendation.unknown),
         "organisation_name": sender.organisation_name,
     }
@@ -201,6 +211,7 @@ class DigestItem:
     meeting: Meeting
     questions: Sequence[int]
     token: str
+    default: Format | None = None  # what the assistant decides without an answer
 
 
 def digest_email(
@@ -227,6 +238,7 @@ def digest_email(
             "questions": [{"number": row.number, "question": row.question, "a": row.a,
                            "b": row.b} for row in map(checklist.find, item.questions)],
             "reply_link": f"mailto:{sender.reply_address(item.token)}?subject={quote(subject)}",
+            "default_words": item.default.words if item.default else "",
         })
     context = {
         "greeting_name": _first_name(organiser.name if organiser else "", organiser_email),

@@ -39,14 +39,15 @@ class _Signal:
 
 @dataclass(frozen=True)
 class Inference:
-    """Rows answered without asking, and hard facts known from config."""
+    """Rows answered without asking, and hard facts known from config.
+
+    answers holds both what the calendar tells and the facts an admin set per customer
+    (configured), which win over the calendar where both speak of a row.
+    """
 
     answers: dict[str, RowAnswer] = field(default_factory=dict)
     hard: HardFacts = HardFacts()
-
-    def questions(self, checklist: Checklist) -> tuple[int, ...]:
-        """The numbers of the rows the organiser still has to be asked."""
-        return tuple(row.number for row in checklist if row.key not in self.answers)
+    configured: frozenset[str] = frozenset()  # keys of the rows set from config
 
 
 class Inferrer:
@@ -78,16 +79,13 @@ class Inferrer:
         self._from_timing(start, now, signals)
         self._from_attendees(detection, signals)
         self._from_place(meeting, signals)
-        self._from_customer_facts(detection, signals)
         if history is not None:
             self._from_history(meeting.event_id, start, detection, history, signals)
-        answers = {}
-        for key, found in signals.items():
-            if found and len({signal.side for signal in found}) == 1:
-                answers[key] = RowAnswer(
-                    found[0].side, found[0].provenance, "; ".join(s.why for s in found)
-                )
-        return Inference(answers=answers, hard=self._hard_facts(detection))
+        configured: dict[str, list[_Signal]] = {row.key: [] for row in self.checklist}
+        self._from_customer_facts(detection, configured)
+        facts = _agreed(configured)
+        return Inference(answers={**_agreed(signals), **facts}, hard=self._hard_facts(detection),
+                         configured=frozenset(facts))
 
     def _from_title(self, meeting: Meeting, signals: dict[str, list[_Signal]]) -> None:
         for row in self.checklist:
@@ -192,6 +190,16 @@ class Inferrer:
             if facts is not None and facts.travel == "not_allowed":
                 return HardFacts(travel_ruled_out=f"{facts.name or domain}'s travel policy")
         return HardFacts()
+
+
+def _agreed(signals: dict[str, list[_Signal]]) -> dict[str, RowAnswer]:
+    """The rows whose signals all point one way; a row with signals both ways is left open."""
+    answers = {}
+    for key, found in signals.items():
+        if found and len({signal.side for signal in found}) == 1:
+            answers[key] = RowAnswer(found[0].side, found[0].provenance,
+                                     "; ".join(s.why for s in found))
+    return answers
 
 
 def _has_attendee_from(meeting: Meeting, domain: str) -> bool:

@@ -25,6 +25,10 @@ class Format(enum.StrEnum):
     def words(self) -> str:
         return "in person" if self is Format.IN_PERSON else "virtual"
 
+    @property
+    def other(self) -> Format:
+        return Format.VIRTUAL if self is Format.IN_PERSON else Format.IN_PERSON
+
 
 class Side(enum.StrEnum):
     """A checklist row's two sides: A favours meeting in person, B favours meeting virtually."""
@@ -43,6 +47,7 @@ class Provenance(enum.StrEnum):
     ORGANISER = "organiser"
     INFERRED = "inferred"  # read from the meeting or the organiser's calendar
     DEFAULT = "default"  # an admin's standing setting in config, e.g. a customer's values
+    REMEMBERED = "remembered"  # an organiser's earlier answer about the same customer
 
 
 class Response(enum.StrEnum):
@@ -163,6 +168,11 @@ class DecidedBy(enum.StrEnum):
     COUNT = "count"
     TIE_BREAK = "tie_break"
 
+    @property
+    def is_hard(self) -> bool:
+        """Decided by a fact no checklist row can outweigh."""
+        return self not in (DecidedBy.COUNT, DecidedBy.TIE_BREAK)
+
 
 @dataclass(frozen=True)
 class Totals:
@@ -182,4 +192,5 @@ class Recommendation:
     answered: tuple[str, ...] = field(default=())  # row keys the organiser answered
     inferred: tuple[str, ...] = field(default=())  # row keys read from the calendar
     defaulted: tuple[str, ...] = field(default=())  # row keys an admin set in config
+    remembered: tuple[str, ...] = field(default=())  # row keys from earlier answers
     unknown: tuple[str, ...] = field(default=())  # row keys counted for neither side

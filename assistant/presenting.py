@@ -32,6 +32,7 @@ def recommendation_json(result: Recommendation) -> dict[str, Any]:
             "answered": list(result.answered),
             "inferred": list(result.inferred),
             "defaulted": list(result.defaulted),
+            "remembered": list(result.remembered),
             "unknown": list(result.unknown),
         },
     }
@@ -52,6 +53,7 @@ def recommendation_from_json(detail: Mapping[str, Any]) -> Recommendation | None
         answered=tuple(rows["answered"]),
         inferred=tuple(rows["inferred"]),
         defaulted=tuple(rows["defaulted"]),
+        remembered=tuple(rows.get("remembered", ())),  # none before answers were remembered
         unknown=tuple(rows["unknown"]),
     )
 
@@ -67,6 +69,7 @@ def recommendation_text(result: Recommendation, checklist: Checklist) -> str:
         ("Answered by the organiser", result.answered),
         ("Inferred from the calendar", result.inferred),
         ("Set in config", result.defaulted),
+        ("Remembered from earlier answers", result.remembered),
         ("Unknown", result.unknown),
     ):
         if keys:
@@ -118,7 +121,11 @@ def assessment_text(assessment: Assessment, checklist: Checklist) -> str:
         if (answer := assessment.inference.answers.get(row.key)) and answer.side is not None
     ]
     lines += ["", "Known without asking:", *(inferred or ["  nothing"])]
-    asked = ", ".join(map(str, assessment.questions)) or "nothing (all rows are known)"
+    asked = (", ".join(map(str, assessment.questions))
+             + " (the fewest rows whose answers could change the format)"
+             if assessment.questions else
+             "nothing: no answers to the open rows could change the format, so it would "
+             "decide at once and tell the organiser how to change it")
     lines += [f"Would ask the organiser: {asked}", ""]
     lines.append(recommendation_text(assessment.recommendation, checklist))
     if assessment.plan is not None:

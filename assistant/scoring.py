@@ -45,6 +45,7 @@ def recommend(
         answered=_keys_from(checklist, known, Provenance.ORGANISER),
         inferred=_keys_from(checklist, known, Provenance.INFERRED),
         defaulted=_keys_from(checklist, known, Provenance.DEFAULT),
+        remembered=_keys_from(checklist, known, Provenance.REMEMBERED),
         unknown=tuple(row.key for row in checklist if row.key not in known),
     )
 

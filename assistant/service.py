@@ -38,6 +38,7 @@ from sqlalchemy.orm.attributes import set_committed_value
 from assistant import calendar_admin, conversation, follow_ups
 from assistant.annotate import AnnotationPlan
 from assistant.answer_links import DECISION_ROW, AnswerLinks, LinkClaims
+from assistant.answer_memory import AnswerMemory, remember
 from assistant.assess import Assessment, Assessor
 from assistant.checklist import Checklist, load_checklist
 from assistant.config import Config
@@ -414,7 +415,7 @@ class Service:
             if talk is not None and talk.state not in (State.CANCELLED, State.SKIPPED):
                 self._cancel(session, talk, now, "the meeting was cancelled")
             return
-        assessment = self._assess(change, talk, history.of(change, seen.id))
+        assessment = self._assess(session, change, talk, history.of(change, seen.id))
         if talk is None or talk.state in (State.SKIPPED, State.CANCELLED):
             self._open(session, seen, talk, assessment, now)
         elif State(talk.state).open:
@@ -453,7 +454,8 @@ class Service:
         self._audit(session, talk, "detected", f"{seen.title!r}: {begin.why}")
         if begin.opening is conversation.Opening.DECIDE:
             session.flush()  # the decision's rows name the conversation by its id
-            self._decide(session, talk, assessment, now, State.DECIDED, without_answer=True)
+            self._decide(session, talk, assessment, now, State.DECIDED, without_answer=True,
+                         unasked=begin.unasked)
         else:
             talk.questions = list(assessment.questions)
             talk.state = State.DETECTED  # the ask stage sends it, within the daily cap
@@ -528,7 +530,11 @@ class Service:
             for key in digested:
                 talk = keys[key]
                 self._issue_token(talk)
-                items.append(DigestItem(self._meeting(talk), talk.questions, talk.token or ""))
+                assessment = (self._detected.take(talk.meeting_id, talk.meeting.etag)
+                              or self._assess_stored(session, talk))
+                default = assessment.recommendation.format if assessment.recommendation else None
+                items.append(DigestItem(self._meeting(talk), talk.questions, talk.token or "",
+                                        default))
                 talk.state, talk.asked_at = State.ASKED, now
             mail = digest_email(organiser, items, checklist=self.checklist, sender=self.sender,
                                 renderer=self.renderer)
@@ -546,7 +552,7 @@ class Service:
             return False
         if talk.deadline_at is not None and now >= talk.deadline_at:
             self._decide(session, talk, self._assess_stored(session, talk), now, State.DECIDED,
-                         without_answer=True)
+                         without_answer=True, unasked=conversation.Unasked.TOO_LATE)
             return False
         return True
 
@@ -562,19 +568,20 @@ class Service:
             talk.token = self.tokens.issue(talk.id, start + TOKEN_VALID_AFTER_MEETING)
         return talk.token
 
-    def _question(self, session: Session, talk: Conversation, *,
-                  reminder: bool) -> OutgoingEmail:
+    def _question(self, session: Session, talk: Conversation, *, reminder: bool,
+                  assessment: Assessment | None = None) -> OutgoingEmail:
         meeting = self._meeting(talk)
-        assessment = None if reminder else self._detected.take(talk.meeting_id, talk.meeting.etag)
-        inferred = (assessment or self._assess_stored(session, talk)).inference
+        assessment = (assessment or self._detected.take(talk.meeting_id, talk.meeting.etag)
+                      or self._assess_stored(session, talk))
         links = None
         if self.links is not None and talk.deadline_at is not None:
             links = OneClick(self.links, talk.id, talk.deadline_at)
+        default = assessment.recommendation.format if assessment.recommendation else None
         return question_email(
-            meeting, customers=talk.customer_domains,
-            inferred=inferred.answers if inferred else {}, questions=talk.questions,
-            checklist=self.checklist, token=talk.token or "", sender=self.sender,
-            deadline=talk.deadline_at, renderer=self.renderer, reminder=reminder, links=links)
+            meeting, customers=talk.customer_domains, inferred=assessment.told,
+            questions=talk.questions, checklist=self.checklist, token=talk.token or "",
+            sender=self.sender, deadline=talk.deadline_at, renderer=self.renderer,
+            reminder=reminder, links=links, default=default)
 
     def _sent(self, session: Session, organiser: str, now: datetime) -> list[follow_ups.Sent]:
         return self._sent_to(session, [organiser], now)[organiser]
@@ -721,6 +728,9 @@ class Service:
             talk.answers.append(Answer(row_key=row.key, side=side.value, at=now,
                                        provenance=Provenance.ORGANISER.value,
                                        why="the organiser's reply"))
+        remember(session, self.checklist, talk,
+                 {self.checklist.find(number).key: side
+                  for number, side in verdict.answers.items()}, now)
         if verdict.decision is not None:
             talk.organiser_choice = verdict.decision.value
         talk.answered_at = now
@@ -768,7 +778,8 @@ class Service:
     # -- deciding and annotating -----------------------------------------------------------------
 
     def _decide(self, session: Session, talk: Conversation, assessment: Assessment,
-                now: datetime, state: State, *, without_answer: bool) -> None:
+                now: datetime, state: State, *, without_answer: bool,
+                unasked: conversation.Unasked | None = None) -> None:
         recommendation = assessment.recommendation
         assert recommendation is not None
         talk.state, talk.decided_at = state, now
@@ -783,13 +794,16 @@ class Service:
             detail=recommendation_json(recommendation), at=now))
         self._audit(session, talk, "decided", f"{recommendation.format.words}: "
                     + "; ".join(recommendation.reasons[:3]))
-        self._queue_annotation(session, talk, now, "decided", without_answer=without_answer)
+        self._queue_annotation(session, talk, now, "decided", without_answer=without_answer,
+                               unasked=unasked)
 
     def _queue_annotation(self, session: Session, talk: Conversation, now: datetime, why: str,
-                          *, without_answer: bool = False) -> None:
+                          *, without_answer: bool = False,
+                          unasked: conversation.Unasked | None = None) -> None:
         talk.revision += 1
         self.effects.add(session, f"annotate:{talk.id}:{talk.revision}", "annotate", talk,
                          {"why": why, "without_answer": without_answer,
+                          "unasked": unasked.value if unasked else None,
                           "revision": talk.revision})
 
     def _decided(self, session: Session, talk: Conversation) -> Recommendation | None:
@@ -808,9 +822,10 @@ class Service:
             Outbox.conversation_id == talk.id, Outbox.kind == "annotate",
             Outbox.state == "pending").limit(1)) is not None
 
-    def _assess(self, meeting: Meeting, talk: Conversation | None,
+    def _assess(self, session: Session, meeting: Meeting, talk: Conversation | None,
                 history: list[Meeting]) -> Assessment:
-        """The meeting assessed with the organiser's answers so far and their calendar around it.
+        """The meeting assessed with the organiser's answers so far, their calendar around it
+        and what organisers told before.
 
         Every stage (detection, the question, the decision, the write) passes the same
         history, so a row inferred from it reads the same in the email and in the invite.
@@ -819,14 +834,17 @@ class Service:
                    for a in (talk.answers if talk else [])}
         choice = talk.organiser_choice if talk else None
         facts = HardFacts(organiser_choice=Format(choice) if choice else None)
+        earlier = AnswerMemory.of_session(session, self.clock(), self.checklist,
+                                          self.config.policy.remember_answers_days)
         return self.assessor.assess(meeting, now=self.clock(), history=history,
-                                    organiser_answers=answers, organiser_facts=facts)
+                                    organiser_answers=answers, organiser_facts=facts,
+                                    earlier=earlier)
 
     def _assess_stored(self, session: Session, talk: Conversation) -> Assessment:
         """The assessment of talk's meeting as last read, in its organiser's stored history."""
         meeting = self._meeting(talk)
         history = History.of_session(session, self.clock()).of(meeting, talk.meeting_id)
-        return self._assess(meeting, talk, history)
+        return self._assess(session, meeting, talk, history)
 
     # -- follow-ups ------------------------------------------------------------------------------
 
@@ -857,7 +875,11 @@ class Service:
                             self._sent(session, talk.meeting.organiser, now), str(talk.id), start,
                             now, reminder_after_hours=policy.reminder_after_hours,
                             decide_before_hours=policy.decide_before_hours):
-                        reminder = self._question(session, talk, reminder=True)
+                        assessment = self._assess_stored(session, talk)
+                        if not assessment.questions:
+                            continue  # nothing an answer could change now: no reminder
+                        reminder = self._question(session, talk, reminder=True,
+                                                  assessment=assessment)
                         self.effects.add_email(session, f"reminder:{talk.id}:{talk.round}",
                                                "reminder", reminder, talk)
                         talk.state, talk.reminded_at = State.REMINDED, now
@@ -989,9 +1011,11 @@ class Service:
                             f"{outcome.attempts} attempt(s)")
             # Each decision is confirmed once (a change of mind too); a move is not news.
             if done.payload.get("why") == "decided" and plan is not None and decided:
+                unasked = done.payload.get("unasked")
                 mail = confirmation_email(
                     read, decided, conversation.changes_made(read, plan),
                     without_answer=bool(done.payload.get("without_answer")),
+                    unasked=conversation.Unasked(unasked) if unasked else None,
                     token=self._issue_token(talk),
                     sender=self.sender, renderer=self.renderer)
                 revision = done.payload.get("revision", talk.revision)

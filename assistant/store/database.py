@@ -131,6 +131,20 @@ def insert_new(session: Session, model: type[Base], values: Mapping[str, Any], *
                         .on_conflict_do_nothing(index_elements=unique))
 
 
+def insert_or_replace(session: Session, model: type[Base], values: Mapping[str, Any], *,
+                      unique: Sequence[str]) -> None:
+    """INSERT a row of model, or replace the values of the one with the same values in unique.
+
+    One statement (ON CONFLICT DO UPDATE), so two workers writing the same row at once leave
+    the later one and no error.
+    """
+    insert = postgresql_insert if _is_postgresql(session) else sqlite_insert
+    statement = insert(model.__table__).values(values)
+    replaced = {name: statement.excluded[name] for name in values if name not in unique}
+    with session.no_autoflush:
+        session.execute(statement.on_conflict_do_update(index_elements=unique, set_=replaced))
+
+
 def _is_postgresql(session: Session) -> bool:
     return session.get_bind().dialect.name == "postgresql"
 

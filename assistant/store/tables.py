@@ -174,6 +174,23 @@ class Answer(Base):
     at: Mapped[datetime]
 
 
+class RememberedAnswer(Base):
+    """An organiser's latest answer about a customer (a row that describes the customer, such
+    as its values): reused for that customer's next meetings until it is too old or an admin
+    forgets it."""
+
+    __tablename__ = "remembered_answers"
+    __table_args__ = (UniqueConstraint("domain", "row_key"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    domain: Mapped[str] = mapped_column(String(255))
+    row_key: Mapped[str] = mapped_column(String(32))
+    side: Mapped[str] = mapped_column(String(1))
+    organiser: Mapped[str] = mapped_column(String(320))
+    answered_at: Mapped[datetime]
+    conversation_id: Mapped[int | None]  # where it was said (no key: it may outlive it)
+
+
 class RecommendationRecord(Base):
     __tablename__ = "recommendations"
 

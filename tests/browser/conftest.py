@@ -22,7 +22,7 @@ from playwright.sync_api import Browser, BrowserContext, Page, sync_playwright
 from integrations.sandbox.server import free_port
 from tests.end_to_end import conftest as end_to_end
 from tests.end_to_end.conftest import Running, book_google, book_outlook, soon
-from tests.end_to_end.test_web import Site
+from tests.end_to_end.serving import Site
 
 sandbox = end_to_end.sandbox  # the end-to-end tests' fixture: both emulators and a mail sink
 
@@ -63,7 +63,10 @@ def running(sandbox, database_url, monkeypatch) -> Iterator[Running]:
     monkeypatch.setenv(PASSWORD_ENV, PASSWORD)
     service = Running(sandbox, database_url)
     try:
-        book_google(sandbox, HOSTILE_TITLE, start=soon(days=5))
+        # Guests from two companies on a video call: few rows lean in person, so it is asked.
+        book_google(sandbox, HOSTILE_TITLE, start=soon(days=5),
+                    guests=("erin@northwind.example", "li@globex.example"),
+                    location="https://meet.google.com/abc-defg-hij")
         in_three_hours = (datetime.now(UTC) + timedelta(hours=3)).replace(second=0,
                                                                           microsecond=0)
         book_outlook(sandbox, DECIDED_TITLE, start=in_three_hours)  # too close to ask: decided

@@ -21,7 +21,12 @@ from starlette.routing import Mount, Route
 from assistant.admin_session import COOKIE, SESSION_SECONDS, AdminGate, Closed, open_gate
 from assistant.config import Config
 from assistant.models import Provider
-from assistant.store.tables import AuditEntry, RecommendationRecord, WatchedCalendar
+from assistant.store.tables import (
+    AuditEntry,
+    RecommendationRecord,
+    RememberedAnswer,
+    WatchedCalendar,
+)
 from integrations.sandbox.server import free_port
 from tests.browser.conftest import (
     DECIDED_TITLE,
@@ -35,7 +40,7 @@ from tests.browser.conftest import (
     log_in,
 )
 from tests.end_to_end.conftest import ALICE, BOB
-from tests.end_to_end.test_web import Site
+from tests.end_to_end.serving import Site
 
 
 def paused(site: AdminSite, provider: Provider, address: str) -> bool:
@@ -137,6 +142,32 @@ def test_the_reports_page_shows_the_team_reports_charts(page, admin_site):
     assert "1 in person and 0 virtual" in first  # Bob's meeting, decided in person
     assert all((charts.nth(i).bounding_box() or {"width": 0})["width"] > 300 for i in range(5))
     assert complaints == []  # nothing refused by the Content-Security-Policy, no script errors
+
+
+def test_an_admin_forgets_what_organisers_said_of_a_customer(page, admin_site):
+    with admin_site.service.store.transaction() as session:
+        for key, side in (("values", "B"), ("power", "A")):
+            session.add(RememberedAnswer(domain="acme.example", row_key=key, side=side,
+                                         organiser=ALICE, answered_at=admin_site.service.clock(),
+                                         conversation_id=None))
+    log_in(page)
+    page.get_by_role("link", name="Remembered").click()
+    expect(page.get_by_role("heading", name="Remembered about customers")).to_be_visible()
+    values = page.locator('tr[data-domain="acme.example"][data-row="values"]')
+    expect(values).to_contain_text("B: the customer values virtual meetings")
+    expect(values).to_contain_text(ALICE)
+    values.get_by_role("button", name="Forget row 5 of acme.example").click()
+    expect(page.get_by_role("status")).to_contain_text("Forgot 1 answer about acme.example")
+    expect(values).to_have_count(0)
+    expect(page.locator('tr[data-row="power"]')).to_have_count(1)
+    page.get_by_role("button", name="Forget everything about acme.example").click()
+    expect(page.get_by_role("status")).to_contain_text("Forgot 1 answer about acme.example")
+    expect(page.locator("tbody")).to_contain_text("Nothing remembered yet")
+    with admin_site.service.store.transaction() as session:
+        forgotten = session.scalars(select(AuditEntry.detail).where(
+            AuditEntry.action == "answers_forgotten")).all()
+    assert forgotten == ["admin page forgot what organisers said of acme.example: row values",
+                         "admin page forgot what organisers said of acme.example: 1 row(s)"]
 
 
 def test_a_wrong_password_is_refused(page, admin_site):

@@ -28,6 +28,7 @@ from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
+from email.message import EmailMessage
 from pathlib import Path
 
 import imapclient
@@ -271,7 +272,8 @@ class ChaosRun:
     def _answer_new_questions(self, imap: imapclient.IMAPClient) -> None:
         for question in questions(self.sandbox):
             if question["Message-ID"] not in self.answered:
-                answer = self.answers.choice(["virtual", "in person", "1A 4A", "A B B"])
+                # "A": one letter, for the first row asked, however few were asked.
+                answer = self.answers.choice(["virtual", "in person", "1A 4A", "A"])
                 imap.append("INBOX", reply_to(question, answer).as_bytes())
                 self.answered.add(question["Message-ID"])
 
@@ -429,6 +431,10 @@ def confirmations(sandbox: SandboxEnvironment) -> list:
             if "[MFA-" in m["Subject"] and "in person or virtual?" not in m["Subject"]]
 
 
+def _text(message: EmailMessage) -> str:
+    return message.get_body(("plain",)).get_content()
+
+
 def everything_done(run: ChaosRun) -> bool:
     return len(confirmations(run.sandbox)) >= len(run.meetings)
 
@@ -446,8 +452,12 @@ def check_outcome(run: ChaosRun, pool: WorkerPool) -> None:
     told = [str(m["Subject"]).rsplit(" [MFA-", 1)[0].rsplit(": ", 1)
             for m in confirmations(sandbox)]
     confirmed = Counter(title.strip() for title, _ in told)
-    assert set(asked) == expected and set(asked.values()) == {1}  # one question each
+    # One question each, except for meetings no answer could change, decided without one.
+    assert set(asked) <= expected and set(asked.values()) <= {1}
     assert set(confirmed) == expected and set(confirmed.values()) == {1}
+    unasked = {title.strip() for m in confirmations(sandbox) if "so I didn't ask" in _text(m)
+               for title, _ in [str(m["Subject"]).rsplit(" [MFA-", 1)[0].rsplit(": ", 1)]}
+    assert unasked == expected - set(asked), (unasked, expected - set(asked))
     # An email goes out again only when the connection died between the server's "250" and
     # the record of it (a dropped connection, or a kill): the same Message-ID, which the
     # mailbox keeps once. Never more often than that.
@@ -465,7 +475,7 @@ def check_outcome(run: ChaosRun, pool: WorkerPool) -> None:
         states = Counter(session.scalars(select(Conversation.state)))
         replies = session.scalar(select(func.count()).select_from(HandledReply))
     assert states == {State.ANNOTATED: len(run.meetings)}
-    assert replies == len(run.meetings)  # every answer applied, none twice
+    assert replies == len(asked)  # every answer applied, none twice
     _check_no_secret_in_logs(run, pool.logs())
 
 

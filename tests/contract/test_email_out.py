@@ -193,7 +193,7 @@ def test_a_confirmation_says_what_was_decided_and_changed(smtp, renderer, checkl
     text = inbox.messages[0][2].get_body(("plain",)).get_content()
     assert "No answer came for Acme pitch" in text and "virtual" in text
     assert "- ends at 10:50 (50 minutes)" in text
-    assert "Based on 1 of your answers, 2 rows the calendar told and 1 unknown." in text
+    assert "Based on 1 of your answers, 2 rows the calendar or settings told and 1 unknown." in text
 
 
 def test_a_digest_links_each_meeting_to_its_own_reply(renderer, checklist):
