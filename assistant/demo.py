@@ -14,18 +14,28 @@ import secrets
 import socket
 import sys
 from collections.abc import Callable
-from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from email.message import EmailMessage
 from pathlib import Path
 from typing import Any
-from zoneinfo import ZoneInfo
 
-from bs4 import BeautifulSoup
 from sqlalchemy import select
 
-from assistant import block
+from assistant import team_report
+from assistant.commands.report import number
 from assistant.config import Config
+from assistant.demo_calendars import (
+    BERLIN,
+    Booking,
+    book,
+    cancel,
+    event_of,
+    minutes_of,
+    note_of,
+    own_text,
+    video_link_of,
+    when_on,
+)
 from assistant.environ import environ_set
 from assistant.errors import InputError
 from assistant.models import Provider
@@ -44,27 +54,7 @@ DEMO_CUSTOMERS = {
     "northwind.example": {"name": "Northwind Traders", "values": "in_person",
                           "competitors_active": True, "power": "balanced"},
 }
-BERLIN = ZoneInfo("Europe/Berlin")
 Say = Callable[[str], None]
-
-
-@dataclass
-class Booking:
-    """One meeting of the demo week, and what the demo does with it."""
-
-    key: str
-    provider: Provider
-    organiser: str
-    title: str
-    day: int  # working days from today
-    hour: int
-    minutes: int
-    guests: tuple[str, ...]
-    reply: str = ""  # what the organiser answers, if asked
-    cancel: bool = False  # the organiser cancels it after the first sync
-    fields: dict[str, Any] = field(default_factory=dict)
-    event_id: str = ""
-    before: dict[str, Any] = field(default_factory=dict)
 
 
 def newcomers() -> list[Booking]:
@@ -89,7 +79,7 @@ def demo_week() -> list[Booking]:
                 ("gus@globex.example", "hana@globex.example", "ivan@globex.example"),
                 reply="A B A A"),
         Booking("review", Provider.MICROSOFT, BOB, "Contoso progress review", 5, 15, 60,
-                ("jo@contoso.example",), reply="6B 9B 11B"),
+                ("jo@contoso.example",), reply="B B B"),
         Booking("one-to-one", Provider.MICROSOFT, BOB, "1:1 with Carol", 2, 16, 30,
                 ("carol@example.com",)),
     ]
@@ -130,13 +120,15 @@ def _play(sandbox: SandboxEnvironment, folder: Path, say: Say, serve: bool,
         week = demo_week()
         _history(sandbox, week)
         for booking in week:
-            _book(sandbox, booking)
+            book(sandbox, booking)
         _tell_the_week(story, built, week)
         questions = _tell_the_questions(story, sandbox, week)
         _tell_the_cancellation(story, built, sandbox, week)
         _tell_the_replies(story, built, inbox, week, questions)
         built.service.cycle()
         _tell_the_outcomes(story, built, sandbox, week)
+        _tell_what_is_remembered(story, built, sandbox)
+        _tell_the_figures(story, built)
         report = story.write_report(folder / "report.html")
         if serve:
             _serve(built, config, sandbox, say, folder)
@@ -159,9 +151,9 @@ def _tell_the_questions(story: Story, sandbox: SandboxEnvironment, week: list[Bo
                         ) -> dict[str, EmailMessage]:
     questions = _questions(sandbox)
     story.heading("2. The question emails",
-                  f"{len(questions)} emails went out, one per upcoming customer meeting; each "
-                  "asks only what the calendar and the admin's customer facts could not "
-                  "tell. The first:")
+                  f"{len(questions)} emails went out. Each asks only the rows whose answers "
+                  "could change the format, and says what happens without an answer; "
+                  "meetings no answer could change are decided without asking. The first:")
     # In the week's order: both calendars sync at once, so the emails arrive in any order.
     first = next((questions[b.title] for b in week if b.title in questions), None)
     if first is not None:
@@ -174,7 +166,7 @@ def _tell_the_cancellation(story: Story, built: Built, sandbox: SandboxEnvironme
     story.heading("3. Plans change", "An organiser cancels a meeting after its question went out.")
     for booking in week:
         if booking.cancel:
-            _cancel(sandbox, booking)
+            cancel(sandbox, booking)
     built.service.cycle()
     for booking in week:
         if booking.cancel:
@@ -204,13 +196,59 @@ def _tell_the_outcomes(story: Story, built: Built, sandbox: SandboxEnvironment,
     story.heading("5. Decisions and invites", "Read back from the calendars themselves.")
     for booking in week:
         if booking.reply:
-            story.outcome(booking, _recommendation(built, booking), _event(sandbox, booking))
+            story.outcome(booking, _recommendation(built, booking), event_of(sandbox, booking))
     confirmations = [m for m in sandbox.mail.messages if "[MFA-" in m["Subject"]
                      and "in person or virtual?" not in m["Subject"]]
-    story.line(f"{len(confirmations)} confirmation emails told the organisers what changed.")
+    story.line(f"{len(confirmations)} confirmation emails told the organisers what changed. "
+               "The one for a meeting decided without a question:")
+    unasked = next((m for m in confirmations
+                    if "so I didn't ask" in m.get_body(("plain",)).get_content()), None)
+    if unasked is not None:
+        story.email(unasked)
     built.service.cycle()
     story.line(f"A further cycle changed nothing: {sandbox.mail.deliveries} emails in all, "
                "none twice.")
+
+
+def _tell_what_is_remembered(story: Story, built: Built, sandbox: SandboxEnvironment) -> None:
+    story.heading("6. Answers about a customer are remembered",
+                  "Bob's answer to row 5 (what Contoso values) describes the customer, not the "
+                  "meeting: his next Contoso meeting reuses it.")
+    booking = Booking("next", Provider.MICROSOFT, BOB, "Contoso renewal call", 7, 10, 60,
+                      ("jo@contoso.example", "kim@contoso.example"))
+    book(sandbox, booking)
+    built.service.cycle()
+    question = _questions(sandbox).get(booking.title)
+    body = question.get_body(("plain",)).get_content() if question else ""  # type: ignore
+    remembered = [line.strip() for line in body.splitlines() if "answer of" in line]
+    for line in remembered:
+        story.line(f"{booking.title!r}, known already: {line}")
+    asked = _asked(built, booking)
+    story.line(f"It asks {_rows_words(asked)}.")
+
+
+def _rows_words(rows: list[int]) -> str:
+    """'no question', '1 question (row 1)', '2 questions (rows 2, 3)'."""
+    if not rows:
+        return "no question"
+    numbers = ", ".join(map(str, rows))
+    return (f"1 question (row {numbers})" if len(rows) == 1
+            else f"{len(rows)} questions (rows {numbers})")
+
+
+def _tell_the_figures(story: Story, built: Built) -> None:
+    with built.service.store.reading() as session:
+        report = team_report.gather(session, since=datetime.now(UTC).date(), teams=(),
+                                    now=datetime.now(UTC))
+    burden = report.burden
+    story.heading("7. The week in figures", "As `assistant report` counts them.")
+    story.line(f"{report.meetings.detected} customer meetings; questions per meeting: median "
+               f"{number(burden.median_questions_per_meeting)}; per meeting asked: median "
+               f"{number(burden.median_questions)}, 90th percentile "
+               f"{number(burden.p90_questions)}.")
+    story.line(f"Decided with no question: {burden.decided_unasked} of {burden.decided}; "
+               f"emails per meeting: {number(burden.emails_per_meeting)} "
+               f"({burden.emails} emails).")
 
 
 class Story:
@@ -228,11 +266,12 @@ class Story:
         self.sections[-1]["items"].append({"kind": "line", "text": text})
         self.say(f"  {text}")
 
-    def recognised(self, talks: list[tuple[str, datetime | None, str, str]]) -> None:
-        for title, start, state, why in talks:
+    def recognised(self, talks: list[tuple[str, datetime | None, str, str, list[int]]]) -> None:
+        for title, start, state, why, asked in talks:
             when = f"{start.astimezone(BERLIN):%a %d %b}" if start else "all day"
             verdict = "left alone" if state == "skipped" else "customer meeting"
-            self.line(f"{title} ({when}): {verdict}, {why}")
+            asks = f"; asks {_rows_words(asked)}" if state in ("detected", "asked") else ""
+            self.line(f"{title} ({when}): {verdict}, {why}{asks}")
 
     def email(self, message: EmailMessage) -> None:
         text = message.get_body(("plain",)).get_content()  # type: ignore[union-attr]
@@ -248,16 +287,16 @@ class Story:
             return
         words = "in person" if recommendation.format == "in_person" else "virtual"
         reasons = recommendation.detail.get("reasons", [])[:3]
-        before_minutes, after_minutes = _minutes(booking.before), _minutes(after)
-        note = _note(booking.provider, after)
+        before_minutes, after_minutes = minutes_of(booking.before), minutes_of(after)
+        note = note_of(booking.provider, after)
         totals = recommendation.detail.get("totals", {})
         item = {"kind": "outcome", "title": booking.title, "format": words, "reasons": reasons,
                 "organiser": booking.organiser, "totals": totals,
                 "decided_by": recommendation.decided_by.replace("_", " "),
                 "before_minutes": before_minutes, "after_minutes": after_minutes,
-                "video": _video_link(booking.provider, after), "note": note,
-                "had_video": _video_link(booking.provider, booking.before),
-                "kept": _own_text(booking.provider, after)}
+                "video": video_link_of(booking.provider, after), "note": note,
+                "had_video": video_link_of(booking.provider, booking.before),
+                "kept": own_text(booking.provider, after)}
         self.sections[-1]["items"].append(item)
         self.say(f"\n  {booking.title} ({booking.organiser}): {words.upper()}")
         for reason in reasons:
@@ -277,108 +316,25 @@ class Story:
         return path
 
 
-# -- the sandbox calendars -------------------------------------------------------------------
-
-
-def _when(workday: int, hour: int) -> datetime:
-    """hour o'clock in Berlin on the workday-th working day from today (1: the next one)."""
-    date = datetime.now(UTC).astimezone(BERLIN)
-    while workday > 0:
-        date += timedelta(days=1)
-        workday -= date.weekday() < 5
-    return date.replace(hour=hour, minute=0, second=0, microsecond=0)
-
-
 def _history(sandbox: SandboxEnvironment, week: list[Booking]) -> None:
     """Alice has met Acme before: two past check-ins make the next one routine, not a first."""
     [checkin] = [booking for booking in week if booking.key == "checkin"]
     for weeks in (1, 2):
-        start = _when(checkin.day, checkin.hour) - timedelta(weeks=weeks)
-        _book(sandbox, Booking("past", Provider.GOOGLE, ALICE, checkin.title, 0, 0, 60,
+        start = when_on(checkin.day, checkin.hour) - timedelta(weeks=weeks)
+        book(sandbox, Booking("past", Provider.GOOGLE, ALICE, checkin.title, 0, 0, 60,
                                checkin.guests), start=start)
-
-
-def _book(sandbox: SandboxEnvironment, booking: Booking, start: datetime | None = None) -> None:
-    start = start or _when(booking.day, booking.hour)
-    end = start + timedelta(minutes=booking.minutes)
-    if booking.provider is Provider.GOOGLE:
-        event = sandbox.google.create_event(
-            booking.organiser, summary=booking.title, description="Agenda to follow.",
-            start={"dateTime": start.isoformat(), "timeZone": "Europe/Berlin"},
-            end={"dateTime": end.isoformat(), "timeZone": "Europe/Berlin"},
-            attendees=[{"email": booking.organiser},
-                       *({"email": guest} for guest in booking.guests)], **booking.fields)
-    else:
-        event = sandbox.graph.create_event(
-            booking.organiser, subject=booking.title,
-            body={"contentType": "html", "content": "<p>Agenda to follow.</p>"},
-            start={"dateTime": _utc(start), "timeZone": "UTC"},
-            end={"dateTime": _utc(end), "timeZone": "UTC"},
-            attendees=[{"emailAddress": {"address": guest}, "type": "required"}
-                       for guest in booking.guests], **booking.fields)
-    booking.event_id = event["id"]
-    booking.before = _event(sandbox, booking)
-
-
-def _cancel(sandbox: SandboxEnvironment, booking: Booking) -> None:
-    if booking.provider is Provider.GOOGLE:
-        sandbox.google.cancel_event(booking.organiser, booking.event_id)
-    else:
-        sandbox.graph.cancel_event(booking.organiser, booking.event_id)
-
-
-def _event(sandbox: SandboxEnvironment, booking: Booking) -> dict[str, Any]:
-    if booking.provider is Provider.GOOGLE:
-        return sandbox.google.event(booking.organiser, booking.event_id)
-    return sandbox.graph.event(booking.organiser, booking.event_id)
-
-
-def _utc(moment: datetime) -> str:
-    return moment.astimezone(UTC).replace(tzinfo=None).isoformat()
-
-
-def _minutes(event: dict[str, Any]) -> int:
-    start, end = (datetime.fromisoformat(event[k]["dateTime"][:19]) for k in ("start", "end"))
-    return int((end - start).total_seconds() // 60)
-
-
-def _video_link(provider: Provider, event: dict[str, Any]) -> str:
-    if provider is Provider.GOOGLE:
-        return str(event.get("hangoutLink") or "")
-    return str((event.get("onlineMeeting") or {}).get("joinUrl") or "")
-
-
-def _description(provider: Provider, event: dict[str, Any]) -> tuple[str, bool]:
-    if provider is Provider.GOOGLE:
-        return str(event.get("description") or ""), False
-    return str(event["body"]["content"]), event["body"].get("contentType") == "html"
-
-
-def _own_text(provider: Provider, event: dict[str, Any]) -> str:
-    """The organiser's own words in the description, around the assistant's note."""
-    description, is_html = _description(provider, event)
-    rest = block.remove_block(description, is_html)
-    return BeautifulSoup(rest, "html.parser").get_text(" ", strip=True) if is_html else rest.strip()
-
-
-def _note(provider: Provider, event: dict[str, Any]) -> str:
-    description, is_html = _description(provider, event)
-    span = block.find_block(description, is_html)
-    if span is None:
-        return "(no note)"
-    note = description[span[0] : span[1]]
-    return BeautifulSoup(note, "html.parser").get_text("\n", strip=True) if is_html else note
 
 
 # -- reading back what the service did ---------------------------------------------------------
 
 
-def _conversations(built: Built) -> list[tuple[str, datetime | None, str, str]]:
+def _conversations(built: Built) -> list[tuple[str, datetime | None, str, str, list[int]]]:
     with built.service.store.transaction() as session:
         rows = session.execute(select(SeenMeeting.title, SeenMeeting.start_at, Conversation.state,
-                                      Conversation.why)
+                                      Conversation.why, Conversation.questions)
                                .join(Conversation).order_by(SeenMeeting.start_at)).all()
-        return [(title, start, state, why) for title, start, state, why in rows]
+        return [(title, start, state, why, list(asked or []))
+                for title, start, state, why, asked in rows]
 
 
 def _asked(built: Built, booking: Booking) -> list[int]:
@@ -430,7 +386,7 @@ def _serve(built: Built, config: Config, sandbox: SandboxEnvironment, say: Say,
     for booking in newcomers():  # calendars the admin may add: each has a meeting waiting
         (sandbox.google if booking.provider is Provider.GOOGLE else sandbox.graph).add_user(
             booking.organiser)
-        _book(sandbox, booking)
+        book(sandbox, booking)
     client_file = sandbox.google_oauth_client_file()
     certificate_app, pem = sandbox.microsoft_certificate_app()
     secrets_file = folder / "sandbox.env"

@@ -59,6 +59,13 @@ DEFINITIONS: tuple[tuple[str, str], ...] = (
              "email; answered = the organiser's answer counts; inferred = read from the "
              "calendar; from config = a fact an admin set per customer; unknown = counted "
              "for neither side. The last four add up to the decided meetings."),
+    ("Organisers' burden", "questions per asked meeting: how many checklist rows its question "
+                           "email asked (median and 90th percentile); decided with no "
+                           "question: the share of decided meetings whose organiser was never "
+                           "asked, since no answer could change the format or it was too late "
+                           "to ask; emails per meeting: every email to organisers about these "
+                           "meetings (questions, reminders, clarifications, confirmations, "
+                           "digests) over the meetings taken up."),
     ("Minutes given back", "for virtual meetings whose invite the assistant shortened and "
                            "that are still on the calendar: the length before it shortened "
                            "them (kept in its mark on the event) minus the length they have "
@@ -139,6 +146,28 @@ class Answering:
 
 
 @dataclass(frozen=True)
+class Burden:
+    """What the assistant asked of the organisers."""
+
+    asked: int = 0  # meetings whose organiser got a question
+    median_questions: float | None = None  # per meeting asked
+    p90_questions: float | None = None
+    median_questions_per_meeting: float | None = None  # a meeting never asked counts 0
+    decided: int = 0
+    decided_unasked: int = 0  # decided without the organiser ever being asked
+    emails: int = 0
+    meetings: int = 0
+
+    @property
+    def unasked_share(self) -> float | None:
+        return self.decided_unasked / self.decided if self.decided else None
+
+    @property
+    def emails_per_meeting(self) -> float | None:
+        return self.emails / self.meetings if self.meetings else None
+
+
+@dataclass(frozen=True)
 class RowUse:
     """How one checklist row was filled across the decided meetings."""
 
@@ -185,6 +214,7 @@ class TeamReport:
     meetings: Meetings
     weeks: tuple[Week, ...]
     answering: Answering
+    burden: Burden
     rows: tuple[RowUse, ...]
     given_back: GivenBack
     overrides: Overrides
@@ -217,11 +247,13 @@ def gather(session: Session, *, since: date, teams: Sequence[str], now: datetime
         counter.add(talk, records.get(talk.id), organiser_rows.get(talk.id, ()))
     watched = set(session.scalars(select(WatchedCalendar.id).where(WatchedCalendar.watched())))
     in_scope = len(watched & set(calendars)) if teams else len(watched)
+    emails = emails_sent_in(session, scope, since)
     return TeamReport(
         since=since, generated_at=now, teams=teams, unknown_calendars=unknown,
         calendars=in_scope, meetings=counter.meetings(), weeks=counter.weeks(),
-        answering=counter.answering(), rows=counter.rows(), given_back=counter.given_back(),
-        overrides=counter.overrides(), emails_sent=emails_sent_in(session, scope, since))
+        answering=counter.answering(), burden=counter.burden(sum(n for _, n in emails)),
+        rows=counter.rows(), given_back=counter.given_back(), overrides=counter.overrides(),
+        emails_sent=emails)
 
 
 # -- counting ------------------------------------------------------------------------------------
@@ -251,11 +283,14 @@ class _Counter:
         self.total: dict[str, int] = defaultdict(int)
         self.row: dict[str, dict[str, int]] = {r.key: defaultdict(int) for r in checklist}
         self.hours: list[float] = []
+        self.questions: list[int] = []  # per asked meeting
+        self.all_questions: list[int] = []  # per meeting, 0 when never asked
 
     def add(self, talk: TalkRow, records: Decisions | None, organiser_rows: Iterable[str]) -> None:
         week = self.week[_monday(talk.week_of)]
         week["detected"] += 1
         self.total["detected"] += 1
+        self.all_questions.append(len(talk.questions) if talk.asked_at is not None else 0)
         self._state(talk, records, week)
         self._answering(talk, records, week)
         self._overrides(talk, records, tuple(organiser_rows))
@@ -268,6 +303,7 @@ class _Counter:
             self.total["waiting"] += 1
         elif talk.state in _DECIDED and records is not None:
             self.total["decided"] += 1
+            self.total["decided_unasked"] += talk.asked_at is None
             kind = "in_person" if records.format == Format.IN_PERSON.value else "virtual"
             self.total[kind] += 1
             week[kind] += 1
@@ -286,6 +322,7 @@ class _Counter:
             return
         week["asked"] += 1
         self.total["asked"] += 1
+        self.questions.append(len(talk.questions))
         self.total["reminded"] += talk.reminded_at is not None
         answered_at = records.first_answer_at if records else None
         answered_at = answered_at or talk.answered_at
@@ -373,6 +410,17 @@ class _Counter:
             median_hours=statistics.median(hours) if hours else None,
             p90_hours=percentile(hours, 0.9), buckets=tuple(buckets))
 
+    def burden(self, emails: int) -> Burden:
+        asked = self.questions
+        return Burden(asked=len(asked),
+                      median_questions=statistics.median(asked) if asked else None,
+                      p90_questions=percentile(asked, 0.9),
+                      median_questions_per_meeting=(statistics.median(self.all_questions)
+                                                    if self.all_questions else None),
+                      decided=self.total["decided"],
+                      decided_unasked=self.total["decided_unasked"], emails=emails,
+                      meetings=self.total["detected"])
+
     def rows(self) -> tuple[RowUse, ...]:
         return tuple(RowUse(number=row.number, key=row.key, area=row.area, **{
             kind: self.row[row.key].get(kind, 0) for kind in (
@@ -413,6 +461,8 @@ def report_json(report: TeamReport) -> dict[str, Any]:
         "answers": {**answers, "answer_rate": _round(a.answer_rate),
                     "median_hours": _round(a.median_hours, 2),
                     "p90_hours": _round(a.p90_hours, 2), "hours_to_answer": dict(a.buckets)},
+        "burden": {**asdict(report.burden), "unasked_share": _round(report.burden.unasked_share),
+                   "emails_per_meeting": _round(report.burden.emails_per_meeting, 2)},
         "rows": [asdict(row) for row in report.rows],
         "minutes_given_back": asdict(report.given_back),
         "overrides": asdict(report.overrides),

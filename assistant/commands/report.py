@@ -147,6 +147,7 @@ def _context(figures: TeamReport) -> dict[str, Any]:
         "hours": hours_words,
         "day": day,
         "duration": duration,
+        "number": number,
         "charts": [],
     }
 
@@ -154,6 +155,11 @@ def _context(figures: TeamReport) -> dict[str, Any]:
 def percent(part: int, whole: int) -> str:
     """'67%', or '-' when there is nothing to divide."""
     return f"{round(100 * part / whole)}%" if whole else "-"
+
+
+def number(value: float | None) -> str:
+    """'2', '1.5', '2.7'; '-' for no value."""
+    return "-" if value is None else f"{value:.1f}".removesuffix(".0")
 
 
 def duration(minutes: int, short: bool = False) -> str:

@@ -79,8 +79,11 @@ def test_the_printed_steps_connect_an_account_add_calendars_and_report(tmp_path)
         # The serving worker syncs the new calendars within its interval; a cycle now is sooner.
         assert assistant(env, "run", "--once").returncode == 0
         status = json.loads(assistant(env, "status", "--json").stdout)
-        in_flight = {c["address"]: c["in_flight"] for c in status["calendars"]}
-        assert in_flight["carol@example.com"] == in_flight["dan@example.com"] == 1
+        synced = {c["address"]: c["last_synced_at"] for c in status["calendars"]}
+        assert synced["carol@example.com"] and synced["dan@example.com"]
+        for added in ("carol@example.com", "dan@example.com"):  # each meeting taken up
+            taken = json.loads(assistant(env, "report", "--json", "--team", added).stdout)
+            assert taken["meetings"]["detected"] == 1, (added, taken["meetings"])
         report = (tmp_path / "demo" / "team-report.html").read_text()
         assert report.count("<svg") >= 5
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import re
 import signal
 import subprocess
 import sys
@@ -28,7 +29,18 @@ def test_demo_shows_the_whole_flow_and_leaves_a_report(tmp_path):
     out = result.output
     assert "First pitch to Northwind Traders" in out and "customer meeting" in out
     assert "Team stand-up" in out and "inside the organisation" in out
-    assert "Subject: First pitch to Northwind Traders: in person or virtual?" in out
+    assert "Subject: Acme weekly check-in: in person or virtual?" in out
+    assert "Without an answer by " in out and "I'll go with virtual." in out
+    # The pitch is settled by what the calendar and the admin's facts tell: never asked,
+    # and its confirmation says how to change it in one word.
+    assert "Subject: First pitch to Northwind Traders: in person or virtual?" not in out
+    assert "will be in person. No answer of yours could change that, so I didn't ask." in out
+    assert 'To change it, reply "virtual".' in out
+    assert "(bob@example.com's answer of " in out and "for contoso.example)" in out
+    figures = re.search(r"questions per meeting: median ([\d.]+);.*\n.*"
+                        r"Decided with no question: (\d+) of", out)
+    assert figures is not None, out
+    assert float(figures.group(1)) <= 2 and int(figures.group(2)) >= 1
     assert "60 minutes became 50; video link added" in out
     assert "We will have our cameras on and would love it if you did too." in out
     assert "cancels 'Call with Initech'; the assistant now has it as cancelled" in out

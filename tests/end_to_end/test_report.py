@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import re
+import statistics
 
 import pytest
 from click.testing import CliRunner
@@ -25,21 +26,22 @@ from tests.end_to_end.conftest import (
 
 @pytest.fixture()
 def reported(running, sandbox, database_url, tmp_path):
-    """Three customer meetings, each answered: two virtual (shortened), one in person by rows."""
+    """Three customer meetings: two asked and answered virtual (shortened), one decided in
+    person without a question, whose organiser answers its confirmation anyway."""
     book_google(sandbox, "Pitch to Northwind")  # 60 minutes, the organiser says "virtual"
     book_google(sandbox, "Northwind workshop", start=soon(days=4), minutes=90)  # "video"
+    # Onboarding, a first meeting, one guest, few other meetings: in person, settled.
     book_outlook(sandbox, "Northwind onboarding", start=soon(days=5))
     running.service.cycle()
-    questions = sandbox.mail.wait_for(3)
-    assert len(questions) == 3
-    bob_asked = _asked(database_url, "Northwind onboarding")
+    emails = sandbox.mail.wait_for(3)
+    questions = [email for email in emails if "in person or virtual?" in email["Subject"]]
+    assert [email["To"] for email in questions] == [ALICE, ALICE]
+    assert _asked(database_url, "Northwind onboarding") == []
     for question in questions:
-        if question["To"] == BOB:
-            # Every asked row A, and row 1 again, which the title already told (overwritten).
-            text = " ".join(["1A", *(f"{number}A" for number in bob_asked)])
-        else:
-            text = "virtual" if question["Subject"].startswith("Pitch") else "video"
+        text = "virtual" if question["Subject"].startswith("Pitch") else "video"
         running.inbox.receive(reply_to(question, text))
+    [settled] = [email for email in emails if email["To"] == BOB]
+    running.inbox.receive(reply_to(settled, "1A"))  # row 1 again, which the title told
     running.service.cycle()
     running.service.cycle()  # the confirmations go out
     config = tmp_path / "assistant.toml"
@@ -59,13 +61,21 @@ def _report(config, *args: str):
     return result
 
 
-def test_the_json_report_counts_the_flow_and_a_team_narrows_it(reported):
+def test_the_json_report_counts_the_flow_and_a_team_narrows_it(reported, database_url):
     data = json.loads(_report(reported, "--format", "json").stdout)
     meetings = data["meetings"]
     assert (meetings["detected"], meetings["decided"]) == (3, 3)
     assert (meetings["in_person"], meetings["virtual"]) == (1, 2)
     answers = data["answers"]
-    assert (answers["asked"], answers["answered"], answers["answer_rate"]) == (3, 3, 1.0)
+    assert (answers["asked"], answers["answered"], answers["answer_rate"]) == (2, 2, 1.0)
+    burden = data["burden"]
+    asked = [len(_asked(database_url, title)) for title in ("Pitch to Northwind",
+                                                            "Northwind workshop")]
+    assert burden["median_questions"] == statistics.median(asked) and min(asked) > 0
+    assert (burden["decided_unasked"], burden["decided"], burden["unasked_share"]) == \
+        (1, 3, 0.333)
+    # Two questions and four confirmations (Bob's reply to his is confirmed too).
+    assert (burden["emails"], burden["emails_per_meeting"]) == (6, 2.0)
     assert 0 <= answers["median_hours"] < 0.1  # answered within the test's seconds
     assert data["minutes_given_back"] == {"meetings": 2, "minutes": 20}  # 60 → 50, 90 → 80
     assert sum(week["minutes_given_back"] for week in data["weeks"]) == 20
@@ -75,10 +85,11 @@ def test_the_json_report_counts_the_flow_and_a_team_narrows_it(reported):
     assert overrides["rows_overwritten"] == 1
     # Row 1: the pitch's title tells it; the workshop (not Alice's first meeting with
     # Northwind) is asked it and decided by "video"; Bob answers it though the title told it.
+    # (The onboarding's row 1 counts as answered, its latest decision resting on Bob's reply.)
     importance = next(row for row in data["rows"] if row["key"] == "importance")
     assert (importance["inferred"], importance["asked"], importance["unknown"]) == (1, 1, 1)
     assert (importance["answered"], importance["overwritten"]) == (1, 1)
-    assert data["emails_sent"]["question"] == 3 and data["emails_sent"]["confirmation"] == 3
+    assert data["emails_sent"]["question"] == 2 and data["emails_sent"]["confirmation"] == 4
 
     bob = json.loads(_report(reported, "--json", "--team", BOB).stdout)
     assert bob["meetings"]["detected"] == 1 and bob["meetings"]["in_person"] == 1
@@ -105,7 +116,9 @@ def test_the_html_report_embeds_its_charts_and_the_text_report_is_tables(reporte
 
     text = _report(reported, "--format", "text").stdout
     assert re.search(r"^  detected +3$", text, re.M)
-    assert re.search(r"^  answered +3  100%$", text, re.M)
+    assert re.search(r"^  answered +2  100%$", text, re.M)
+    assert re.search(r"^  decided with no question +1  33% of 3 decided$", text, re.M)
+    assert re.search(r"^  emails per meeting +2 \(6 emails, 3 meetings\)$", text, re.M)
     assert "20 minutes from 2 shortened virtual meetings" in text
     # row, asked, inferred, from config, answered, unknown, overwritten
     assert re.search(r"^  1 importance +1 +1 +0 +1 +1 +1$", text, re.M)
