@@ -340,3 +340,15 @@ def test_charts_of_no_meetings_say_so_instead_of_failing(store):
 
     drawn = charts(report(store, ["nobody@example.com"]))
     assert len(drawn) == 5 and all("no meetings yet" in c.alt_text for c in drawn)
+
+
+def test_the_burden_counts_questions_asked_meetings_decided_unasked_and_emails(store):
+    burden = report(store).burden
+    # Asked: Alice 3 rows, Carol 2 and 1, Bob 2; the other four meetings were never asked.
+    assert (burden.asked, burden.median_questions) == (4, 2)
+    assert burden.p90_questions == pytest.approx(2.7)
+    assert burden.median_questions_per_meeting == 0.5
+    # Decided without a question: Alice's 90 minutes, Bob's edited note, Eve's.
+    assert (burden.decided_unasked, burden.decided, burden.unasked_share) == (3, 6, 0.5)
+    assert (burden.emails, burden.meetings, burden.emails_per_meeting) == (4, 8, 0.5)
+    assert report_json(report(store))["burden"]["unasked_share"] == 0.5
