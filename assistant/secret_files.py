@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import secrets
+from contextlib import suppress
 from pathlib import Path
 
 from assistant.errors import ConfigError
@@ -37,18 +38,24 @@ def write_owner_only(path: Path, data: bytes | str) -> None:
     _sync_folder(path.parent)
 
 
+def create_owner_only(path: Path) -> bool:
+    """Create path as an empty file only its owner may read; False if it exists already."""
+    try:
+        os.close(os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL | _NO_FOLLOW, 0o600))
+    except FileExistsError:
+        return False
+    return True
+
+
 def _sync_folder(folder: Path) -> None:
-    """Make a rename in folder durable (POSIX; Windows has no folder to open)."""
-    try:
+    """Make a rename in folder durable (POSIX; Windows has no folder to open). Some
+    filesystems cannot sync a folder: the file itself is synced already."""
+    with suppress(OSError):
         descriptor = os.open(folder, os.O_RDONLY | getattr(os, "O_DIRECTORY", 0))
-    except OSError:
-        return
-    try:
-        os.fsync(descriptor)
-    except OSError:
-        pass  # some filesystems cannot sync a folder; the file itself is synced already
-    finally:
-        os.close(descriptor)
+        try:
+            os.fsync(descriptor)
+        finally:
+            os.close(descriptor)
 
 
 def readable_by_others(path: Path) -> bool:

@@ -8,14 +8,13 @@ or outbox row, and a lease that expires (its worker died) makes the row free aga
 from __future__ import annotations
 
 import logging
-import os
 import re
 import sqlite3
 import threading
 import uuid
 from collections import deque
 from collections.abc import Callable, Iterator, Mapping, Sequence
-from contextlib import AbstractContextManager, contextmanager, nullcontext
+from contextlib import AbstractContextManager, contextmanager, nullcontext, suppress
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from pathlib import Path
@@ -52,7 +51,7 @@ from sqlalchemy.orm import Session, sessionmaker
 from sqlalchemy.orm.attributes import set_committed_value
 
 from assistant.errors import AssistantError
-from assistant.secret_files import readable_by_others
+from assistant.secret_files import create_owner_only, readable_by_others
 from assistant.store.tables import Base, JobLease
 
 log = logging.getLogger(__name__)
@@ -454,20 +453,16 @@ def _engine(url: str) -> Engine:
 
 def _create_owner_only(database: str | None) -> None:
     """Create a new SQLite file readable by its owner only: it holds sign-in tokens, channel
-    secrets and emails with their answer links. SQLite gives its -wal and -shm files the same
-    mode. An existing file keeps its mode (an admin chose it), with a warning if others may
-    read it."""
+    secrets and emails with their answer links (SQLite gives its -wal and -shm files the
+    same mode). An existing file keeps the mode an admin chose, with a warning if others may
+    read it; a folder that is not there is SQLite's to report."""
     if not database or database == ":memory:" or database.startswith("file:"):
         return
     path = Path(database)
-    try:
-        os.close(os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600))
-    except FileExistsError:
-        if readable_by_others(path):
+    with suppress(OSError):
+        if not create_owner_only(path) and readable_by_others(path):
             log.warning("the database %s may be read by others (mode %o); it holds secrets: "
                         "run `chmod 600 %s`", path, path.stat().st_mode & 0o777, path)
-    except OSError:
-        pass  # a folder that is not there, or not ours: SQLite says so when it opens it
 
 
 def _sqlite_pragmas(connection: Any, _record: Any) -> None:

@@ -133,14 +133,7 @@ def reply_to(question: EmailMessage, text: str, sender: str | None = None) -> Em
 def site(sandbox, database_url) -> Iterator[Any]:
     """A service over the sandbox with its web app served by uvicorn (tests.end_to_end.serving);
     no jobs run: the test drives the service."""
-    from integrations.sandbox.server import free_port
-    from tests.end_to_end.serving import Site, web_sections
+    from tests.end_to_end.serving import served
 
-    port = free_port()
-    running = Running(sandbox, database_url, **web_sections(port))
-    served = Site(running, port).start()
-    try:
-        yield served
-    finally:
-        served.stop()
-        running.close()
+    with served(sandbox, database_url) as site:
+        yield site

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
 from email.message import EmailMessage
 from html.parser import HTMLParser
 from typing import Any
@@ -10,10 +12,26 @@ from typing import Any
 import uvicorn
 
 from assistant.web import create_app
+from integrations.sandbox.server import free_port
 from tests.end_to_end.conftest import Running, wait_until
 
 HTTP_TIMEOUT = 10  # seconds, for every request a test makes
 HOUR = 3600  # the sync interval: nothing but a notification makes a calendar due sooner
+
+
+@contextmanager
+def served(sandbox: Any, database_url: str, **service: Any) -> Iterator[Site]:
+    """A service over the sandbox (these service settings added) and its web app, served."""
+    port = free_port()
+    sections = web_sections(port)
+    sections["service"] |= service
+    running = Running(sandbox, database_url, **sections)
+    site = Site(running, port).start()
+    try:
+        yield site
+    finally:
+        site.stop()
+        running.close()
 
 
 def web_sections(port: int) -> dict[str, dict[str, Any]]:

@@ -15,9 +15,8 @@ from sqlalchemy import event
 from assistant import web
 from assistant.models import Provider
 from assistant.store.tables import Outbox, UsedLink
-from integrations.sandbox.server import free_port
-from tests.end_to_end.conftest import ALICE, BOB, Running, book_google
-from tests.end_to_end.serving import HTTP_TIMEOUT, Site, answer_links, web_sections
+from tests.end_to_end.conftest import ALICE, BOB, book_google
+from tests.end_to_end.serving import HTTP_TIMEOUT, Site, answer_links, served
 from tests.end_to_end.test_web import conversation_states, count_rows, open_channels
 
 # -- one-click links -------------------------------------------------------------------------------
@@ -104,16 +103,8 @@ def test_a_notification_body_that_never_comes_is_given_up(site, monkeypatch):
 @pytest.fixture()
 def closed_metrics(sandbox, database_url, monkeypatch) -> Iterator[Site]:
     monkeypatch.setenv("ASSISTANT_METRICS_TOKEN", "scrape-me-please-0123456789")
-    port = free_port()
-    sections = web_sections(port)
-    sections["service"]["metrics_token_env"] = "ASSISTANT_METRICS_TOKEN"
-    running = Running(sandbox, database_url, **sections)
-    served = Site(running, port).start()
-    try:
-        yield served
-    finally:
-        served.stop()
-        running.close()
+    with served(sandbox, database_url, metrics_token_env="ASSISTANT_METRICS_TOKEN") as site:
+        yield site
 
 
 def test_metrics_behind_a_bearer_token_answer_only_with_it(closed_metrics):
