@@ -633,10 +633,12 @@ class Service:
             applied = self._handle_reply(mail.raw)
         except (TransientProviderError, OperationalError, InterfaceError):
             raise
+        except UnreadableMail as err:
+            self._set_aside(inbox, mail, str(err))
+            return 0
         except Exception as err:  # one hostile message must never stop the replies behind it
-            if not isinstance(err, UnreadableMail):
-                log.exception("inbox message %d could not be handled", mail.uid)
-            self._set_aside(inbox, mail, f"{type(err).__name__}: {err}")
+            log.exception("inbox message %d could not be handled", mail.uid)
+            self._set_aside(inbox, mail, f"handling it failed ({type(err).__name__}: {err})")
             return 0
         inbox.mark_processed(mail.uid)
         return applied
