@@ -21,7 +21,7 @@ import asyncio
 import functools
 import logging
 from collections.abc import Awaitable, Callable
-from datetime import UTC, date, datetime, timedelta
+from datetime import UTC, date, datetime
 from typing import Any
 
 import jinja2
@@ -44,7 +44,8 @@ from assistant.admin_session import (
     posted_form,
 )
 from assistant.calendar_admin import PROVIDER_NAMES, CalendarAdmin
-from assistant.models import Provider, Side
+from assistant.errors import InputError
+from assistant.models import Provider
 from assistant.redaction import redacted
 from assistant.service import Service
 from assistant.store.tables import AuditEntry
@@ -184,25 +185,20 @@ class _AdminPages:
                           definitions=team_report.DEFINITIONS)
 
     async def remembered(self, request: Request) -> Response:
-        rows = await self._read(answer_memory.remembered)
-        keep = timedelta(days=self.service.config.policy.remember_answers_days)
-        checklist = self.service.checklist
-        numbers = {row.key: row.number for row in checklist}
-        shown = [{"domain": row.domain, "number": numbers[row.row_key], "key": row.row_key,
-                  "side": row.side, "wording": checklist.row(row.row_key).wording(Side(row.side)),
-                  "organiser": row.organiser, "answered_at": row.answered_at,
-                  "until": row.answered_at + keep}
-                 for row in rows if row.row_key in numbers]
-        return self._page(request, "remembered.html.j2", remembered=shown,
+        answers = await self._read(answer_memory.remembered, self.service.checklist,
+                                   self.service.config.policy.remember_answers_days)
+        return self._page(request, "remembered.html.j2", remembered=answers,
                           now=self.service.clock())
 
     async def forget(self, request: Request, session: AdminSession,
                      form: dict[str, str]) -> Response:
-        domain = form.get("domain", "").strip().lower()
         key = form.get("row", "").strip() or None
-        if not domain or len(domain) > 255 or (key is not None and key not in {
-                row.key for row in self.service.checklist}):
-            return self._refusal(request, 400, "That is not a remembered answer.")
+        try:
+            domain = answer_memory.customer_domain(form.get("domain", ""))
+        except InputError:
+            return self._refusal(request, 400, "That is not a customer domain.")
+        if key is not None and key not in {row.key for row in self.service.checklist}:
+            return self._refusal(request, 400, "That is not a checklist row.")
 
         def forgetting() -> int:
             with self.service.store.transaction() as store_session:

@@ -13,14 +13,15 @@ from __future__ import annotations
 
 from collections import defaultdict
 from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass
 from datetime import datetime, timedelta
-from typing import Any
 
 from sqlalchemy import delete, func, select
 from sqlalchemy.orm import Session
 
-from assistant.checklist import Checklist
+from assistant.checklist import Checklist, Row
 from assistant.decisive import AnswerCounts, odds_of_a
+from assistant.errors import InputError
 from assistant.models import Provenance, RowAnswer, Side
 from assistant.store.database import in_chunks, insert_or_replace
 from assistant.store.tables import (
@@ -35,20 +36,18 @@ from assistant.store.tables import (
 class AnswerMemory:
     """Remembered answers and answer odds, as one transaction reads them."""
 
-    def __init__(self, session: Session, now: datetime, checklist: Checklist,
-                 keep_days: int) -> None:
-        self._session, self._now, self._checklist = session, now, checklist
+    def __init__(self, session: Session, now: datetime, keep_days: int) -> None:
+        self._session, self._now = session, now
         self._keep = timedelta(days=keep_days)
         self._by_domain: dict[str, list[RememberedAnswer]] = {}
         self._everyone: dict[str, AnswerCounts] | None = None
         self._own: dict[str, dict[str, AnswerCounts]] = {}
 
     @classmethod
-    def of_session(cls, session: Session, now: datetime, checklist: Checklist,
-                   keep_days: int) -> AnswerMemory:
+    def of_session(cls, session: Session, now: datetime, keep_days: int) -> AnswerMemory:
         memory = session.info.get(cls)
         if memory is None:
-            memory = session.info[cls] = cls(session, now, checklist, keep_days)
+            memory = session.info[cls] = cls(session, now, keep_days)
         return memory
 
     def about(self, domains: Sequence[str]) -> dict[str, RowAnswer]:
@@ -66,19 +65,10 @@ class AnswerMemory:
     def odds(self, organiser: str) -> dict[str, float]:
         """Each row's chance of an A from this organiser, from everyone's answers and theirs."""
         if self._everyone is None:
-            self._everyone = _counts(self._session.execute(
-                select(Answer.row_key, Answer.side, func.count())
-                .where(Answer.provenance == Provenance.ORGANISER.value)
-                .group_by(Answer.row_key, Answer.side)))
+            self._everyone = _counts(self._session, None)
         organiser = organiser.lower()
         if organiser not in self._own:
-            self._own[organiser] = _counts(self._session.execute(
-                select(Answer.row_key, Answer.side, func.count())
-                .join(Conversation, Conversation.id == Answer.conversation_id)
-                .join(SeenMeeting, SeenMeeting.id == Conversation.meeting_id)
-                .where(Answer.provenance == Provenance.ORGANISER.value,
-                       SeenMeeting.organiser == organiser)
-                .group_by(Answer.row_key, Answer.side)))
+            self._own[organiser] = _counts(self._session, organiser)
         return odds_of_a(self._own[organiser], self._everyone)
 
     def _read_domains(self, domains: Iterable[str]) -> None:
@@ -107,13 +97,43 @@ def remember(session: Session, checklist: Checklist, talk: Conversation,
                 "conversation_id": talk.id}, unique=("domain", "row_key"))
 
 
-def remembered(session: Session, domain: str | None = None) -> list[RememberedAnswer]:
-    """Every remembered answer (of one domain), by domain and row."""
+@dataclass(frozen=True)
+class Remembered:
+    """One remembered answer, as an admin reads it."""
+
+    domain: str
+    row: Row
+    side: Side
+    organiser: str
+    answered_at: datetime
+    used_until: datetime
+
+    @property
+    def wording(self) -> str:
+        return self.row.wording(self.side)
+
+
+def remembered(session: Session, checklist: Checklist, keep_days: int,
+               domain: str | None = None) -> list[Remembered]:
+    """Every remembered answer (of one domain), by domain and row, with until when it is
+    used; answers to rows the checklist no longer has are left out."""
     statement = select(RememberedAnswer).order_by(RememberedAnswer.domain,
                                                   RememberedAnswer.row_key)
     if domain is not None:
         statement = statement.where(RememberedAnswer.domain == domain.lower())
-    return list(session.scalars(statement))
+    keys = {row.key for row in checklist}
+    return [Remembered(answer.domain, checklist.row(answer.row_key), Side(answer.side),
+                       answer.organiser, answer.answered_at,
+                       answer.answered_at + timedelta(days=keep_days))
+            for answer in session.scalars(statement) if answer.row_key in keys]
+
+
+def customer_domain(text: str) -> str:
+    """A customer domain as an admin typed it, lower-cased; InputError if it is none."""
+    domain = text.strip().lower()
+    if not 3 <= len(domain) <= 255 or "." not in domain or "@" in domain or " " in domain:
+        raise InputError(f"{text!r} is not a customer domain, such as acme.com")
+    return domain
 
 
 def forget(session: Session, domain: str, row_key: str | None = None, *, actor: str,
@@ -137,9 +157,17 @@ def _why(row: RememberedAnswer) -> str:
     return f"{row.organiser}'s answer of {when} for {row.domain}"
 
 
-def _counts(rows: Iterable[Any]) -> dict[str, AnswerCounts]:
+def _counts(session: Session, organiser: str | None) -> dict[str, AnswerCounts]:
+    """How often each row was answered A and B by organisers (by this one, when named)."""
+    statement = (select(Answer.row_key, Answer.side, func.count())
+                 .where(Answer.provenance == Provenance.ORGANISER.value)
+                 .group_by(Answer.row_key, Answer.side))
+    if organiser is not None:
+        statement = (statement.join(Conversation, Conversation.id == Answer.conversation_id)
+                     .join(SeenMeeting, SeenMeeting.id == Conversation.meeting_id)
+                     .where(SeenMeeting.organiser == organiser))
     counted: dict[str, AnswerCounts] = {}
-    for key, side, count in rows:
+    for key, side, count in session.execute(statement):
         before = counted.get(key, AnswerCounts())
         counted[key] = (AnswerCounts(before.a + count, before.b) if side == Side.A.value
                         else AnswerCounts(before.a, before.b + count))

@@ -17,7 +17,7 @@ from assistant.config import Config
 from assistant.decisive import decisive_questions
 from assistant.detect import CustomerMeetingDetector, Detection
 from assistant.infer import Inference, Inferrer
-from assistant.models import HardFacts, Meeting, Recommendation, RowAnswer
+from assistant.models import Format, HardFacts, Meeting, Recommendation, RowAnswer
 from assistant.rendering import Renderer
 from assistant.scoring import recommend
 
@@ -45,6 +45,11 @@ class Assessment:
     # Rows known without this meeting's organiser answers: the calendar's, config's and
     # remembered answers, each where it wins; what the question email says it knows.
     told: Mapping[str, RowAnswer] = field(default_factory=dict)
+
+    @property
+    def default_format(self) -> Format | None:
+        """The format as it stands: what the assistant decides without an answer."""
+        return self.recommendation.format if self.recommendation else None
 
 
 class Assessor:

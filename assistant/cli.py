@@ -136,7 +136,6 @@ def preview(event_file: Path | None, calendar_address: str | None, event_id: str
             history = stored if history is None else history
             # As the service would: with what organisers told before.
             earlier = AnswerMemory.of_session(stack.enter_context(store.reading()), now,
-                                              load_checklist(config.checklist),
                                               config.policy.remember_answers_days)
         else:
             assert event_file is not None

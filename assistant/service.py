@@ -530,11 +530,8 @@ class Service:
             for key in digested:
                 talk = keys[key]
                 self._issue_token(talk)
-                assessment = (self._detected.take(talk.meeting_id, talk.meeting.etag)
-                              or self._assess_stored(session, talk))
-                default = assessment.recommendation.format if assessment.recommendation else None
                 items.append(DigestItem(self._meeting(talk), talk.questions, talk.token or "",
-                                        default))
+                                        self._asked_about(session, talk).default_format))
                 talk.state, talk.asked_at = State.ASKED, now
             mail = digest_email(organiser, items, checklist=self.checklist, sender=self.sender,
                                 renderer=self.renderer)
@@ -571,17 +568,20 @@ class Service:
     def _question(self, session: Session, talk: Conversation, *, reminder: bool,
                   assessment: Assessment | None = None) -> OutgoingEmail:
         meeting = self._meeting(talk)
-        assessment = (assessment or self._detected.take(talk.meeting_id, talk.meeting.etag)
-                      or self._assess_stored(session, talk))
+        assessment = assessment or self._asked_about(session, talk)
         links = None
         if self.links is not None and talk.deadline_at is not None:
             links = OneClick(self.links, talk.id, talk.deadline_at)
-        default = assessment.recommendation.format if assessment.recommendation else None
         return question_email(
             meeting, customers=talk.customer_domains, inferred=assessment.told,
             questions=talk.questions, checklist=self.checklist, token=talk.token or "",
             sender=self.sender, deadline=talk.deadline_at, renderer=self.renderer,
-            reminder=reminder, links=links, default=default)
+            reminder=reminder, links=links, default=assessment.default_format)
+
+    def _asked_about(self, session: Session, talk: Conversation) -> Assessment:
+        """The assessment detection made moments ago, or, if gone, the stored meeting's."""
+        return (self._detected.take(talk.meeting_id, talk.meeting.etag)
+                or self._assess_stored(session, talk))
 
     def _sent(self, session: Session, organiser: str, now: datetime) -> list[follow_ups.Sent]:
         return self._sent_to(session, [organiser], now)[organiser]
@@ -836,7 +836,7 @@ class Service:
                    for a in (talk.answers if talk else [])}
         choice = talk.organiser_choice if talk else None
         facts = HardFacts(organiser_choice=Format(choice) if choice else None)
-        earlier = AnswerMemory.of_session(session, self.clock(), self.checklist,
+        earlier = AnswerMemory.of_session(session, self.clock(),
                                           self.config.policy.remember_answers_days)
         return self.assessor.assess(meeting, now=self.clock(), history=history,
                                     organiser_answers=answers, organiser_facts=facts,

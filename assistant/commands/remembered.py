@@ -8,13 +8,13 @@ meeting asks again.
 
 from __future__ import annotations
 
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime
 from pathlib import Path
 
 import click
 from rich.table import Table
 
-from assistant.answer_memory import forget, remembered
+from assistant.answer_memory import customer_domain, forget, remembered
 from assistant.checklist import load_checklist
 from assistant.commands.calendars import open_store
 from assistant.commands.common import (
@@ -24,8 +24,6 @@ from assistant.commands.common import (
     print_json,
 )
 from assistant.commands.tables import console
-from assistant.errors import InputError
-from assistant.models import Side
 
 
 @click.group("remembered")
@@ -41,20 +39,15 @@ def list_remembered(domain: str | None, config_path: Path | None, as_json: bool)
     """Every answer remembered about a customer, and until when it is used."""
     _, config = load_config_or_default(config_path)
     checklist = load_checklist(config.checklist)
-    keep = timedelta(days=config.policy.remember_answers_days)
-    keys = {row.key for row in checklist}
     with open_store(config, reconciled=False) as store, store.reading() as session:
-        rows = [{"domain": row.domain, "row": checklist.row(row.row_key).number,
-                 "key": row.row_key, "answer": row.side,
-                 "wording": checklist.row(row.row_key).wording(Side(row.side)),
-                 "organiser": row.organiser, "answered_at": row.answered_at,
-                 "used_until": row.answered_at + keep}
-                for row in remembered(session, domain) if row.row_key in keys]
+        answers = remembered(session, checklist, config.policy.remember_answers_days, domain)
     if as_json:
-        print_json([{**row, "answered_at": row["answered_at"].isoformat(),
-                     "used_until": row["used_until"].isoformat()} for row in rows])
+        print_json([{"domain": a.domain, "row": a.row.number, "key": a.row.key,
+                     "answer": a.side.value, "wording": a.wording, "organiser": a.organiser,
+                     "answered_at": a.answered_at.isoformat(),
+                     "used_until": a.used_until.isoformat()} for a in answers])
         return
-    if not rows:
+    if not answers:
         click.echo("Nothing is remembered" + (f" of {domain}." if domain else " yet: "
                    "organisers' answers about a customer (rows 5, 6, 8, 10) appear here."))
         return
@@ -62,12 +55,10 @@ def list_remembered(domain: str | None, config_path: Path | None, as_json: bool)
     for column in ("Customer", "Row", "Answer", "By", "Answered", "Used until"):
         table.add_column(column)
     now = datetime.now(UTC)
-    for row in rows:
-        until = row["used_until"]
-        table.add_row(row["domain"], f"{row['row']} {row['key']}",
-                      f"{row['answer']}: {row['wording']}", row["organiser"],
-                      f"{row['answered_at']:%Y-%m-%d}",
-                      f"{until:%Y-%m-%d}" + (" (expired)" if until <= now else ""))
+    for a in answers:
+        table.add_row(a.domain, f"{a.row.number} {a.row.key}", f"{a.side.value}: {a.wording}",
+                      a.organiser, f"{a.answered_at:%Y-%m-%d}",
+                      f"{a.used_until:%Y-%m-%d}" + (" (expired)" if a.used_until <= now else ""))
     console().print(table)
 
 
@@ -81,13 +72,12 @@ def forget_remembered(domain: str, row_name: str | None, config_path: Path | Non
     """Forget what organisers said of a customer, so that its next meeting asks again."""
     _, config = load_config_or_default(config_path)
     key = load_checklist(config.checklist).find(row_name).key if row_name else None
-    if "." not in domain or "@" in domain:
-        raise InputError(f"{domain!r} is not a customer domain, such as acme.com")
+    domain = customer_domain(domain)
     with open_store(config, reconciled=False) as store, store.transaction() as session:
         forgotten = forget(session, domain, key, actor="cli", now=datetime.now(UTC))
     if as_json:
-        print_json({"domain": domain.lower(), "row": key, "forgotten": forgotten})
+        print_json({"domain": domain, "row": key, "forgotten": forgotten})
     else:
-        click.echo(f"Forgot {forgotten} answer{'' if forgotten == 1 else 's'} about "
-                   f"{domain.lower()}." if forgotten else f"Nothing was remembered about "
-                   f"{domain.lower()}{' for that row' if key else ''}.")
+        click.echo(f"Forgot {forgotten} answer{'' if forgotten == 1 else 's'} about {domain}."
+                   if forgotten else
+                   f"Nothing was remembered about {domain}{' for that row' if key else ''}.")
