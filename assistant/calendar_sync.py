@@ -200,7 +200,8 @@ class BatchedCalendar(abc.ABC):
 
     They provide one round trip of listing requests (fetch_pages), a fresh read of one event
     (snapshot), the provider's patch body for a plan (patch_body) and the guarded write
-    (send_patch, raising Conflict on an ETag mismatch), and the push methods of the port.
+    (send_patch, raising Conflict on an ETag mismatch), and the push and language methods of
+    the port.
     """
 
     provider: Provider
@@ -251,6 +252,10 @@ class BatchedCalendar(abc.ABC):
 
     @abc.abstractmethod
     def send_patch(self, calendar: str, resource: Any, body: dict[str, Any]) -> Meeting | None: ...
+
+    @abc.abstractmethod
+    def language(self, calendar: str) -> str | None:
+        """The owner's language setting; see CalendarPort.language."""
 
     @abc.abstractmethod
     def close(self) -> None: ...

@@ -87,6 +87,9 @@ class DryRunCalendar:
     def unwatch(self, channel: Channel) -> None:
         self._port.unwatch(channel)
 
+    def language(self, calendar: str) -> str | None:
+        return self._port.language(calendar)  # a read: as in a real run
+
 
 class DryRunInbox:
     """The real inbox, read but left as it is: replies are not moved to the processed folder

@@ -123,6 +123,23 @@ class CalendarPort(Protocol):
         """Stop a channel; a channel that already expired or is unknown is not an error."""
         ...
 
+    def language(self, calendar: str) -> str | None:
+        """The calendar owner's language setting as the provider states it, or None.
+
+        A BCP 47 or similar tag such as 'de', 'de-DE', 'en-GB', 'es-419' (a provider's '_'
+        separator is given as '-'; case as the provider sent it, so compare without case).
+        None when the provider has no such setting for the owner, or does not let us read it:
+        not permitted (a scope or permission the admin did not grant, refused at the call or
+        at the token asked for it; a sign-in that cannot act as this calendar's owner) or not
+        found (403/404). Those are logged once per calendar, at info, and never raised.
+        Transient failures (429, 5xx, the network) raise TransientProviderError after the usual
+        retries, like every other call, so the caller may ask again later; anything else (the
+        token every call uses refused, a malformed request) raises its ProviderError as any
+        call would. The caller keeps the answer as long as it needs it: each call is a round
+        trip, on Google possibly a token request too.
+        """
+        ...
+
 
 @dataclass(frozen=True)
 class MessageToSend:

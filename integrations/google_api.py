@@ -8,6 +8,10 @@ calling thread (httplib2 connections are not thread-safe). Batches go to /batch/
 whose URL the library does not derive from api_endpoint by itself, in the format that
 integrations.google_batch writes and reads.
 
+Calls that read the user's own settings (settings.get, users/me) are signed with a second
+TokenSource, whose tokens carry only the settings scope (see google_auth); without one they are
+refused as PermissionDenied before anything is sent.
+
 HTTP statuses become the assistant's error tree once, here, after Google's error guide
 (https://developers.google.com/calendar/api/guides/errors): 403 rate-limit reasons and 429 are
 RateLimited, 5xx and dropped connections ProviderUnavailable, 410 fullSyncRequired
@@ -64,6 +68,7 @@ class Collections:
 
     events: Resource
     channels: Resource
+    settings: Resource
 
 
 class GoogleApi:
@@ -71,12 +76,14 @@ class GoogleApi:
         self,
         tokens: TokenSource,
         *,
+        settings_tokens: TokenSource | None = None,
         root_url: str | None = None,
         retry: RetryPolicy = RetryPolicy(),
         timeout_seconds: float = 30.0,
     ) -> None:
         root = (root_url or GOOGLE_ROOT).rstrip("/") + "/"
         self.tokens = tokens
+        self.settings_tokens = settings_tokens  # tokens with the settings scope, if any
         self.retry = retry
         self.batch_uri = root + "batch/calendar/v3"
         self.timeout_seconds = timeout_seconds  # for an answer, each request
@@ -87,11 +94,24 @@ class GoogleApi:
             "calendar", "v3", http=httplib2.Http(), static_discovery=True, cache_discovery=False,
             client_options={"api_endpoint": root + "calendar/v3/"},
         )
-        self.collections = Collections(service.events(), service.channels())
+        self.collections = Collections(service.events(), service.channels(), service.settings())
 
     def execute(self, call: Call) -> Any:
         """The call's JSON response, retried while transient; a ProviderError otherwise."""
         return self.retry.call(lambda: self._execute_once(call), describe=_describe(call))
+
+    def execute_settings(self, call: Call) -> Any:
+        """execute() signed with the call's user's settings-scoped token.
+
+        PermissionDenied at once when this sign-in has no such tokens; AuthFailed when Google
+        will not issue one (the scope not delegated or consented to).
+        """
+        tokens = self.settings_tokens
+        if tokens is None:
+            raise PermissionDenied("this Google sign-in cannot read a user's own settings",
+                                   calendar=call.user)
+        return self.retry.call(lambda: self._execute_once(call, tokens=tokens),
+                               describe=_describe(call))
 
     def execute_batch(self, calls: Sequence[Call]) -> list[Any | ProviderError]:
         """All calls in one HTTP round trip; per call, its JSON response or its error.
@@ -112,15 +132,17 @@ class GoogleApi:
                 results[i] = _final(result)
         return results
 
-    def _execute_once(self, call: Call, refreshed: bool = False) -> Any:
-        authorization = self.tokens.authorization(call.user)
+    def _execute_once(self, call: Call, refreshed: bool = False,
+                      tokens: TokenSource | None = None) -> Any:
+        tokens = tokens or self.tokens
+        authorization = tokens.authorization(call.user)
         request = self._request(call, authorization)
         try:
             return _whole(request.execute(http=self._http()), call)
         except HttpError as err:
             if err.status_code == 401 and not refreshed:
-                self.tokens.refresh(call.user, authorization)
-                return self._execute_once(call, refreshed=True)
+                tokens.refresh(call.user, authorization)
+                return self._execute_once(call, refreshed=True, tokens=tokens)
             raise error_from(err, call) from err
         except _TRANSPORT_ERRORS as err:
             self._reset_http()
@@ -165,6 +187,8 @@ class GoogleApi:
                 connections.close()
             self._connections.clear()
         self.tokens.close()
+        if self.settings_tokens is not None:
+            self.settings_tokens.close()
 
     def _http(self) -> httplib2.Http:
         if getattr(self._local, "http", None) is None:

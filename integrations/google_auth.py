@@ -7,13 +7,20 @@ Two ways, as Google documents them:
   InstalledAppFlow): https://developers.google.com/identity/protocols/oauth2/native-app
 
 The scope is calendar.events: the narrowest one that can list, read and patch events and watch
-them (https://developers.google.com/calendar/api/auth). Secrets live in files outside the
+them (https://developers.google.com/calendar/api/auth). It does not cover settings.get, which
+wants calendar.settings.readonly (or a broader calendar scope:
+https://developers.google.com/workspace/calendar/api/v3/reference/settings/get#auth), so the
+owner's language setting is read with a token of its own asking for that scope alone
+(`with_scopes`): with domain-wide delegation, a token request naming a scope the admin did not
+delegate is refused whole (401 unauthorized_client), so adding it to SCOPES would stop every
+calendar of a domain whose admin granted calendar.events only. Secrets live in files outside the
 repository, written owner-only; nothing here logs a token. `explain` turns a failed sign-in or
 check into what an admin does about it in the Admin console or the Cloud console.
 """
 
 from __future__ import annotations
 
+import copy
 import json
 import threading
 import webbrowser
@@ -46,6 +53,8 @@ from assistant.errors import (
 from assistant.secret_files import read_owner_only, write_owner_only
 
 SCOPES = ("https://www.googleapis.com/auth/calendar.events",)
+# Optional: only the owner's language setting (settings.get) is read with it.
+SETTINGS_SCOPES = ("https://www.googleapis.com/auth/calendar.settings.readonly",)
 GOOGLE_TOKEN_URI = "https://oauth2.googleapis.com/token"
 CONSENT_TIMEOUT_SECONDS = 300
 _LOOPBACK = ("127.0.0.1", "localhost", "::1")
@@ -55,6 +64,12 @@ MINT_AT_ONCE = 16  # token requests in flight at once; each is a signed JWT and 
 class SignIn(Protocol):
     def credentials_for(self, user: str) -> Credentials:
         """Credentials acting for user; raises AuthFailed if this sign-in cannot."""
+        ...
+
+    def with_scopes(self, scopes: Sequence[str]) -> SignIn | None:
+        """This sign-in asking for other scopes, its credentials_for(user) acting as exactly
+        that user; None when it cannot ask for them, or cannot be sure whose account a token
+        would be for (a call to users/me would then read somebody else's settings)."""
         ...
 
 
@@ -77,6 +92,12 @@ class ServiceAccountSignIn:
     def credentials_for(self, user: str) -> Credentials:
         return self._base.with_subject(user)
 
+    def with_scopes(self, scopes: Sequence[str]) -> ServiceAccountSignIn:
+        """The same key asking for scopes; each token acts as its subject, the user named."""
+        other = copy.copy(self)
+        other._base = self._base.with_scopes(list(scopes))
+        return other
+
 
 class InstalledAppSignIn:
     """One user's stored refresh token (written by authorize_installed_app)."""
@@ -94,6 +115,9 @@ class InstalledAppSignIn:
                 client_secret=info["client_secret"],
                 scopes=SCOPES,
             )
+            granted = info.get("granted_scopes") or info.get("scopes") or SCOPES
+            granted = granted.split() if isinstance(granted, str) else granted
+            self._granted = frozenset(str(scope) for scope in granted)
         except (OSError, ValueError, KeyError, TypeError) as err:
             raise ConfigError("google.token_file", [
                 f"{token_file} is not a stored Google sign-in ({err!r}): run "
@@ -104,6 +128,19 @@ class InstalledAppSignIn:
         if self.user and user.lower() != self.user.lower():
             raise AuthFailed(f"this sign-in is for {self.user} only", calendar=user)
         return self._credentials
+
+    def with_scopes(self, scopes: Sequence[str]) -> InstalledAppSignIn | None:
+        """The same refresh token asking for scopes (a refresh may ask for fewer scopes than
+        were granted, never others: RFC 6749 section 6); None when the consent did not grant
+        them, or the file does not say whose sign-in it is."""
+        if not self.user or not set(scopes) <= self._granted:
+            return None
+        other = copy.copy(self)
+        base = self._credentials
+        other._credentials = UserCredentials(
+            token=None, refresh_token=base.refresh_token, token_uri=base.token_uri,
+            client_id=base.client_id, client_secret=base.client_secret, scopes=list(scopes))
+        return other
 
 
 class HeldSignIn:
@@ -116,6 +153,10 @@ class HeldSignIn:
         if user.lower() != self.user.lower():
             raise AuthFailed(f"this sign-in is for {self.user} only", calendar=user)
         return self._credentials
+
+    def with_scopes(self, scopes: Sequence[str]) -> None:
+        """Held only to check the consent just given: it asks for nothing else."""
+        return None
 
 
 def read_service_account_key(path: Path) -> dict[str, Any]:
@@ -207,6 +248,9 @@ def sign_in_installed_app(
 
 def store_installed_app_token(credentials: Credentials, token_file: Path, user: str) -> None:
     stored = json.loads(credentials.to_json()) | {"assistant_user": user}
+    granted = getattr(credentials, "granted_scopes", None)
+    if granted is not None:  # what the person left ticked on the consent screen
+        stored["granted_scopes"] = sorted(granted)
     write_owner_only(token_file, json.dumps(stored, indent=1))
 
 

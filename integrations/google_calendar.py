@@ -13,6 +13,15 @@
 - Push: events.watch channels and channels.stop
   (https://developers.google.com/calendar/api/guides/push). A notification carries no event
   data; it only says which calendar to sync.
+- The owner's language: settings.get(setting="locale"), GET /users/me/settings/locale, answered
+  with {"kind": "calendar#setting", "id": "locale", "value": "de"}; values such as "en_GB",
+  "es_419", "pt_BR" use '_'
+  (https://developers.google.com/workspace/calendar/api/v3/reference/settings/get and the
+  Settings resource's table of ids and values, .../v3/reference/settings). There is no
+  users/{email}: "me" is whoever the token acts as, so it is read only with a sign-in that acts
+  as each calendar's own owner (domain-wide delegation with that user as subject, or a single
+  user's sign-in for their own calendar), and with a token of the settings scope alone (see
+  google_auth).
 """
 
 from __future__ import annotations
@@ -33,12 +42,26 @@ from assistant.calendar_sync import (
     SyncWindow,
 )
 from assistant.config import Config
-from assistant.errors import ConfigError, NotFound, ProviderError, UnreadableEvent
+from assistant.errors import (
+    AuthFailed,
+    ConfigError,
+    NotFound,
+    PermissionDenied,
+    ProviderError,
+    UnreadableEvent,
+)
 from assistant.models import EventRemoved, Meeting, Provider
 from assistant.ports import Channel
+from assistant.redaction import redacted
 from assistant.retry import RetryPolicy
 from integrations.google_api import Call, Collections, GoogleApi
-from integrations.google_auth import InstalledAppSignIn, ServiceAccountSignIn, SignIn, TokenSource
+from integrations.google_auth import (
+    SETTINGS_SCOPES,
+    InstalledAppSignIn,
+    ServiceAccountSignIn,
+    SignIn,
+    TokenSource,
+)
 from integrations.google_event import patch_for, read_google_event
 
 log = logging.getLogger(__name__)
@@ -64,9 +87,28 @@ class GoogleCalendar(BatchedCalendar):
                          max_connections=max_connections, write_attempts=write_attempts, now=now)
         self.api = api
         self.send_updates = send_updates
+        self._language_unreadable: set[str] = set()  # calendars already logged as such
 
     def close(self) -> None:
         self.api.close()
+
+    # -- the owner's settings ----------------------------------------------------------------
+
+    def language(self, calendar: str) -> str | None:
+        """The owner's Calendar 'locale' setting; see CalendarPort.language."""
+        call = Call(calendar, lambda api: api.settings.get(setting="locale"))
+        try:
+            setting = self.api.execute_settings(call)
+        except (AuthFailed, PermissionDenied, NotFound) as err:
+            if calendar not in self._language_unreadable:
+                self._language_unreadable.add(calendar)
+                needs = ("" if isinstance(err, NotFound) else
+                         f"; reading it needs the scope {SETTINGS_SCOPES[0]}, delegated by the "
+                         "admin (or consented to, for one user's sign-in)")
+                log.info("Google does not let us read the language setting of %s (%s)%s",
+                         redacted(calendar), type(err).__name__, needs)
+            return None
+        return _language_tag(setting.get("value") if isinstance(setting, Mapping) else None)
 
     # -- reading -----------------------------------------------------------------------------
 
@@ -157,7 +199,10 @@ def google_calendar_from_config(
         sign_in = InstalledAppSignIn(google.token_file)
     else:
         raise ConfigError("google", ["no sign-in: set service_account_key_file or token_file"])
-    api = GoogleApi(TokenSource(sign_in), root_url=google.api_endpoint, retry=retry,
+    settings_sign_in = sign_in.with_scopes(SETTINGS_SCOPES)
+    settings_tokens = TokenSource(settings_sign_in) if settings_sign_in is not None else None
+    api = GoogleApi(TokenSource(sign_in), settings_tokens=settings_tokens,
+                    root_url=google.api_endpoint, retry=retry,
                     timeout_seconds=google.request_timeout_seconds)
     window = SyncWindow.of(config.sync)
     return GoogleCalendar(api, window=window, send_updates=google.send_updates,
@@ -181,6 +226,13 @@ def calendar_to_sync(headers: Mapping[str, str], channels: Mapping[str, Channel]
     if lower.get("x-goog-resource-id") != channel.resource_id:
         return None
     return channel.calendar
+
+
+def _language_tag(value: Any) -> str | None:
+    """A provider's locale value as a BCP 47-shaped tag ("en_GB" -> "en-GB"), None if blank."""
+    if not isinstance(value, str) or not value.strip():
+        return None
+    return value.strip().replace("_", "-")
 
 
 def _page(calendar: str, listing: Mapping[str, Any]) -> Page:

@@ -14,6 +14,11 @@
   (https://learn.microsoft.com/en-us/graph/change-notifications-delivery-webhooks,
   https://learn.microsoft.com/en-us/graph/change-notifications-lifecycle-events). A
   notification only says which mailbox to sync.
+- The owner's language: GET /users/{id}/mailboxSettings/language, a localeInfo
+  {"locale": "de-DE", "displayName": "German (Germany)"}
+  (https://learn.microsoft.com/en-us/graph/api/user-get-mailboxsettings,
+  https://learn.microsoft.com/en-us/graph/api/resources/localeinfo). It needs MailboxSettings.Read,
+  which the admin may not have granted: the 403 ErrorAccessDenied then means "no language".
 """
 
 from __future__ import annotations
@@ -37,9 +42,10 @@ from assistant.calendar_sync import (
     SyncWindow,
 )
 from assistant.config import Config, secret_from_env
-from assistant.errors import NotFound, ProviderError, UnreadableEvent
+from assistant.errors import NotFound, PermissionDenied, ProviderError, UnreadableEvent
 from assistant.models import Format, Meeting, Provider
 from assistant.ports import Channel, ChannelLookup
+from assistant.redaction import redacted
 from assistant.retry import RetryPolicy
 from integrations.graph_api import GraphApi, GraphRequest
 from integrations.graph_event import MARK_PROPERTY, patch_for, read_graph_event
@@ -79,9 +85,31 @@ class MicrosoftCalendar(BatchedCalendar):
                          max_connections=max_connections, write_attempts=write_attempts, now=now)
         self.api = api
         self.categories = categories
+        self._language_unreadable: set[str] = set()  # mailboxes already logged as such
 
     def close(self) -> None:
         self.api.close()
+
+    # -- the owner's settings ----------------------------------------------------------------
+
+    def language(self, calendar: str) -> str | None:
+        """The mailbox's language (mailboxSettings.language.locale); see CalendarPort.language."""
+        request = GraphRequest("GET", f"/users/{quote(calendar)}/mailboxSettings/language",
+                               calendar)
+        try:
+            answer = self.api.call(request)
+        except (PermissionDenied, NotFound) as err:
+            if calendar not in self._language_unreadable:
+                self._language_unreadable.add(calendar)
+                needs = ("" if isinstance(err, NotFound) else
+                         "; reading it needs the application permission MailboxSettings.Read")
+                log.info("Graph does not let us read the language setting of %s (%s)%s",
+                         redacted(calendar), type(err).__name__, needs)
+            return None
+        locale = answer.get("locale") if isinstance(answer, Mapping) else None
+        if not isinstance(locale, str) or not locale.strip():
+            return None
+        return locale.strip().replace("_", "-")
 
     # -- reading -----------------------------------------------------------------------------
 

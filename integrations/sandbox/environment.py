@@ -4,12 +4,15 @@ The demo, the end-to-end tests and the benchmarks all need the same setting: a G
 Workspace domain with a service account delegated for it, a Microsoft 365 tenant with an app
 registration consented by its admin, an SMTP server, and the assistant's config pointing at
 all of them. Secrets go into `environ` (never into the config), as in production.
+`locales` gives users the language they chose in their calendar ("de" in Google Calendar's
+terms, "de-DE" in Outlook's); the others keep each emulator's default ("en", "en-US").
 """
 
 from __future__ import annotations
 
 import json
 import secrets
+from collections.abc import Mapping
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -30,10 +33,12 @@ GRAPH_SECRET_ENV = "ASSISTANT_MICROSOFT_CLIENT_SECRET"
 class SandboxEnvironment:
     def __init__(self, folder: Path, *, google_users: list[str], microsoft_users: list[str],
                  domain: str = "example.com", faults: Faults | None = None,
-                 dedupe_message_ids: bool = True) -> None:
+                 dedupe_message_ids: bool = True,
+                 locales: Mapping[str, str] | None = None) -> None:
         self.folder = folder
         self.domain = domain
         self.google_users, self.microsoft_users = google_users, microsoft_users
+        self.locales = dict(locales or {})
         self.google = GoogleCalendarEmulator(faults)
         self.graph = GraphEmulator(faults, tenant=domain)
         self.mail = MailSink(dedupe_message_ids=dedupe_message_ids)
@@ -46,8 +51,12 @@ class SandboxEnvironment:
         self.mail.start()
         for user in self.google_users:
             self.google.add_user(user)
+            if user in self.locales:
+                self.google.set_locale(user, self.locales[user])
         for user in self.microsoft_users:
             self.graph.add_user(user)
+            if user in self.locales:
+                self.graph.set_locale(user, self.locales[user])
         key = self.folder / "google-service-account.json"
         write_owner_only(key, json.dumps(self.google.service_account_key(SERVICE_ACCOUNT,
                                                                         self.domain)))

@@ -10,12 +10,21 @@ It answers real HTTP at the paths Google uses, so google-api-python-client runs 
   (https://developers.google.com/calendar/api/guides/push);
 - the batch endpoint /batch/calendar/v3: multipart/mixed, at most 1000 calls, each part may
   carry its own Authorization (https://developers.google.com/calendar/api/guides/batch);
+- settings.get, GET /calendar/v3/users/me/settings/{setting}, for the user the token acts as
+  (google_settings; https://developers.google.com/workspace/calendar/api/v3/reference/settings/get):
+  the locale is per user (`add_user(..., locale=)`, `set_locale`), the time zone their calendar's;
+  a token without a settings or calendar scope answers 403 insufficientPermissions. There is no
+  users/{email}: the reference has only users/me, so other paths answer 404 notFound;
+  settings.list and settings.watch are not emulated;
 - OAuth 2.0 bearer tokens from the token endpoint in google_oauth, scope checks, and errors in
   Google's JSON shape (google_errors).
 Knobs: `faults` (a seeded share of 429/500/503 answers or dropped connections, latency),
-`store.expire_sync_tokens()`, `oauth.revoke_access_tokens()`. The methods under "acting as a
-person" let a test create, edit, move and cancel meetings the way someone in Google Calendar's
-web UI would, and read back exactly what the adapter wrote.
+`store.expire_sync_tokens()`, `oauth.revoke_access_tokens()`, and the scopes a service account
+is delegated (`service_account_key(..., scopes=)`: a token request for any other scope is
+refused 401 unauthorized_client, as the Admin console's delegation list makes Google refuse
+it). The methods under "acting as a person" let a test create, edit, move and cancel meetings
+the way someone in Google Calendar's web UI would, change their language (`set_locale`), and
+read back exactly what the adapter wrote.
 """
 
 from __future__ import annotations
@@ -36,9 +45,9 @@ from urllib.parse import parse_qs, unquote, urlsplit
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import rsa
 
-from integrations.sandbox import google_errors
+from integrations.sandbox import google_errors, google_settings
 from integrations.sandbox.google_errors import bad_request, google_error, injected, not_found
-from integrations.sandbox.google_oauth import OAuthServer
+from integrations.sandbox.google_oauth import DELEGATED_BY_DEFAULT, OAuthServer
 from integrations.sandbox.google_store import CalendarStore
 from integrations.sandbox.server import (
     Faults,
@@ -80,6 +89,7 @@ class GoogleCalendarEmulator(SandboxServer):
         self.route("PUT", rf"{cal}/events/(?P<event>[^/]+)", self._update)
         self.route("DELETE", rf"{cal}/events/(?P<event>[^/]+)", self._delete)
         self.route("POST", rf"{_API}/channels/stop", self._stop)
+        self.route("GET", rf"{_API}/users/me/settings/(?P<setting>[^/]+)", self._setting)
         self.route("POST", r"/batch/calendar/v3", self._batch)
         # Google's sign-in is another service (oauth2.googleapis.com), and google-auth retries
         # its failures with real sleeps of its own: faults are injected into the API only.
@@ -106,8 +116,14 @@ class GoogleCalendarEmulator(SandboxServer):
 
     # -- acting as a person ------------------------------------------------------------------
 
-    def add_user(self, email: str, time_zone: str = "Europe/Berlin") -> None:
-        self.store.add_calendar(email, time_zone)
+    def add_user(self, email: str, time_zone: str = "Europe/Berlin", locale: str = "en") -> None:
+        """A user of the domain, with their calendar's zone and their Calendar language."""
+        self.store.add_calendar(email, time_zone, google_settings.checked_locale(locale))
+
+    def set_locale(self, email: str, locale: str) -> None:
+        """The user picks another language in Calendar's settings (e.g. "de", "en_GB")."""
+        with self.store.lock:
+            self.store.calendar(email).locale = google_settings.checked_locale(locale)
 
     def remove_user(self, email: str) -> None:
         """The user is deleted (they left): their calendar answers 404 notFound from now on."""
@@ -138,8 +154,10 @@ class GoogleCalendarEmulator(SandboxServer):
 
     # -- acting as an admin --------------------------------------------------------------------
 
-    def service_account_key(self, email: str, *delegated_domains: str) -> dict[str, Any]:
-        """A new service account's JSON key file, delegated for the given domains."""
+    def service_account_key(self, email: str, *delegated_domains: str,
+                            scopes: tuple[str, ...] = DELEGATED_BY_DEFAULT) -> dict[str, Any]:
+        """A new service account's JSON key file, delegated for the given domains and scopes
+        (by default calendar.events and calendar.settings.readonly, as the README asks)."""
         key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
         private_pem = key.private_bytes(
             serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
@@ -148,7 +166,7 @@ class GoogleCalendarEmulator(SandboxServer):
         public_pem = key.public_key().public_bytes(
             serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo
         ).decode()
-        self.oauth.add_service_account(email, public_pem, *delegated_domains)
+        self.oauth.add_service_account(email, public_pem, *delegated_domains, scopes=scopes)
         return {
             "type": "service_account",
             "project_id": "meeting-format-sandbox",
@@ -212,6 +230,22 @@ class GoogleCalendarEmulator(SandboxServer):
         with self.store.lock:
             sent = request.param("sendUpdates", "false") or "false"
             self.store.sent_updates.append((event_id, method, sent))
+
+    # -- settings ----------------------------------------------------------------------------
+
+    def _setting(self, request: Request, match: Any) -> Response:
+        grant = self.oauth.user_of(request.header("Authorization"))
+        if grant is None:
+            raise google_errors.unauthenticated()
+        if not grant.scopes & google_settings.READ_SCOPES:
+            raise _insufficient_scopes()
+        with self.store.lock:
+            calendar = self.store.calendar(grant.user)  # 404 notFound for a removed user
+            values = google_settings.values(calendar.time_zone, calendar.locale)
+        setting_id = unquote(match["setting"])
+        if setting_id not in values:
+            raise not_found()
+        return json_response(200, google_settings.resource(setting_id, values[setting_id]))
 
     # -- push --------------------------------------------------------------------------------
 

@@ -3,9 +3,11 @@
 - Service account with domain-wide delegation: POST /token with
   grant_type=urn:ietf:params:oauth:grant-type:jwt-bearer and an RS256-signed assertion whose
   claims are iss (the service account), sub (the user to act for), scope, aud (the token URI),
-  iat and exp (at most an hour later). Without delegation for the user's domain Google answers
-  401 unauthorized_client.
-  https://developers.google.com/identity/protocols/oauth2/service-account#httprest
+  iat and exp (at most an hour later). Without delegation for the user's domain, or for every
+  scope the assertion names (the Admin console's delegation lists the client's scopes), Google
+  answers 401 unauthorized_client; the token carries the scopes asked for.
+  https://developers.google.com/identity/protocols/oauth2/service-account#httprest,
+  https://developers.google.com/identity/protocols/oauth2/service-account#delegatingauthority
 - Installed app (https://developers.google.com/identity/protocols/oauth2/native-app):
   GET /o/oauth2/auth takes Google's parameters (client_id, a loopback redirect_uri,
   response_type=code, scope, state, code_challenge and code_challenge_method for PKCE,
@@ -49,7 +51,11 @@ SCOPE_WORDS = {
                                                 "calendars you can access using Google Calendar",
     "https://www.googleapis.com/auth/calendar.readonly": "See and download any calendar you can "
                                                          "access using your Google Calendar",
+    "https://www.googleapis.com/auth/calendar.settings.readonly": "View your Calendar settings",
 }
+# What a Workspace admin delegates to the assistant's service account when following its README.
+DELEGATED_BY_DEFAULT = ("https://www.googleapis.com/auth/calendar.events",
+                        "https://www.googleapis.com/auth/calendar.settings.readonly")
 
 
 @dataclass
@@ -78,6 +84,7 @@ class OAuthServer:
     token_url: str = ""
     service_accounts: dict[str, str] = field(default_factory=dict)  # email -> public key PEM
     delegated_domains: dict[str, set[str]] = field(default_factory=dict)  # sa email -> domains
+    delegated_scopes: dict[str, frozenset[str]] = field(default_factory=dict)  # sa -> scopes
     clients: dict[str, str] = field(default_factory=dict)  # client id -> secret
     consenting_user: str = ""  # set: consent is granted at once for this user, with no page
     token_requests: int = 0
@@ -89,9 +96,13 @@ class OAuthServer:
 
     # -- set-up, as an admin would in the Google consoles --------------------------------------
 
-    def add_service_account(self, email: str, public_key_pem: str, *domains: str) -> None:
+    def add_service_account(self, email: str, public_key_pem: str, *domains: str,
+                            scopes: Iterable[str] = DELEGATED_BY_DEFAULT) -> None:
+        """A service account, delegated for domains with scopes (Admin console > Security >
+        API controls > Domain-wide delegation: one client id, its list of scopes)."""
         self.service_accounts[email] = public_key_pem
         self.delegated_domains[email] = set(domains)
+        self.delegated_scopes[email] = frozenset(scopes)
 
     def add_client(self, client_id: str, secret: str) -> None:
         self.clients[client_id] = secret
@@ -222,13 +233,16 @@ class OAuthServer:
         domain = user.rpartition("@")[2]
         if user in self._suspended:
             return _oauth_error(400, "invalid_grant", "Invalid email or User ID")
-        if claims.get("sub") and domain not in self.delegated_domains.get(claims["iss"], set()):
+        scopes = frozenset(claims.get("scope", "").split())
+        delegated = (domain in self.delegated_domains.get(claims["iss"], set())
+                     and scopes <= self.delegated_scopes.get(claims["iss"], frozenset()))
+        if claims.get("sub") and not delegated:
             return _oauth_error(
                 401, "unauthorized_client",
                 "Client is unauthorized to retrieve access tokens using this method, or client "
                 "not authorized for any of the scopes requested.",
             )
-        return self._access_response(Grant(user, frozenset(claims.get("scope", "").split()), 0))
+        return self._access_response(Grant(user, scopes, 0))
 
     def _client_authenticated(self, form: dict[str, str]) -> bool:
         expected = self.clients.get(form.get("client_id", ""))

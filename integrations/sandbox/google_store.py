@@ -43,6 +43,7 @@ _ID_ALPHABET = "abcdefghijklmnopqrstuv0123456789"  # base32hex, as Google's even
 class Calendar:
     calendar_id: str  # the owner's email address
     time_zone: str = "Europe/Berlin"
+    locale: str = "en"  # the owner's Calendar language (the settings resource's "locale")
     events: dict[str, dict[str, Any]] = field(default_factory=dict)  # id -> resource, in order
     changed_at: dict[str, int] = field(default_factory=dict)  # id -> change number
     token_generation: int = 0  # raised to expire every sync token handed out so far
@@ -62,9 +63,11 @@ class CalendarStore:
 
     # -- calendars ---------------------------------------------------------------------------
 
-    def add_calendar(self, calendar_id: str, time_zone: str = "Europe/Berlin") -> Calendar:
+    def add_calendar(self, calendar_id: str, time_zone: str = "Europe/Berlin",
+                     locale: str = "en") -> Calendar:
         with self.lock:
-            return self.calendars.setdefault(calendar_id, Calendar(calendar_id, time_zone))
+            return self.calendars.setdefault(calendar_id,
+                                             Calendar(calendar_id, time_zone, locale))
 
     def calendar(self, calendar_id: str) -> Calendar:
         found = self.calendars.get(calendar_id)

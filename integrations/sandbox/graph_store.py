@@ -50,6 +50,7 @@ class Mailbox:
     removed: dict[str, int] = field(default_factory=dict)  # instance id -> change number
     token_generation: int = 0
     properties: dict[str, dict[str, str]] = field(default_factory=dict)  # id -> ext. props
+    locale: str = "en-US"  # mailboxSettings.language.locale, as the user set it in Outlook
 
 
 class GraphStore:
@@ -59,9 +60,10 @@ class GraphStore:
         self.lock = threading.RLock()
         self._change = 0
 
-    def add_mailbox(self, address: str) -> Mailbox:
+    def add_mailbox(self, address: str, locale: str = "en-US") -> Mailbox:
         with self.lock:
-            return self.mailboxes.setdefault(address.lower(), Mailbox(address.lower()))
+            return self.mailboxes.setdefault(address.lower(),
+                                             Mailbox(address.lower(), locale=locale))
 
     def mailbox(self, address: str) -> Mailbox:
         found = self.mailboxes.get(address.lower())

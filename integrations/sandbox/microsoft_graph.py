@@ -10,11 +10,18 @@ https://learn.microsoft.com/en-us/graph/api/resources/event and the pages cited 
 - /subscriptions: create with the validation handshake, renew, delete; change notifications
   and lifecycle notifications as real POSTs
   (https://learn.microsoft.com/en-us/graph/change-notifications-delivery-webhooks);
+- GET /users/{id}/mailboxSettings ($select) and /mailboxSettings/{property}, language among
+  them (graph_settings; https://learn.microsoft.com/en-us/graph/api/user-get-mailboxsettings),
+  for a token with MailboxSettings.Read or .ReadWrite: else 403 ErrorAccessDenied; an unknown
+  user is 404 ErrorInvalidUser. Each mailbox has its own locale (`add_user(..., locale=)`,
+  `set_locale`), "en-US" unless set;
 - errors in Graph's shape (graph_errors); app-only tokens reach every mailbox, a user's token
   only its own.
 Knobs: `faults`, `store.expire_delta_tokens()`, `identity.revoke_access_tokens()`,
-`identity.withdraw_consent()`, `send_lifecycle()`. The "acting as a person" methods book,
-edit, move and cancel meetings.
+`identity.withdraw_consent()`, an app's application permissions (`identity.register_app(...,
+permissions=)`, `identity.remove_permission(client_id, "MailboxSettings.Read")`,
+`add_permission`), `send_lifecycle()`. The "acting as a person" methods book, edit, move and
+cancel meetings, and change a user's language (`set_locale`).
 """
 
 from __future__ import annotations
@@ -32,6 +39,7 @@ from typing import Any
 from urllib.parse import parse_qs, quote, unquote, urlsplit
 
 from integrations.sandbox import graph_fields as fields
+from integrations.sandbox import graph_settings
 from integrations.sandbox.graph_errors import error_response, graph_error, injected
 from integrations.sandbox.graph_store import DEFAULT_PAGE, MAX_PAGE, GraphStore
 from integrations.sandbox.microsoft_identity import Grant, IdentityServer
@@ -74,6 +82,8 @@ class GraphEmulator(SandboxServer):
         self.route("GET", rf"{api}/{_USER}/events/(?P<event>[^/]+)", self._get)
         self.route("PATCH", rf"{api}/{_USER}/events/(?P<event>[^/]+)", self._patch)
         self.route("DELETE", rf"{api}/{_USER}/events/(?P<event>[^/]+)", self._delete)
+        self.route("GET", rf"{api}/{_USER}/mailboxSettings", self._settings)
+        self.route("GET", rf"{api}/{_USER}/mailboxSettings/(?P<prop>[^/]+)", self._settings)
         self.route("POST", rf"{api}/\$batch", self._batch)
         self.route("POST", rf"{api}/subscriptions", self._subscribe)
         self.route("PATCH", rf"{api}/subscriptions/(?P<sub>[^/]+)", self._renew)
@@ -109,8 +119,14 @@ class GraphEmulator(SandboxServer):
 
     # -- acting as a person ------------------------------------------------------------------
 
-    def add_user(self, address: str) -> None:
-        self.store.add_mailbox(address)
+    def add_user(self, address: str, locale: str = graph_settings.DEFAULT_LOCALE) -> None:
+        """A user with a mailbox, and the language and region they chose for it."""
+        self.store.add_mailbox(address, graph_settings.checked_locale(locale))
+
+    def set_locale(self, address: str, locale: str) -> None:
+        """The user picks another language in Outlook's settings (e.g. "de-DE")."""
+        with self.store.lock:
+            self.store.mailbox(address).locale = graph_settings.checked_locale(locale)
 
     def remove_user(self, address: str) -> None:
         """The user is deleted (they left): their mailbox answers 404 ErrorInvalidUser."""
@@ -211,6 +227,26 @@ class GraphEmulator(SandboxServer):
             event["singleValueExtendedProperties"] = [
                 {"id": wanted.group(1), "value": properties[wanted.group(1)]}]
         return event
+
+    # -- mailbox settings --------------------------------------------------------------------
+
+    def _settings(self, request: Request, match: Any) -> Response:
+        grant = self._grant(request)
+        if not grant.permissions & graph_settings.READ_PERMISSIONS:
+            raise graph_error(403, "ErrorAccessDenied",
+                              "Access is denied. Check credentials and try again.")
+        address = unquote(match["user"]) if match["user"] else grant.user
+        self._check_access(grant, address)
+        with self.store.lock:
+            mailbox = self.store.mailbox(address)  # 404 ErrorInvalidUser
+            locale = mailbox.locale
+        prop = match.groupdict().get("prop")
+        body = graph_settings.answer(self.graph_url, address, locale,
+                                     unquote(prop) if prop else None, request.param("$select"))
+        if body is None:
+            raise graph_error(400, "BadRequest",
+                              f"Resource not found for the segment '{unquote(prop or '')}'.")
+        return json_response(200, body)
 
     # -- batch -------------------------------------------------------------------------------
 

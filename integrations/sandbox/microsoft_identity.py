@@ -13,6 +13,12 @@ Errors are OAuth bodies with AADSTS codes, e.g. AADSTS90002 for a tenant that do
 (a tenant exists here once an app is registered in it), AADSTS7000215 for a wrong secret and
 AADSTS65001 when an admin has not consented to the app's permissions.
 
+Each token carries the Graph permissions it was issued with, as Entra writes them into it (the
+`roles` claim of an app-only token: the application permissions an admin granted the app; the
+`scp` claim of a user's: the delegated permissions the device code was asked for), so a change
+of permissions reaches a client with its next token
+(https://learn.microsoft.com/en-us/entra/identity-platform/access-token-claims-reference).
+
 The device-code flow's one departure from
 https://learn.microsoft.com/en-us/entra/identity-platform/v2-oauth2-device-code: the person
 cannot sign in at https://microsoft.com/devicelogin, so `verification_uri` (and the message)
@@ -45,6 +51,10 @@ from integrations.sandbox.server import Request, Response, json_response
 PUBLIC_LOGIN = "https://login.microsoftonline.com"
 PUBLIC_DEVICE_LOGIN = "https://microsoft.com/devicelogin"
 ACCESS_TOKEN_SECONDS = 3599
+GRAPH_RESOURCE = "https://graph.microsoft.com/"
+# The application permissions a sandbox app is granted unless a test says otherwise: what the
+# README asks an admin for (MailboxSettings.Read is optional there; here it is granted).
+APP_PERMISSIONS_BY_DEFAULT = frozenset({"Calendars.ReadWrite", "MailboxSettings.Read"})
 DEVICE_CODE_SECONDS = 900
 # Names that stand for "whichever tenant the user is in", valid without any app registered.
 MULTI_TENANT = ("common", "organizations", "consumers")
@@ -57,6 +67,8 @@ class AppRegistration:
     secret: str = ""
     certificate_pem: str = ""  # public certificate for client assertions
     consented: bool = True  # an admin granted the application permissions
+    # The application permissions granted (Entra admin center > API permissions).
+    permissions: set[str] = field(default_factory=lambda: set(APP_PERMISSIONS_BY_DEFAULT))
 
 
 @dataclass
@@ -65,6 +77,7 @@ class Grant:
     client_id: str
     user: str = ""  # '' for an app-only token, which may act on any mailbox of its tenant
     expires: float = 0.0
+    permissions: frozenset[str] = frozenset()  # Graph permissions: roles, or delegated scp
 
 
 @dataclass
@@ -80,10 +93,23 @@ class IdentityServer:
     # -- set-up, as an admin would in the Entra admin center -----------------------------------
 
     def register_app(self, tenant: str, *, secret: str = "", certificate_pem: str = "",
-                     consented: bool = True) -> AppRegistration:
-        app = AppRegistration(str(uuid.uuid4()), tenant, secret, certificate_pem, consented)
+                     consented: bool = True,
+                     permissions: Iterable[str] = APP_PERMISSIONS_BY_DEFAULT) -> AppRegistration:
+        app = AppRegistration(str(uuid.uuid4()), tenant, secret, certificate_pem, consented,
+                              set(permissions))
         self.apps[app.client_id] = app
         return app
+
+    def remove_permission(self, client_id: str, permission: str) -> None:
+        """An admin removes one of the app's application permissions (e.g.
+        "MailboxSettings.Read"). Tokens already issued keep it until they expire, as in Entra;
+        here they are revoked at once, the harsher case, as withdraw_consent does."""
+        self.apps[client_id].permissions.discard(permission)
+        self.revoke_access_tokens()
+
+    def add_permission(self, client_id: str, permission: str) -> None:
+        """An admin grants the app another application permission, with admin consent."""
+        self.apps[client_id].permissions.add(permission)
 
     def approve_device(self, user_code: str, user: str) -> bool:
         """The user enters the code on the sign-in page and consents; False for a wrong code."""
@@ -163,6 +189,7 @@ class IdentityServer:
         code = secrets.token_urlsafe(32)
         user_code = "".join(secrets.choice("ABCDEFGHJKLMNPQRSTUVWXYZ23456789") for _ in range(9))
         self.pending_devices[code] = {"user_code": user_code, "user": "", "tenant": tenant,
+                                      "permissions": _graph_permissions(form.get("scope", "")),
                                       "client_id": form["client_id"], "declined": False,
                                       "expires": time.time() + DEVICE_CODE_SECONDS}
         host = request.header("Host")
@@ -235,7 +262,8 @@ class IdentityServer:
         if not app.consented:
             return _error(400, "invalid_grant", "AADSTS65001: The user or administrator has not "
                           "consented to use the application.")
-        token = self._issue(Grant(tenant, app.client_id))
+        token = self._issue(Grant(tenant, app.client_id,
+                                  permissions=frozenset(app.permissions)))
         return json_response(200, {"token_type": "Bearer", "expires_in": ACCESS_TOKEN_SECONDS,
                                    "ext_expires_in": ACCESS_TOKEN_SECONDS, "access_token": token})
 
@@ -264,7 +292,8 @@ class IdentityServer:
             return _error(400, "authorization_pending",
                           "AADSTS70016: OAuth 2.0 device flow error. Authorization is pending.")
         del self.pending_devices[form["device_code"]]
-        return self._user_tokens(Grant(pending["tenant"], pending["client_id"], pending["user"]))
+        return self._user_tokens(Grant(pending["tenant"], pending["client_id"], pending["user"],
+                                       permissions=pending["permissions"]))
 
     def _user_tokens(self, grant: Grant) -> Response:
         refresh = "0.A" + secrets.token_urlsafe(48)
@@ -287,7 +316,7 @@ class IdentityServer:
         token = "eyJ0eXAiOiJKV1Qi." + secrets.token_urlsafe(48)
         with self._lock:
             self._access[token] = Grant(grant.tenant, grant.client_id, grant.user,
-                                        time.time() + ACCESS_TOKEN_SECONDS)
+                                        time.time() + ACCESS_TOKEN_SECONDS, grant.permissions)
         return token
 
 
@@ -303,6 +332,14 @@ class LoginRedirect(requests.Session):
         text = url.decode() if isinstance(url, bytes) else url
         return super().request(method, text.replace(PUBLIC_LOGIN, self.local_base, 1),
                                *args, **kwargs)
+
+
+def _graph_permissions(scope: str) -> frozenset[str]:
+    """The Graph permissions a delegated scope parameter names ("Calendars.ReadWrite" or
+    "https://graph.microsoft.com/Calendars.ReadWrite"); OpenID scopes are not Graph's."""
+    named = (part.removeprefix(GRAPH_RESOURCE) for part in scope.split())
+    return frozenset(name for name in named
+                     if name and name not in ("openid", "profile", "offline_access", "email"))
 
 
 def _form(request: Request) -> dict[str, str]:

@@ -18,7 +18,7 @@ from assistant.ports import CalendarChanges, SyncFailed
 from assistant.retry import RetryPolicy
 from assistant.secret_files import write_owner_only
 from integrations.google_api import GoogleApi
-from integrations.google_auth import ServiceAccountSignIn, TokenSource
+from integrations.google_auth import SETTINGS_SCOPES, ServiceAccountSignIn, TokenSource
 from integrations.google_calendar import GoogleCalendar
 from integrations.microsoft_graph import MicrosoftCalendar, microsoft_calendar_from_config
 from integrations.sandbox.google_calendar import GoogleCalendarEmulator
@@ -57,8 +57,9 @@ def google_calendar(google, google_key) -> Iterator[GoogleCalendar]:
 
 def google_adapter(google, key_path, **options) -> GoogleCalendar:
     """An adapter signed in with key_path; the caller closes it (or uses google_calendar)."""
-    tokens = TokenSource(ServiceAccountSignIn.from_key_file(key_path))
-    api = GoogleApi(tokens, root_url=google.url, retry=NO_WAIT)
+    sign_in = ServiceAccountSignIn.from_key_file(key_path)
+    api = GoogleApi(TokenSource(sign_in), settings_tokens=TokenSource(
+        sign_in.with_scopes(SETTINGS_SCOPES)), root_url=google.url, retry=NO_WAIT)
     return GoogleCalendar(api, now=lambda: NOW, **options)
 
 
