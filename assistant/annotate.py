@@ -2,7 +2,8 @@
 
 Planning is pure: it says what the event should look like and leaves writing it (with the
 provider's ETag) to the calendar adapters. Planning an already-annotated meeting gives the
-same result as planning the original, so a later run replaces the block, never adds one.
+same result as planning the original, so a later run replaces the block, never adds one. The
+note is written in the customers' language, its reasons too.
 """
 
 from __future__ import annotations
@@ -12,6 +13,8 @@ from datetime import datetime, timedelta
 
 from assistant import block
 from assistant.edits import HumanEdit, human_edits, note_digest
+from assistant.language import DEFAULT
+from assistant.language.phrases import voice
 from assistant.models import AssistantMark, Format, Meeting, Recommendation
 from assistant.rendering import Renderer
 
@@ -50,8 +53,10 @@ def plan_annotation(
     *,
     organisation_name: str,
     virtual_minutes: int,
+    language: str = DEFAULT,
 ) -> AnnotationPlan | None:
-    """Plan the annotation of meeting for recommendation; None leaves the event alone.
+    """Plan the annotation of meeting for recommendation, its note in language; None leaves
+    the event alone.
 
     The meeting's mark says what the assistant wrote last. A person who removed or edited the
     note is not overruled (None); a person who changed the length keeps it, now and later. The
@@ -71,17 +76,19 @@ def plan_annotation(
     our_link_is_there = virtual and link_added_before and bool(meeting.video_link)
     context = {
         "virtual": virtual,
-        "reasons": recommendation.invite_reasons[:MAX_INVITE_REASONS],
+        "reasons": [voice(language).say(reason)
+                    for reason in recommendation.invite_reasons[:MAX_INVITE_REASONS]],
         "minutes": minutes,
         # Kept on later runs while our link is there, so the note does not change needlessly.
         "adding_video_link": add_video_link or our_link_is_there,
         "organisation_name": organisation_name,
     }
     if meeting.description_is_html:
-        new_block = block.wrap_html(renderer.render("annotation.html.j2", context))
+        new_block = block.wrap_html(renderer.render("annotation.html.j2", context, language),
+                                    language)
     else:
-        body = renderer.render("annotation.txt.j2", context)
-        new_block = block.wrap_text(body, block.newline_of(meeting.description))
+        body = renderer.render("annotation.txt.j2", context, language)
+        new_block = block.wrap_text(body, block.newline_of(meeting.description), language)
     description = block.put_block(meeting.description, new_block, meeting.description_is_html)
     return AnnotationPlan(
         description=description,

@@ -22,6 +22,8 @@ from sqlalchemy.orm import Session
 from assistant.checklist import Checklist, Row
 from assistant.decisive import AnswerCounts, odds_of_a
 from assistant.errors import InputError
+from assistant.language import N_
+from assistant.language.phrases import Phrase, joined
 from assistant.models import Provenance, RowAnswer, Side
 from assistant.store.database import in_chunks, insert_or_replace
 from assistant.store.tables import (
@@ -59,7 +61,7 @@ class AnswerMemory:
             for row in self._by_domain.get(domain.lower(), []):
                 found[row.row_key].append(row)
         return {key: RowAnswer(Side(rows[0].side), Provenance.REMEMBERED,
-                               "; ".join(_why(row) for row in rows))
+                               joined("; ", (_why(row) for row in rows)))
                 for key, rows in found.items() if len({row.side for row in rows}) == 1}
 
     def odds(self, organiser: str) -> dict[str, float]:
@@ -152,9 +154,9 @@ def forget(session: Session, domain: str, row_key: str | None = None, *, actor: 
     return forgotten
 
 
-def _why(row: RememberedAnswer) -> str:
-    when = f"{row.answered_at.day} {row.answered_at:%b}"
-    return f"{row.organiser}'s answer of {when} for {row.domain}"
+def _why(row: RememberedAnswer) -> Phrase:
+    return Phrase(N_("{organiser}'s answer of {day} for {domain}"), organiser=row.organiser,
+                  day=row.answered_at.date(), domain=row.domain)
 
 
 def _counts(session: Session, organiser: str | None) -> dict[str, AnswerCounts]:

@@ -69,11 +69,13 @@ class Assessor:
         organiser_answers: Mapping[str, RowAnswer] | None = None,
         organiser_facts: HardFacts = HardFacts(),
         earlier: EarlierAnswers | None = None,
+        note_language: str | None = None,
     ) -> Assessment:
         """Assess meeting. Where several sources speak of a row, this meeting's answer wins,
         then the admin's configured facts, then answers remembered about the customer, then
         what the calendar tells. earlier answers also order the rows to ask (even odds
-        without them).
+        without them). The plan's note is written in note_language, by default the
+        customers' (Config.customer_language).
 
         The plan is None for a meeting that is not a customer meeting, and for one whose
         note a person removed or edited after the assistant wrote it.
@@ -94,7 +96,8 @@ class Assessor:
             travel_ruled_out=organiser_facts.travel_ruled_out or inference.hard.travel_ruled_out,
         )
         recommendation = recommend(self.checklist, answers, hard)
-        plan = self._plan(meeting, recommendation)
+        plan = self._plan(meeting, recommendation, note_language or
+                          self.config.customer_language(detection.customer_domains))
         questions = self._questions(answers, hard, meeting, earlier)
         return Assessment(meeting, detection, inference, questions, recommendation, plan, told)
 
@@ -107,22 +110,28 @@ class Assessor:
         return decisive_questions(self.checklist, answers, hard, max_questions=most,
                                   odds_of_a_by_row=earlier.odds(meeting.organizer.email))
 
-    def plan_decided(self, meeting: Meeting, decided: Recommendation) -> AnnotationPlan | None:
-        """The plan that writes an earlier decision into meeting as it reads now.
+    def plan_decided(self, meeting: Meeting, decided: Recommendation,
+                     language: str | None = None) -> AnnotationPlan | None:
+        """The plan that writes an earlier decision into meeting as it reads now, its note in
+        language, by default the customers'.
 
         A decision stands once made (the organiser was told it): a meeting that moves or
         changes gets the same format and reasons, fitted anew. None, as in assess, for a
         meeting that is no longer a customer meeting or whose note a person took over.
         """
-        if not self.detector.detect(meeting).is_customer_meeting:
+        detection = self.detector.detect(meeting)
+        if not detection.is_customer_meeting:
             return None
-        return self._plan(meeting, decided)
+        return self._plan(meeting, decided, language or
+                          self.config.customer_language(detection.customer_domains))
 
-    def _plan(self, meeting: Meeting, recommendation: Recommendation) -> AnnotationPlan | None:
+    def _plan(self, meeting: Meeting, recommendation: Recommendation,
+              language: str) -> AnnotationPlan | None:
         return plan_annotation(
             meeting,
             recommendation,
             self.renderer,
             organisation_name=self.config.organisation.name,
             virtual_minutes=self.config.policy.virtual_minutes,
+            language=language,
         )

@@ -8,6 +8,9 @@ Plain-text descriptions get visible marker lines. HTML descriptions (Outlook bod
 Google descriptions edited in its web UI) get the same lines inside a <div>, with HTML comments
 around it; the block goes right after <body> when there is one, else first, so customers see
 it before any join details.
+
+The visible marker lines are in the note's language. The block is found whatever language
+it was written in, so a note rewritten in another language replaces the old one.
 """
 
 from __future__ import annotations
@@ -16,6 +19,15 @@ import re
 
 TEXT_START = "──── Meeting format ────"
 TEXT_END = "──── end of the meeting-format note ────"
+# The marker lines in each language the note is written in (assistant.language.SUPPORTED).
+TEXT_MARKERS = {
+    "en": (TEXT_START, TEXT_END),
+    "de": ("──── Terminformat ────", "──── Ende des Hinweises zum Terminformat ────"),
+    "fr": ("──── Format de la réunion ────",
+           "──── fin de la note sur le format de la réunion ────"),
+    "es": ("──── Formato de la reunión ────",
+           "──── fin de la nota sobre el formato de la reunión ────"),
+}
 HTML_START = "<!-- meeting-format-assistant:start -->"
 HTML_END = "<!-- meeting-format-assistant:end -->"
 
@@ -27,21 +39,23 @@ _OPENING_TAG_BEFORE = re.compile(rf"<{_WRAPPING}\b[^<>]*>\s*$", re.IGNORECASE)
 _CLOSING_TAG = re.compile(rf"\s*</{_WRAPPING}\s*>", re.IGNORECASE)
 
 
-def wrap_text(body: str, newline: str = "\n") -> str:
-    """A complete plain-text block around a rendered body."""
+def wrap_text(body: str, newline: str = "\n", language: str = "en") -> str:
+    """A complete plain-text block around a rendered body, its marker lines in language."""
     lines = body.strip("\r\n").splitlines()
-    return newline.join([TEXT_START, *lines, TEXT_END])
+    start, end = TEXT_MARKERS[language]
+    return newline.join([start, *lines, end])
 
 
-def wrap_html(body: str) -> str:
+def wrap_html(body: str, language: str = "en") -> str:
     """A complete HTML block around a rendered (already escaped) body.
 
     The visible marker lines are there too, so that the block is still found if a provider
     drops HTML comments when it stores the body.
     """
+    start, end = TEXT_MARKERS[language]
     return (
-        f"{HTML_START}<div {_HTML_FRAME}><p {_HTML_MARKER}>{TEXT_START}</p>{body.strip()}"
-        f"<p {_HTML_MARKER}>{TEXT_END}</p></div>{HTML_END}"
+        f"{HTML_START}<div {_HTML_FRAME}><p {_HTML_MARKER}>{start}</p>{body.strip()}"
+        f"<p {_HTML_MARKER}>{end}</p></div>{HTML_END}"
     )
 
 
@@ -59,7 +73,9 @@ def find_block(description: str, is_html: bool = False) -> tuple[int, int] | Non
     span = _find_between(description, HTML_START, HTML_END)
     if span is not None:
         return span
-    span = _find_between(description, TEXT_START, TEXT_END)
+    spans = [found for start, end in TEXT_MARKERS.values()
+             if (found := _find_between(description, start, end)) is not None]
+    span = max(spans) if spans else None  # the last block, in whichever language
     if span is not None and is_html:
         span = _widen_over_wrapping_tags(description, *span)
     return span

@@ -25,6 +25,7 @@ from pydantic import (
 )
 
 from assistant.errors import ConfigError
+from assistant.language import DEFAULT, SUPPORTED
 from assistant.redaction import keep_out_of_logs
 from assistant.validation import describe_validation_error
 
@@ -46,6 +47,14 @@ def _email(value: str) -> str:
     return value
 
 
+def _language(value: str) -> str:
+    code = value.strip().lower()
+    if code not in SUPPORTED:
+        raise ValueError(f"{value!r} is not a language the assistant writes; use one of "
+                         f"{', '.join(SUPPORTED)}")
+    return code
+
+
 def _endpoint(value: str) -> str:
     if not re.match(r"^https?://[^/\s]+", value):
         raise ValueError(f"{value!r} is not an http(s) URL")
@@ -53,6 +62,7 @@ def _endpoint(value: str) -> str:
 
 
 Domain = Annotated[str, AfterValidator(_domain)]
+Language = Annotated[str, AfterValidator(_language)]
 Email = Annotated[str, AfterValidator(_email)]
 Endpoint = Annotated[str, AfterValidator(_endpoint)]
 EnvVarName = Annotated[str, Field(pattern=r"^[A-Za-z_][A-Za-z0-9_]*$")]
@@ -65,6 +75,9 @@ class _Section(BaseModel):
 class Organisation(_Section):
     name: str = "our team"
     domains: list[Domain] = Field(min_length=1)
+    # The organisation's language: the organisers' emails where nothing more particular says
+    # (see Config.organiser_language), and the invite notes of customers without their own.
+    language: Language | None = None
 
 
 # Addresses that appear as attendees but are calendars, rooms or bots, never customers.
@@ -108,6 +121,13 @@ class Customer(_Section):
     competitors_active: bool | None = None  # row 8
     power: Literal["balanced", "customer"] | None = None  # row 10
     travel: Literal["allowed", "not_allowed"] = "allowed"  # the customer's own travel policy
+    language: Language | None = None  # the language of the note in this customer's invites
+
+
+class Organiser(_Section):
+    """What an admin sets for one organiser."""
+
+    language: Language | None = None  # of the emails the organiser gets
 
 
 class Sync(_Section):
@@ -294,6 +314,7 @@ class Config(_Section):
     detection: Detection = Detection()
     policy: Policy = Policy()
     customers: dict[Domain, Customer] = {}
+    organisers: dict[Email, Organiser] = {}
     sync: Sync = Sync()
     google: Google = Google()
     microsoft: Microsoft = Microsoft()
@@ -307,6 +328,34 @@ class Config(_Section):
         if isinstance(value, dict):
             return {str(key).lower(): facts for key, facts in value.items()}
         return value
+
+    @field_validator("organisers", mode="before")
+    @classmethod
+    def _lowercase_organisers(cls, value: object) -> object:
+        if isinstance(value, dict):
+            return {str(key).strip().lower(): facts for key, facts in value.items()}
+        return value
+
+    def language_left_to_provider(self, organiser: str) -> bool:
+        """Whether config names no language for organiser, so their provider's setting counts."""
+        own = self.organisers.get(organiser.lower())
+        return not ((own and own.language) or self.organisation.language)
+
+    def organiser_language(self, organiser: str, provider_setting: str | None = None) -> str:
+        """The language of organiser's emails: theirs in config, else the organisation's,
+        else what their calendar provider says they use (a negotiated code), else English."""
+        own = self.organisers.get(organiser.lower())
+        return (own.language if own else None) or self.organisation.language or \
+            provider_setting or DEFAULT
+
+    def customer_language(self, domains: list[str] | tuple[str, ...]) -> str:
+        """The language of the invite note for a meeting with customers at domains: the
+        first one's in config, else the organisation's, else English."""
+        for domain in domains:
+            customer = self.customer(domain)
+            if customer and customer.language:
+                return customer.language
+        return self.organisation.language or DEFAULT
 
     def customer(self, domain: str) -> Customer | None:
         """What the admin set for the customer at domain, or at a parent domain of it."""

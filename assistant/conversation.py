@@ -22,6 +22,8 @@ from assistant.annotate import AnnotationPlan
 from assistant.assess import Assessment
 from assistant.config import Policy
 from assistant.edits import HumanEdit, human_edits
+from assistant.language import N_, Nn_
+from assistant.language.phrases import Phrase
 from assistant.models import Meeting
 
 
@@ -95,15 +97,19 @@ def rewrite_needed(meeting: Meeting, plan: AnnotationPlan | None) -> bool:
             or (plan.end is not None and plan.end != meeting.end) or plan.mark != meeting.mark)
 
 
-def changes_made(before: Meeting, plan: AnnotationPlan) -> list[str]:
+def changes_made(before: Meeting, plan: AnnotationPlan) -> list[Phrase]:
     """What a write of plan changed, in the organiser's words, for the confirmation email."""
-    changes = ["the invite now says which format and why"]
+    changes = [Phrase(N_("the invite now says which format and why"))]
     span = before.timed_span
     if plan.end is not None and span is not None:
         minutes = int((plan.end - span[0]).total_seconds() // 60)
         was = int((span[1] - span[0]).total_seconds() // 60)
-        verb = "shortened" if minutes < was else "given back its length"
-        changes.append(f"{verb}: {minutes} minutes instead of {was}")
+        changes.append(Phrase(*Nn_("shortened: {count} minute instead of {was}",
+                                   "shortened: {count} minutes instead of {was}"),
+                              count=minutes, was=was) if minutes < was else
+                       Phrase(*Nn_("given back its length: {count} minute instead of {was}",
+                                   "given back its length: {count} minutes instead of {was}"),
+                              count=minutes, was=was))
     if plan.add_video_link:
-        changes.append("a video link was added")
+        changes.append(Phrase(N_("a video link was added")))
     return changes

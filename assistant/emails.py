@@ -6,6 +6,10 @@ subject tag [MFA-TOKEN], so a reply still counts when a client drops one of them
 says Auto-Submitted: auto-generated (RFC 3834), which keeps vacation responders from answering
 it. Header values are cleaned of line breaks and control characters first, so a meeting title
 cannot inject headers.
+
+Each email is written in one language (English unless told): its templates' sentences, the
+subject, the checklist's wording, the reasons, the format's words and the dates. Organisers may
+reply in any language; the example answers show the words of theirs.
 """
 
 from __future__ import annotations
@@ -29,10 +33,12 @@ from tzlocal.windows_tz import win_tz
 from assistant.answer_links import DECISION_ROW, AnswerLinks
 from assistant.checklist import Checklist
 from assistant.conversation import Unasked
+from assistant.language import DEFAULT
+from assistant.language.phrases import Voice, voice
 from assistant.models import Format, Meeting, Recommendation, RowAnswer, Side
 from assistant.ports import MessageToSend
 from assistant.rendering import Renderer
-from assistant.replies import Reading
+from assistant.replies import Problem, Reading
 
 _CONTROL = re.compile(r"[\x00-\x1f\x7f\u2028\u2029]+")
 MAX_SUBJECT_TITLE = 80
@@ -88,6 +94,7 @@ def question_email(
     reminder: bool = False,
     links: OneClick | None = None,
     default: Format | None = None,
+    language: str = DEFAULT,
 ) -> OutgoingEmail:
     """The one email that asks the organiser the rows whose answers could change the format.
 
@@ -97,16 +104,18 @@ def question_email(
     With links (a public URL is configured), every option in the HTML part is also a one-click
     link; the text part stays short.
     """
-    title = header_text(meeting.title) or "Your customer meeting"
+    says = voice(language)
+    checklist = checklist.in_language(language)
+    title = header_text(meeting.title) or says.gettext("Your customer meeting")
     asked = [checklist.find(number) for number in questions]
     context = {
         "greeting_name": _greeting_name(meeting),
         "title": title,
         "customers": list(customers),
-        "when": describe_when(meeting),
+        "when": describe_when(meeting, language),
         "inferred": [
-            {"number": row.number, "key": row.key, "side": answer.side.value,
-             "wording": row.wording(answer.side), "why": answer.why}
+            {"number": row.number, "key": says.gettext(row.key), "side": answer.side.value,
+             "wording": row.wording(answer.side), "why": says.say(answer.why)}
             for row in checklist
             if (answer := inferred.get(row.key)) is not None and answer.side is not None
         ],
@@ -117,17 +126,18 @@ def question_email(
         "link_in_person": links.decision(Format.IN_PERSON) if links else "",
         "link_virtual": links.decision(Format.VIRTUAL) if links else "",
         "example": _example([row.number for row in asked]),
-        "deadline": _short_time(deadline, meeting) if deadline else "",
-        "default_words": default.words if default else "",
+        "deadline": _short_time(deadline, meeting, says) if deadline else "",
+        "default_words": says.gettext(default.words) if default else "",
         "organisation_name": sender.organisation_name,
         "reminder": reminder,
     }
+    subject = (says.gettext("Reminder: {title}: in person or virtual?") if reminder
+               else says.gettext("{title}: in person or virtual?"))
     return OutgoingEmail(
         to=meeting.organizer.email,
-        subject=f"{'Reminder: ' if reminder else ''}{_shorten(title)}: in person or virtual? "
-                f"[MFA-{token}]",
-        text=renderer.render("question.txt.j2", context),
-        html=renderer.render("question.html.j2", context),
+        subject=f"{subject.format(title=_shorten(title))} [MFA-{token}]",
+        text=renderer.render("question.txt.j2", context, language),
+        html=renderer.render("question.html.j2", context, language),
         reply_to=sender.reply_address(token),
     )
 
@@ -141,30 +151,44 @@ def clarification_email(
     token: str,
     sender: Sender,
     renderer: Renderer,
+    language: str = DEFAULT,
 ) -> OutgoingEmail:
     """Says what was understood of a reply and what was not, and how to answer."""
-    title = header_text(meeting.title) or "your customer meeting"
-    understood = [f"{n}. {checklist.find(n).key}: {side.value}"
+    says = voice(language)
+    title = header_text(meeting.title) or says.gettext("your customer meeting")
+    understood = [says.gettext("{number}. {row}: {side}").format(
+                      number=n, row=says.gettext(checklist.find(n).key), side=side.value)
                   for n, side in sorted(reading.answers.items())]
     if reading.positional:
-        understood.append("in the order asked: " + " ".join(s.value for s in reading.positional))
+        understood.append(says.gettext("in the order asked: {sides}").format(
+            sides=" ".join(s.value for s in reading.positional)))
     if reading.decision:
-        understood.append(f"decision: {reading.decision.words}")
+        understood.append(says.gettext("decision: {format}").format(
+            format=says.gettext(reading.decision.words)))
+    problems = [_problem(problem, says) for problem in reading.problems]
     context = {
         "greeting_name": _greeting_name(meeting),
         "title": title,
         "understood": understood,
-        "problems": list(reading.problems) or ["no answer could be found in the reply"],
+        "problems": problems or [says.gettext("no answer could be found in the reply")],
         "example": _example(list(questions) or [1]),
         "organisation_name": sender.organisation_name,
     }
+    subject = says.gettext("{title}: in person or virtual?").format(title=_shorten(title))
     return OutgoingEmail(
         to=meeting.organizer.email,
-        subject=f"Re: {_shorten(title)}: in person or virtual? [MFA-{token}]",
-        text=renderer.render("clarification.txt.j2", context),
-        html=renderer.render("clarification.html.j2", context),
+        subject=f"Re: {subject} [MFA-{token}]",
+        text=renderer.render("clarification.txt.j2", context, language),
+        html=renderer.render("clarification.html.j2", context, language),
         reply_to=sender.reply_address(token),
     )
+
+
+def _problem(problem: Problem | str, says: Voice) -> str:
+    """What a reply's reading could not read, in the language of says."""
+    if isinstance(problem, Problem):  # an English message id with {placeholders}, and values
+        return says.gettext(problem.message).format(**problem.values)
+    return says.say(problem)
 
 
 def confirmation_email(
@@ -177,31 +201,36 @@ def confirmation_email(
     sender: Sender,
     renderer: Renderer,
     unasked: Unasked | None = None,
+    language: str = DEFAULT,
 ) -> OutgoingEmail:
     """Tells the organiser what was decided and written, why nothing was asked (unasked),
     and how to change it in one word."""
-    title = header_text(meeting.title) or "Your customer meeting"
+    says = voice(language)
+    title = header_text(meeting.title) or says.gettext("Your customer meeting")
+    format_words = says.gettext(recommendation.format.words)
     context = {
         "greeting_name": _greeting_name(meeting),
         "title": title,
-        "when": describe_when(meeting),
-        "format_words": recommendation.format.words,
+        "when": describe_when(meeting, language),
+        "format_words": format_words,
         "without_answer": without_answer,
         "unasked": unasked.value if unasked else "",
-        "other_format_words": recommendation.format.other.words,
-        "reasons": list(recommendation.reasons[:3]),
-        "changes": list(changes),
+        "other_format_words": says.gettext(recommendation.format.other.words),
+        "reasons": [says.say(reason) for reason in recommendation.reasons[:3]],
+        "changes": [says.say(change) for change in changes],
         "answered": len(recommendation.answered),
         "inferred": len(recommendation.inferred) + len(recommendation.defaulted),
         "remembered": len(recommendation.remembered),
         "unknown": len(recommendation.unknown),
         "organisation_name": sender.organisation_name,
     }
+    subject = says.gettext("{title}: {format}").format(title=_shorten(title),
+                                                       format=format_words)
     return OutgoingEmail(
         to=meeting.organizer.email,
-        subject=f"{_shorten(title)}: {recommendation.format.words} [MFA-{token}]",
-        text=renderer.render("confirmation.txt.j2", context),
-        html=renderer.render("confirmation.html.j2", context),
+        subject=f"{subject} [MFA-{token}]",
+        text=renderer.render("confirmation.txt.j2", context, language),
+        html=renderer.render("confirmation.html.j2", context, language),
         reply_to=sender.reply_address(token),
     )
 
@@ -221,35 +250,41 @@ def digest_email(
     checklist: Checklist,
     sender: Sender,
     renderer: Renderer,
+    language: str = DEFAULT,
 ) -> OutgoingEmail:
     """Many new meetings for one organiser in one email; each answered through its own link.
 
     A reply can carry one token only, so each meeting gets a mailto: link to its own reply
     address and subject: tapping it on a phone starts the right reply.
     """
+    says = voice(language)
+    checklist = checklist.in_language(language)
     organiser = items[0].meeting.organizer if items else None
     meetings = []
     for item in items:
-        title = header_text(item.meeting.title) or "Customer meeting"
-        subject = f"Re: {_shorten(title)}: in person or virtual? [MFA-{item.token}]"
+        title = header_text(item.meeting.title) or says.gettext("Customer meeting")
+        subject = says.gettext("{title}: in person or virtual?").format(title=_shorten(title))
+        subject = f"Re: {subject} [MFA-{item.token}]"
         meetings.append({
             "title": title,
-            "when": describe_when(item.meeting),
+            "when": describe_when(item.meeting, language),
             "questions": [{"number": row.number, "question": row.question, "a": row.a,
                            "b": row.b} for row in map(checklist.find, item.questions)],
             "reply_link": f"mailto:{sender.reply_address(item.token)}?subject={quote(subject)}",
-            "default_words": item.default.words if item.default else "",
+            "default_words": says.gettext(item.default.words) if item.default else "",
         })
     context = {
         "greeting_name": _first_name(organiser.name if organiser else "", organiser_email),
         "meetings": meetings,
         "organisation_name": sender.organisation_name,
     }
+    subject = says.ngettext("{count} customer meeting: in person or virtual?",
+                            "{count} customer meetings: in person or virtual?", len(items))
     return OutgoingEmail(
         to=organiser_email,
-        subject=f"{len(items)} customer meetings: in person or virtual?",
-        text=renderer.render("digest.txt.j2", context),
-        html=renderer.render("digest.html.j2", context),
+        subject=subject.format(count=len(items)),
+        text=renderer.render("digest.txt.j2", context, language),
+        html=renderer.render("digest.html.j2", context, language),
     )
 
 
@@ -324,24 +359,25 @@ def header_text(text: str) -> str:
     return " ".join(_CONTROL.sub(" ", text).split())
 
 
-def describe_when(meeting: Meeting) -> str:
-    """'Thu 3 Dec, 10:00-11:00 (Europe/Berlin)', in the meeting's own zone."""
+def describe_when(meeting: Meeting, language: str = DEFAULT) -> str:
+    """'Thu 3 Dec, 10:00-11:00 (Europe/Berlin)', in the meeting's own zone; in German
+    'Do., 3. Dez., 10:00–11:00 (Europe/Berlin)'."""
+    says = voice(language)
     if isinstance(meeting.start, datetime) and isinstance(meeting.end, datetime):
         zone = _zone(meeting.time_zone)
         start, end = meeting.start.astimezone(zone), meeting.end.astimezone(zone)
-        return f"{_day(start)}, {start:%H:%M}-{end:%H:%M} ({zone.key})"
+        return says.gettext("{day}, {start}-{end} ({zone})").format(
+            day=says.day(start), start=says.clock(start), end=says.clock(end), zone=zone.key)
     if isinstance(meeting.start, date):
-        return f"{_day(meeting.start)}, all day"
+        return says.gettext("{day}, all day").format(day=says.day(meeting.start))
     return ""
 
 
-def _short_time(moment: datetime, meeting: Meeting) -> str:
+def _short_time(moment: datetime, meeting: Meeting, says: Voice) -> str:
+    """'Wed 2 Dec 10:00': a deadline, in the meeting's own zone."""
     local = moment.astimezone(_zone(meeting.time_zone))
-    return f"{_day(local)} {local:%H:%M}"
-
-
-def _day(moment: date) -> str:
-    return f"{moment:%a} {moment.day} {moment:%b}"
+    # TRANSLATORS: a deadline, as in "Without an answer by Wed 2 Dec 10:00, ..."
+    return says.gettext("{day} {time}").format(day=says.day(local), time=says.clock(local))
 
 
 def _zone(name: str) -> ZoneInfo:
@@ -352,6 +388,7 @@ def _zone(name: str) -> ZoneInfo:
 
 
 def _greeting_name(meeting: Meeting) -> str:
+    """The organiser's first name, or '' when there is none to greet (the template says so)."""
     return _first_name(meeting.organizer.name, meeting.organizer.email)
 
 
@@ -364,7 +401,7 @@ def _first_name(name: str, email: str) -> str:
     words = header_text(name).split()
     if words:
         return words[0]
-    return email.partition("@")[0].split(".")[0].capitalize() or "there"
+    return email.partition("@")[0].split(".")[0].capitalize()
 
 
 def _shorten(title: str) -> str:

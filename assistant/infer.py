@@ -2,7 +2,8 @@
 
 Each inferred row carries a one-line why that the organiser sees and may overwrite. When two
 signals for one row disagree (a "weekly pitch"), the row is left to the organiser: asking one
-more question is better than guessing.
+more question is better than guessing. The whys are Phrases, said in the organiser's language
+where an email shows them.
 """
 
 from __future__ import annotations
@@ -15,6 +16,8 @@ from datetime import datetime, timedelta
 from assistant.checklist import Checklist
 from assistant.config import Config
 from assistant.detect import CustomerMeetingDetector, Detection, contains_words
+from assistant.language import N_, Nn_
+from assistant.language.phrases import Phrase, joined
 from assistant.models import HardFacts, Meeting, Provenance, RowAnswer, Side
 
 SOON = timedelta(days=3)  # a meeting this close is about timing (row 2 B)
@@ -33,7 +36,7 @@ VIDEO_HOSTS = ("zoom.us", "teams.microsoft.com", "meet.google.com", "webex.com",
 @dataclass(frozen=True)
 class _Signal:
     side: Side
-    why: str
+    why: Phrase
     provenance: Provenance = Provenance.INFERRED
 
 
@@ -75,7 +78,8 @@ class Inferrer:
         signals: dict[str, list[_Signal]] = {row.key: [] for row in self.checklist}
         self._from_title(meeting, signals)
         if meeting.is_recurring:
-            signals["importance"].append(_Signal(Side.B, "it is part of a recurring series"))
+            signals["importance"].append(
+                _Signal(Side.B, Phrase(N_("it is part of a recurring series"))))
         self._from_timing(start, now, signals)
         self._from_attendees(detection, signals)
         self._from_place(meeting, signals)
@@ -92,26 +96,29 @@ class Inferrer:
             for side in Side:
                 for word in row.title_words(side):
                     if contains_words(meeting.title, word):
-                        signals[row.key].append(_Signal(side, f"the title says {word!r}"))
+                        signals[row.key].append(
+                            _Signal(side, Phrase(N_("the title says '{word}'"), word=word)))
                         break
 
     def _from_timing(self, start: datetime, now: datetime, signals) -> None:
         lead = start - now
         if timedelta(0) <= lead < SOON:
-            signals["priorities"].append(_Signal(Side.B, f"it starts in {_span(lead)}"))
+            why = Phrase(N_("it starts in {span}"), span=_span(lead))
+            signals["priorities"].append(_Signal(Side.B, why))
 
     def _from_attendees(self, detection: Detection, signals) -> None:
         people = len(detection.customers)
         organisations = len(detection.customer_domains)
         if organisations > 1 or people >= MANY_STAKEHOLDERS:
-            why = (
-                f"{_count(people, 'person', 'people')} "
-                f"from {_count(organisations, 'domain')}"
-            )
+            why = Phrase(N_("{people} from {domains}"),
+                         people=Phrase(*Nn_("{count} person", "{count} people"), count=people),
+                         domains=Phrase(*Nn_("{count} domain", "{count} domains"),
+                                        count=organisations))
             signals["stakeholders"].append(_Signal(Side.B, why))
         elif 0 < people <= FEW_STAKEHOLDERS:
-            why = ("one person from outside" if people == 1
-                   else f"{people} people from one domain")
+            why = (Phrase(N_("one person from outside")) if people == 1 else
+                   Phrase(*Nn_("{count} person from one domain",
+                               "{count} people from one domain"), count=people))
             signals["stakeholders"].append(_Signal(Side.A, why))
 
     def _from_place(self, meeting: Meeting, signals) -> None:
@@ -121,9 +128,11 @@ class Inferrer:
         online = _is_video_location(location)
         physical = meeting.has_physical_address or _looks_like_address(location)
         if physical and not online:
-            signals["location"].append(_Signal(Side.A, f"it is at an address: {location}"))
+            why = Phrase(N_("it is at an address: {location}"), location=location)
+            signals["location"].append(_Signal(Side.A, why))
         elif online and not physical:
-            signals["location"].append(_Signal(Side.B, "the location is a video call"))
+            signals["location"].append(
+                _Signal(Side.B, Phrase(N_("the location is a video call"))))
 
     def _from_customer_facts(self, detection: Detection, signals) -> None:
         for domain in detection.customer_domains:
@@ -133,16 +142,18 @@ class Inferrer:
             name = facts.name or domain
             if facts.values is not None:
                 side = Side.A if facts.values == "in_person" else Side.B
-                why = f"{name} values meeting {'in person' if side is Side.A else 'virtually'}"
+                why = Phrase(N_("{customer} values meeting in person") if side is Side.A
+                             else N_("{customer} values meeting virtually"), customer=name)
                 signals["values"].append(_Signal(side, why, Provenance.DEFAULT))
             if facts.competitors_active is not None:
                 side = Side.A if facts.competitors_active else Side.B
-                verb = "are" if facts.competitors_active else "are not"
-                why = f"competitors {verb} active at {name}"
+                why = Phrase(N_("competitors are active at {customer}") if side is Side.A
+                             else N_("competitors are not active at {customer}"), customer=name)
                 signals["stability"].append(_Signal(side, why, Provenance.DEFAULT))
             if facts.power is not None:
                 side = Side.A if facts.power == "balanced" else Side.B
-                why = f"power {'is balanced' if side is Side.A else 'lies'} with {name}"
+                why = Phrase(N_("power is balanced with {customer}") if side is Side.A
+                             else N_("power lies with {customer}"), customer=name)
                 signals["power"].append(_Signal(side, why, Provenance.DEFAULT))
 
     def _from_history(
@@ -161,11 +172,15 @@ class Inferrer:
         customer_starts = [s for s, m in others if self.detector.detect(m).is_customer_meeting]
         nearby = [s for s in customer_starts if abs(s - start) <= BUSY_WINDOW]
         if len(nearby) >= MANY_CUSTOMER_MEETINGS:
-            why = f"{len(nearby)} other customer meetings within two weeks"
+            why = Phrase(*Nn_("{count} other customer meeting within two weeks",
+                              "{count} other customer meetings within two weeks"),
+                         count=len(nearby))
             signals["number"].append(_Signal(Side.B, why))
         elif len(nearby) <= FEW_CUSTOMER_MEETINGS:
-            why = (f"only {_count(len(nearby), 'other customer meeting')} within two weeks"
-                   if nearby else "no other customer meeting within two weeks")
+            why = (Phrase(*Nn_("only {count} other customer meeting within two weeks",
+                               "only {count} other customer meetings within two weeks"),
+                          count=len(nearby))
+                   if nearby else Phrase(N_("no other customer meeting within two weeks")))
             signals["number"].append(_Signal(Side.A, why))
 
         earlier = [m for s, m in others if s < start and not m.cancelled]
@@ -175,11 +190,12 @@ class Inferrer:
         }
         new = [domain for domain, count in met_before.items() if count == 0]
         if new:
-            why = f"first meeting with {', '.join(new)}"
+            why = Phrase(N_("first meeting with {domains}"), domains=", ".join(new))
             signals["importance"].append(_Signal(Side.A, why))
             signals["rapport"].append(_Signal(Side.A, why))
         elif met_before and min(met_before.values()) >= WELL_KNOWN:
-            why = f"met {min(met_before.values())}+ times before"
+            why = Phrase(*Nn_("met {count}+ time before", "met {count}+ times before"),
+                         count=min(met_before.values()))
             signals["rapport"].append(_Signal(Side.B, why))
 
     def _hard_facts(self, detection: Detection) -> HardFacts:
@@ -188,7 +204,8 @@ class Inferrer:
         for domain in detection.customer_domains:
             facts = self.config.customer(domain)
             if facts is not None and facts.travel == "not_allowed":
-                return HardFacts(travel_ruled_out=f"{facts.name or domain}'s travel policy")
+                why = Phrase(N_("{customer}'s travel policy"), customer=facts.name or domain)
+                return HardFacts(travel_ruled_out=why)
         return HardFacts()
 
 
@@ -198,7 +215,7 @@ def _agreed(signals: dict[str, list[_Signal]]) -> dict[str, RowAnswer]:
     for key, found in signals.items():
         if found and len({signal.side for signal in found}) == 1:
             answers[key] = RowAnswer(found[0].side, found[0].provenance,
-                                     "; ".join(s.why for s in found))
+                                     joined("; ", (s.why for s in found)))
     return answers
 
 
@@ -217,10 +234,8 @@ def _looks_like_address(location: str) -> bool:
     return any(ch.isdigit() for ch in place) and "," in place
 
 
-def _span(delta: timedelta) -> str:
+def _span(delta: timedelta) -> Phrase:
     hours = int(delta.total_seconds() // 3600)
-    return _count(hours, "hour") if hours < 48 else _count(delta.days, "day")
-
-
-def _count(number: int, noun: str, plural: str = "") -> str:
-    return f"{number} {noun if number == 1 else plural or noun + 's'}"
+    if hours < 48:
+        return Phrase(*Nn_("{count} hour", "{count} hours"), count=hours)
+    return Phrase(*Nn_("{count} day", "{count} days"), count=delta.days)

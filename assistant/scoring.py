@@ -3,6 +3,9 @@
 The order is the checklist's own: the organiser's explicit choice beats everything, the
 customer's equipment on site beats a travel ban, a travel ban beats the count, and a tied
 count goes to row 1 (a moment of truth is met in person), or to virtual when row 1 is unknown.
+
+Reasons are Phrases: English where read as text (the CLI, the audit log), and said in the
+organiser's or the customer's language where an email or the invite shows them.
 """
 
 from __future__ import annotations
@@ -10,6 +13,8 @@ from __future__ import annotations
 from collections.abc import Mapping
 
 from assistant.checklist import Checklist, Row
+from assistant.language import N_
+from assistant.language.phrases import Phrase
 from assistant.models import (
     DecidedBy,
     Format,
@@ -52,23 +57,27 @@ def recommend(
 
 def _decide(
     checklist: Checklist, known: Mapping[str, RowAnswer], totals: Totals, hard: HardFacts
-) -> tuple[Format, DecidedBy, list[str], list[str]]:
+) -> tuple[Format, DecidedBy, list[Phrase], list[str]]:
     if hard.organiser_choice is not None:
         choice = hard.organiser_choice
-        return choice, DecidedBy.ORGANISER_CHOICE, [f"The organiser chose {choice.words}."], []
+        chose = Phrase(N_("The organiser chose in person.") if choice is Format.IN_PERSON
+                       else N_("The organiser chose virtual."))
+        return choice, DecidedBy.ORGANISER_CHOICE, [chose], []
     if hard.on_site_equipment:
         return (
             Format.IN_PERSON,
             DecidedBy.ON_SITE_EQUIPMENT,
-            ["The work needs the customer's equipment on site."],
-            ["the work needs to happen on site"],
+            [Phrase(N_("The work needs the customer's equipment on site."))],
+            [Phrase(N_("the work needs to happen on site"))],
         )
     if hard.travel_ruled_out:
+        why = hard.travel_ruled_out
         return (
             Format.VIRTUAL,
             DecidedBy.TRAVEL_POLICY,
-            [f"Travel is ruled out: {hard.travel_ruled_out.rstrip('.')}."],
-            ["travel isn't possible for this meeting"],
+            [Phrase(N_("Travel is ruled out: {why}."),
+                    why=why if isinstance(why, Phrase) else why.rstrip("."))],
+            [Phrase(N_("travel isn't possible for this meeting"))],
         )
     if totals.in_person != totals.virtual:
         winner = Side.A if totals.in_person > totals.virtual else Side.B
@@ -79,40 +88,39 @@ def _decide(
 
 def _break_tie(
     checklist: Checklist, known: Mapping[str, RowAnswer], totals: Totals
-) -> tuple[Format, DecidedBy, list[str], list[str]]:
-    tie = f"{totals.in_person} to {totals.virtual}"
+) -> tuple[Format, DecidedBy, list[Phrase], list[str]]:
+    tie = {"in_person": totals.in_person, "virtual": totals.virtual}
     deciding = known.get(TIE_BREAK_ROW)
     if deciding is None:
-        reason = f"The checklist is tied {tie} and the meeting's importance is unknown, so virtual."
+        reason = Phrase(N_("The checklist is tied {in_person} to {virtual} and the meeting's "
+                           "importance is unknown, so virtual."), **tie)
         _, invite = _row_reasons(checklist, known, Side.B)
         return Format.VIRTUAL, DecidedBy.TIE_BREAK, [reason], invite
     winner = deciding.side
     assert winner is not None  # known rows have a side
     row = checklist.row(TIE_BREAK_ROW)
-    reason = (
-        f"The checklist is tied {tie}; the meeting's importance decides it: "
-        f"{row.wording(winner)}."
-    )
+    reason = Phrase(N_("The checklist is tied {in_person} to {virtual}; the meeting's "
+                       "importance decides it: {wording}."), **tie, wording=row.said(winner))
     reasons, invite = _row_reasons(checklist, known, winner)
     return winner.favours, DecidedBy.TIE_BREAK, [reason, *reasons], invite
 
 
 def _row_reasons(
     checklist: Checklist, known: Mapping[str, RowAnswer], side: Side
-) -> tuple[list[str], list[str]]:
+) -> tuple[list[Phrase], list[str]]:
     """Plain-words reasons from the rows on `side`, for the organiser and for customers."""
     rows = [row for row in checklist if row.key in known and known[row.key].side is side]
     reasons = [_reason(row, side, known[row.key]) for row in rows]
-    invite = [row.invite_wording(side) for row in rows if row.invite_wording(side)]
+    invite = [row.said(side, invite=True) for row in rows if row.invite_wording(side)]
     return reasons, invite
 
 
-def _reason(row: Row, side: Side, answer: RowAnswer) -> str:
-    wording = row.wording(side)
-    source = f"row {row.number}"
+def _reason(row: Row, side: Side, answer: RowAnswer) -> Phrase:
+    wording = row.said(side, capitalised=True)
     if answer.provenance is not Provenance.ORGANISER and answer.why:
-        source += f": {answer.why}"
-    return f"{wording[0].upper()}{wording[1:]} ({source})."
+        return Phrase(N_("{wording} (row {number}: {why})."), wording=wording,
+                      number=row.number, why=answer.why)
+    return Phrase(N_("{wording} (row {number})."), wording=wording, number=row.number)
 
 
 def _keys_from(

@@ -32,6 +32,8 @@ def test_wheel_carries_templates_and_default_config(wheel):
     assert "assistant/_bundled/templates/annotation.html.j2" in names
     assert "assistant/_bundled/config/checklist.toml" in names
     assert "assistant/_bundled/config/assistant.example.toml" in names
+    for language in ("de", "fr", "es"):  # compiled in memory when used: the .po files only
+        assert f"assistant/language/locales/{language}/LC_MESSAGES/assistant.po" in names
     assert "integrations/google_event.py" in names
     assert not any(name.startswith("tests/") for name in names)
 

@@ -42,7 +42,7 @@ def test_typo_in_a_section_name_suggests_the_right_one(tmp_path):
     found = problems(tmp_path, '[organisation]\ndomains = ["example.com"]\n[polcy]\n')
     assert found == [
         "polcy: unknown key (did you mean 'policy'?); allowed here: organisation, detection, "
-        "policy, customers, sync, google, microsoft, mail, service, checklist"
+        "policy, customers, organisers, sync, google, microsoft, mail, service, checklist"
     ]
 
 
