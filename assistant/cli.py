@@ -33,7 +33,7 @@ from assistant.event_files import load_history, load_meeting
 from assistant.models import HardFacts
 from assistant.redaction import SecretsFilter
 from assistant.rendering import Renderer
-from assistant.replies import Reading, read_answer
+from assistant.replies import read_reply
 from assistant.reply_mail import read_reply_email
 from assistant.scoring import recommend as score
 from assistant.store import Store
@@ -90,7 +90,7 @@ def recommend(answers_file, checklist_path: Path | None, as_json: bool) -> None:
     document = _read_answers(answers_file, checklist)
     result = score(checklist, document.answers, document.hard)
     if as_json:
-        print_json(presenting.recommendation_json(result))
+        print_json(presenting.recommendation_json(result, phrases_too=False))
     else:
         click.echo(presenting.recommendation_text(result, checklist))
 
@@ -265,7 +265,7 @@ def parse_reply(message_file, config_path: Path | None, as_json: bool) -> None:
     mail = config.mail if config else None
     reply = read_reply_email(message_file.read(), mail.sender if mail else None,
                              mail.dmarc_authserv_id if mail else None)
-    reading = Reading() if reply.auto_reply else read_answer(reply.new_text, len(checklist.rows))
+    reading = read_reply(reply, checklist)
     if as_json:
         print_json(presenting.reply_json(reply, reading, checklist))
     else:

@@ -11,6 +11,8 @@ import enum
 from dataclasses import dataclass, field
 from datetime import date, datetime
 
+from assistant.language import N_
+
 
 class Provider(enum.StrEnum):
     GOOGLE = "google"
@@ -23,11 +25,17 @@ class Format(enum.StrEnum):
 
     @property
     def words(self) -> str:
-        return "in person" if self is Format.IN_PERSON else "virtual"
+        """The format in English words; a Voice's gettext(words) in the reader's own."""
+        return N_("in person") if self is Format.IN_PERSON else N_("virtual")
 
     @property
     def other(self) -> Format:
         return Format.VIRTUAL if self is Format.IN_PERSON else Format.IN_PERSON
+
+    @property
+    def favoured_side(self) -> Side:
+        """The checklist side that favours this format."""
+        return Side.A if self is Format.IN_PERSON else Side.B
 
 
 class Side(enum.StrEnum):
@@ -149,7 +157,7 @@ class RowAnswer:
 
     side: Side | None
     provenance: Provenance
-    why: str = ""
+    why: str = ""  # often a Phrase (assistant.language.phrases), said in the reader's language
 
 
 @dataclass(frozen=True)
@@ -187,6 +195,8 @@ class Recommendation:
     format: Format
     totals: Totals
     decided_by: DecidedBy
+    # Both as Phrases (assistant.language.phrases) when scored: English as str, any language
+    # through a Voice; plain English as earlier versions recorded them.
     reasons: tuple[str, ...]
     invite_reasons: tuple[str, ...]  # the reasons fit to show customers in the invite
     answered: tuple[str, ...] = field(default=())  # row keys the organiser answered

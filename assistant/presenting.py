@@ -15,14 +15,17 @@ from assistant.annotate import AnnotationPlan
 from assistant.assess import Assessment
 from assistant.checklist import Checklist
 from assistant.config import Config, files_named, secrets_named
+from assistant.language import phrases
 from assistant.models import DecidedBy, Format, Meeting, Recommendation, Totals
-from assistant.replies import Reading
+from assistant.replies import DECISION, Reading
 from assistant.reply_mail import ReplyEmail
 from assistant.secret_files import readable_by_others
 
 
-def recommendation_json(result: Recommendation) -> dict[str, Any]:
-    return {
+def recommendation_json(result: Recommendation, *, phrases_too: bool = True) -> dict[str, Any]:
+    """result as JSON: reasons in English; with phrases_too, also each reason as it can be said
+    in any language (how the service records a decision; the CLI prints without)."""
+    data = {
         "format": result.format.value,
         "totals": {"in_person": result.totals.in_person, "virtual": result.totals.virtual},
         "decided_by": result.decided_by.value,
@@ -36,26 +39,43 @@ def recommendation_json(result: Recommendation) -> dict[str, Any]:
             "unknown": list(result.unknown),
         },
     }
+    if phrases_too:
+        data["phrases"] = {"reasons": [phrases.to_json(text) for text in result.reasons],
+                           "invite_reasons": [phrases.to_json(text)
+                                              for text in result.invite_reasons]}
+    return data
 
 
 def recommendation_from_json(detail: Mapping[str, Any]) -> Recommendation | None:
     """The recommendation that recommendation_json wrote; None when the JSON lacks the invite's
-    reasons, as the records of earlier versions of the assistant do."""
+    reasons, as the records of earlier versions of the assistant do. Reasons recorded without
+    their phrases (earlier versions, too) stay English wherever they are shown."""
     if "invite_reasons" not in detail:
         return None
     rows = detail["rows"]
+    said = detail.get("phrases") or {}
     return Recommendation(
         format=Format(detail["format"]),
         totals=Totals(**detail["totals"]),
         decided_by=DecidedBy(detail["decided_by"]),
-        reasons=tuple(detail["reasons"]),
-        invite_reasons=tuple(detail["invite_reasons"]),
+        reasons=_reasons(detail["reasons"], said.get("reasons")),
+        invite_reasons=_reasons(detail["invite_reasons"], said.get("invite_reasons")),
         answered=tuple(rows["answered"]),
         inferred=tuple(rows["inferred"]),
         defaulted=tuple(rows["defaulted"]),
         remembered=tuple(rows.get("remembered", ())),  # none before answers were remembered
         unknown=tuple(rows["unknown"]),
     )
+
+
+def _reasons(english: list[str], said: Any) -> tuple[str, ...]:
+    """The reasons as phrases where they were recorded with them, else as the English."""
+    if isinstance(said, list) and len(said) == len(english):
+        try:
+            return tuple(phrases.from_json(text) for text in said)
+        except ValueError:
+            pass  # written by a version whose phrases this one cannot read: keep the English
+    return tuple(english)
 
 
 def recommendation_text(result: Recommendation, checklist: Checklist) -> str:
@@ -91,7 +111,8 @@ def assessment_json(assessment: Assessment) -> dict[str, Any]:
         },
         "questions": list(assessment.questions),
         "recommendation": (
-            recommendation_json(assessment.recommendation) if assessment.recommendation else None
+            recommendation_json(assessment.recommendation, phrases_too=False)
+            if assessment.recommendation else None
         ),
         "changes": _changes_json(assessment.plan) if assessment.plan else None,
     }
@@ -255,6 +276,9 @@ def reply_json(reply: ReplyEmail, reading: Reading, checklist: Checklist) -> dic
         "positional": [side.value for side in reading.positional],
         "decision": reading.decision.value if reading.decision else None,
         "unclear": reading.unclear,
+        "problems": [str(problem) for problem in reading.problems],
+        "read_by": {("decision" if target == DECISION else checklist.find(target).key): rule
+                    for target, rule in reading.rules.items()},
         **({"unreadable": reply.unreadable} if reply.unreadable else {}),
     }
 

@@ -1,46 +1,74 @@
-"""Reading an organiser's answer out of the new text of a reply.
+"""Reading an organiser's answer out of a reply, as a person would, and never guessing.
 
-The text has already lost its quoted part, signature and mobile footer (see reply_mail). What
-counts, line by line:
-- row answers: a row number 1-12, an optional separator (`:` `-` `.` `)` `=`), then A or B
-  standing alone: `1A`, `1 a`, `4 - b`, `12: A`;
-- positional answers: a line made only of A/B letters ("A B A", "a,b", "ABA"), in the order the
+The text is the reply's layout (see reply_layout): the organiser's own lines, and quoted
+lines marked `>`, which are never read for answers but tell which question an answer typed
+under it belongs to. What counts, in English, German, French or Spanish (word lists in
+assistant/language/words):
+- row answers: a row number 1-12, maybe a label and a separator, then A or B standing alone:
+  `1A`, `4 - b`, `12: A`, `question 2: option B`, `Q3 - A`, `#4 b`, `Frage 2: B`;
+- an answer under a quoted question: `B`, `b - they're all remote anyway`, the option's
+  wording pasted back, or an in-person or virtual phrase;
+- positional answers: a line made only of A/B letters ("A B A", "a,b"), in the order the
   questions were asked;
-- a whole decision in words ("in person", "face to face", "virtual", "video", "online") on a
-  line that says nothing else but a few filler words, so "we met virtually last time" is not one.
-Anything that looks like an attempt but cannot be read (a conflict, "3C", "13A", words without
-an answer) makes the reading unclear: the organiser gets a clarification, never a guess. A text
-of thanks alone is neither an answer nor unclear.
+- a decision said in words, anywhere in a sentence: "a video call suits me", "Teams is
+  fine", "no need to travel", "vor Ort bitte", "plutôt en visio", "por videollamada".
+  Negations turn a phrase around ("not in person"); a clause that tells the past ("we met
+  virtually last time") decides nothing; small typos are mended ("vitual").
+The last statement wins where the organiser corrected themselves ("3B... no, wait, 3A").
+Everything else that could be read two ways makes the reading unclear: two answers without
+a correction, a format in a hedge ("maybe video?"), "3C", "13A", words without an answer.
+The organiser then gets a clarification, never a guess: a wrong answer applied is the one
+failure that must not happen. A text of thanks alone is neither an answer nor unclear.
 """
 
 from __future__ import annotations
 
+import functools
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 
-from assistant.models import Format, Side
+from rapidfuzz import fuzz, process
 
-_ROW_ANSWER = re.compile(r"(?<![\w.])(\d{1,2})\s*[:\-.)=]?\s*([A-Za-z])(?![\w])")
-_POSITIONAL_LINE = re.compile(r"^[\s,;/|]*(?:[AaBb][\s,;/|]*)+$")
-_DECISIONS = (
-    (re.compile(r"\bin[\s-]+person\b"), Format.IN_PERSON),
-    (re.compile(r"\bface[\s-]+to[\s-]+face\b"), Format.IN_PERSON),
-    (re.compile(r"\b(?:virtual|video|online)\b"), Format.VIRTUAL),
-)
-# Words a one-line decision may carry besides the decision itself ("Let's do it by video").
-_FILLERS = frozenset({
-    "let's", "lets", "let", "us", "do", "it", "meet", "meeting", "please", "go", "with", "we",
-    "should", "i'd", "id", "i", "prefer", "rather", "make", "this", "one", "a", "an", "the",
-    "call", "is", "fine", "works", "good", "ok", "okay", "yes", "sure", "thanks", "thank", "you",
-    "by", "via", "as", "be", "will", "can",
-})
-# A reply of only these says thank you, not "I could not answer".
-_COURTESY = frozenset({
-    "thanks", "thank", "you", "ok", "okay", "cheers", "great", "noted", "got", "it", "perfect",
-    "many", "much",
-})
-_WORD = re.compile(r"[a-z][a-z'’]*")
+from assistant.checklist import Checklist, load_checklist
+from assistant.language import N_, SUPPORTED
+from assistant.language.vocabulary import Vocabulary, normal, vocabulary
+from assistant.models import Format, Side
+from assistant.reply_mail import ReplyEmail
+from assistant.reply_sentences import fold, formats_in, words_of
+
+DECISION = 0  # the target of a statement about the format, rather than a row
+# Rules that read an answer, named in `parse-reply --json`.
+NUMBERED, UNDER_QUESTION, OPTION_WORDING, IN_ORDER = (
+    "row number", "under its question", "option wording", "letters in the order asked")
+_POSITIONAL_LINE = re.compile(r"^[\s,;/|]*(?:[AaBb][\s,;/|.!]*)+$")
+_EITHER_LETTER = re.compile(r"\s*(?:or|oder|ou|o|/)\s*[ab](?!\w)")  # "2 - A or B"
+# A line of contact details: a phone number (international, or after its label), an address
+# for mail or the web. Not any run of digits: "move it to 10.12.2026, in person" is a reply.
+_CONTACT = re.compile(r"(?:\+|\b00)\d[\d ()./-]{6,}\d|\b(?:tel|phone|mobile|mob|fax|cell|"
+                      r"m|t|p|f)\b\.?\s*:?\s*\(?\d[\d ()./-]{5,}\d|\S+@\S+\.\w+|https?://|www\.",
+                      re.IGNORECASE)
+_LEADING_LETTER = re.compile(r"^\(?([ab])\)?(?:\s*$|\s*[-–—:,.;!/(]|\s+(?=[-–—(]))")
+_LEADING_B = re.compile(r"^B\s+(?=\w)")  # "B they're remote": no article is a capital B
+_OPTION_LABEL = re.compile(r"^[*_\s]*\(?([AaBb])[*_]*\s*[:).]\s*[*_]*\s*(.+)$")
+_OPTION_SCORE = 88  # how alike a pasted option must be to its wording (rapidfuzz ratio)
+_QUESTION_SCORE = 85  # how alike a quoted line must be to a question to stand for it
+_LONGEST_QUOTED_QUESTION = 400
+
+
+@dataclass(frozen=True)
+class Problem:
+    """Something in a reply that could not be read, for the clarification email.
+
+    message is English with {placeholders}, and the catalogs' message id: the clarification
+    translates it before filling in the values.
+    """
+
+    message: str
+    values: Mapping[str, str] = field(default_factory=dict)
+
+    def __str__(self) -> str:
+        return self.message.format(**self.values)
 
 
 @dataclass(frozen=True)
@@ -49,88 +77,318 @@ class Reading:
     positional: tuple[Side, ...] = ()
     decision: Format | None = None
     unclear: bool = False
-    problems: tuple[str, ...] = ()  # what could not be read, in words for the clarification
+    problems: tuple[Problem, ...] = ()  # what could not be read, for the clarification
+    rules: Mapping[int, str] = field(default_factory=dict)  # row (or DECISION) -> its rule
 
     @property
     def empty(self) -> bool:
         return not (self.answers or self.positional or self.decision)
 
 
-def read_answer(text: str, rows: int = 12) -> Reading:
-    """What the new text of a reply says; see the module docstring for the rules."""
-    answers: dict[int, Side] = {}
-    conflicted: set[int] = set()
-    positional: list[Side] = []
-    decisions: set[Format] = set()
-    problems: list[str] = []
-    wordy = False
-    for line in text.splitlines():
-        stripped = line.strip()
-        if not stripped:
-            continue
-        if _POSITIONAL_LINE.match(stripped):
-            positional += [Side(letter.upper()) for letter in stripped if letter in "AaBb"]
-            continue
-        rest = _read_rows(stripped, rows, answers, conflicted, problems)
-        decision = _decision(rest)
-        if decision is not None:
-            decisions.add(decision)
-        elif _words(rest) and not _courtesy(rest):
-            wordy = True
-    if len(decisions) > 1:
-        problems.append("the reply says both in person and virtual")
-    unclear = bool(problems) or (wordy and not (answers or positional or decisions))
-    if unclear and not problems:
-        problems.append("no answer could be found in the reply")
-    return Reading(
-        answers=answers,
-        positional=tuple(positional),
-        decision=next(iter(decisions)) if len(decisions) == 1 else None,
-        unclear=unclear,
-        problems=tuple(problems),
-    )
+NOTHING_FOUND = N_("no answer could be found in the reply")
+EMPTY_REPLY = N_("the reply was empty: perhaps it was sent before it was written")
+LEFT_OPEN = N_("“{text}” leaves the format open")
+ONLY_ATTACHMENTS = N_("the reply has only {attachments} and no text; attachments are not read")
 
 
-def _read_rows(
-    line: str, rows: int, answers: dict[int, Side], conflicted: set[int], problems: list[str]
-) -> str:
-    """Take the row answers out of line (into answers); the rest of the line.
-
-    A row answered both ways is dropped from answers: neither side is known.
-    """
-    def take(match: re.Match[str]) -> str:
-        number, letter = int(match.group(1)), match.group(2).upper()
-        if letter not in "AB":
-            problems.append(f"“{match.group(0).strip()}”: answer with A or B")
-        elif not 1 <= number <= rows:
-            problems.append(f"“{match.group(0).strip()}”: there is no question {number}")
-        elif number in conflicted:
-            pass
-        elif answers.get(number, Side(letter)) is not Side(letter):
-            problems.append(f"question {number} is answered both A and B")
-            conflicted.add(number)
-            del answers[number]
-        else:
-            answers[number] = Side(letter)
-        return " "
-
-    return _ROW_ANSWER.sub(take, line)
+def read_answer(text: str, checklist: Checklist | None = None) -> Reading:
+    """What the text of a reply says; see the module docstring for the rules."""
+    return _Reader(checklist or _shipped_checklist()).read(text)
 
 
-def _decision(line: str) -> Format | None:
-    """The decision a short line states, or None when the line says more than that."""
-    lowered = line.lower()
-    found = [(pattern, decision) for pattern, decision in _DECISIONS if pattern.search(lowered)]
-    if len(found) != 1:
-        return None  # none, or both ways on one line: not a plain decision
-    pattern, decision = found[0]
-    others = [word for word in _words(pattern.sub(" ", lowered)) if word not in _FILLERS]
-    return None if others else decision
+def read_reply(reply: ReplyEmail, checklist: Checklist | None = None) -> Reading:
+    """What a reply says: nothing for an automatic reply; for a reply without a line of the
+    organiser's own, why nothing could be read."""
+    if reply.auto_reply:
+        return Reading()
+    if not reply.new_text.strip():
+        return nothing_readable(reply.attachments)
+    return read_answer(reply.body or reply.new_text, checklist)
 
 
-def _words(text: str) -> list[str]:
-    return [word.replace("’", "'") for word in _WORD.findall(text.lower())]
+def nothing_readable(attachments: tuple[str, ...]) -> Reading:
+    """The reading of a reply with no text: unclear, saying why, so the organiser knows."""
+    problem = (Problem(ONLY_ATTACHMENTS, {"attachments": ", ".join(attachments)})
+               if attachments else Problem(EMPTY_REPLY))
+    return Reading(unclear=True, problems=(problem,))
 
 
-def _courtesy(text: str) -> bool:
-    return all(word in _COURTESY for word in _words(text))
+@functools.cache
+def _shipped_checklist() -> Checklist:
+    return load_checklist()
+
+
+@dataclass(frozen=True)
+class _Statement:
+    order: tuple[int, int]  # (line, character): later statements come later
+    target: int  # a row number, or DECISION
+    value: Side | Format
+    rule: str
+
+
+class _Reader:
+    def __init__(self, checklist: Checklist) -> None:
+        self.checklist = checklist
+        self.words = vocabulary()
+        self.wordings = _wordings(checklist)
+        self.rows = _row_pattern(self.words)
+        self.statements: list[_Statement] = []
+        self.corrections: list[tuple[int, int]] = []
+        self.positional: list[Side] = []
+        self.problems: list[Problem] = []
+        self.wordy = False
+        self.left_open: list[str] = []  # lines that leave it open, without a format in them
+
+    def read(self, text: str) -> Reading:
+        context: int | None = None  # the row of the question quoted just above
+        answered_here = False  # the run of lines under that question has answered it
+        for number, raw in enumerate(text.splitlines()):
+            quoted = raw.lstrip().startswith(">")
+            line = raw.lstrip().lstrip(">").strip() if quoted else raw.strip()
+            if quoted:
+                if line:
+                    context = self._question_of(line, context)
+                    answered_here = False
+                continue
+            if not line:
+                continue
+            if context is None:
+                self._read_free(number, line)
+            elif not answered_here:
+                answered_here = self._read_under(number, line, context)
+        return self._settled()
+
+    # -- lines under a quoted question -----------------------------------------------------
+
+    def _question_of(self, line: str, context: int | None) -> int | None:
+        """The row a quoted line belongs to (its question or one of its options), else None."""
+        if len(line) > _LONGEST_QUOTED_QUESTION:
+            return None
+        line = line.strip("*_ ")
+        label = _OPTION_LABEL.match(line)
+        if label:
+            row = self._option_row(label.group(2))
+            return row[0] if row is not None else context  # an option of the question above
+        text = re.sub(r"^[-*•\s]*(\d{1,2})\s*[.)]\s*", "", line)
+        found = process.extractOne(normal(text), self.wordings.questions, scorer=fuzz.ratio,
+                                   score_cutoff=_QUESTION_SCORE)
+        if found is not None:
+            return self.wordings.question_rows[found[2]]
+        if context is not None and normal(line) in self.wordings.options_of(context):
+            return context  # an option line without its letter
+        return None
+
+    def _read_under(self, number: int, line: str, row: int) -> bool:
+        """Read a line typed under row's quoted question; whether it answered the row."""
+        folded = fold(line)
+        found = self._row_answers(number, line, folded)
+        if found:
+            return True
+        side = self._leading_letter(line, folded)
+        rule = UNDER_QUESTION
+        if side is None and (option := self._option_row(line)) is not None:
+            side, rule = (option[1], OPTION_WORDING) if option[0] == row else (None, rule)
+        if side is None:
+            side = self._side_in_words(line)
+        if side is not None:
+            self.statements.append(_Statement((number, 0), row, side, rule))
+            return True
+        said = words_of(folded)
+        if not (self.words.unknown.only(said) or self.words.courtesy.only(said)):
+            self.wordy = True
+        return False
+
+    def _leading_letter(self, line: str, folded: str) -> Side | None:
+        text = folded.strip()
+        for label in self.words.side_labels:
+            if text.startswith(label + " ") or text.startswith(label + ":"):
+                text = text[len(label):].lstrip(" :")
+                break
+        letter = _LEADING_LETTER.match(text)
+        if letter:
+            return Side(letter.group(1).upper())
+        return Side.B if _LEADING_B.match(line.strip()) else None
+
+    def _side_in_words(self, line: str) -> Side | None:
+        """The side an in-person or virtual phrase under a question stands for, if plain."""
+        formats = {stated.format for stated in formats_in(line, self.words).stated}
+        return next(iter(formats)).favoured_side if len(formats) == 1 else None
+
+    # -- lines of their own ----------------------------------------------------------------
+
+    def _read_free(self, number: int, line: str) -> None:
+        if _POSITIONAL_LINE.match(line):
+            self.positional += [Side(letter.upper()) for letter in line if letter in "AaBb"]
+            return
+        folded = fold(line)
+        found = self._row_answers(number, line, folded)
+        option = None if found else self._option_row(_OPTION_LABEL.sub(r"\2", line))
+        if option is not None:
+            self.statements.append(_Statement((number, 0), option[0], option[1], OPTION_WORDING))
+            return
+        if found:
+            return  # the rest of the line comments on its rows: "5A they like meeting in person"
+        if _a_title(line) or _CONTACT.search(line):
+            return  # a signature's "Online Marketing Manager", "Virtual Events Ltd", phone
+        formats = formats_in(line, self.words)
+        self.statements += [_Statement((number, stated.offset), DECISION, stated.format,
+                                       stated.rule) for stated in formats.stated]
+        self.problems += [Problem(LEFT_OPEN, {"text": text}) for text in formats.left_open]
+        if formats.stated or formats.left_open or self._polite(folded):
+            return
+        self.wordy = True
+        if next(self.words.hedges.find(words_of(folded)), None):
+            self.left_open.append(line[:80])
+
+    def _polite(self, folded: str) -> bool:
+        """The line says nothing to read, and nothing that wanted to be read: thanks, a
+        correction word alone, "I don't know"."""
+        said = words_of(folded)
+        return not said or self.words.courtesy.only(said) or self.words.unknown.only(said) \
+            or self.words.corrections.only(said)
+
+    def _row_answers(self, number: int, line: str, folded: str) -> bool:
+        """Take a line's row answers ("2A", "question 4: B") into statements; whether any
+        attempt at one was found (a wrong one becomes a problem)."""
+        found = False
+        for match in self.rows.finditer(folded):
+            if self._an_address(folded, match) or _an_article(line, match):
+                continue
+            found = True
+            row, letter = int(match.group("number")), match.group("letter").upper()
+            shown = line[match.start():match.end()].strip()
+            if _EITHER_LETTER.match(folded, match.end()):
+                self.problems.append(Problem(LEFT_OPEN, {"text": line[match.start():][:80]}))
+            elif letter not in "AB":
+                self.problems.append(Problem(N_("“{text}”: answer with A or B"), {"text": shown}))
+            elif not 1 <= row <= len(self.checklist):
+                self.problems.append(Problem(N_("“{text}”: there is no question {number}"),
+                                             {"text": shown, "number": str(row)}))
+            else:
+                self.statements.append(
+                    _Statement((number, match.start()), row, Side(letter), NUMBERED))
+        for match in self.words.corrections.find(words_of(folded)):
+            self.corrections.append((number, _word_offset(folded, match.start)))
+        return found
+
+    def _an_address(self, folded: str, match: re.Match[str]) -> bool:
+        """Whether a number and letter are part of an address: after an address word
+        ("Suite 2A", "Stock 3B", "ext. 4B") or before one ("12B Baker Street")."""
+        before = re.findall(r"\w+", folded[max(0, match.start() - 24):match.start()])
+        after = re.findall(r"\w+", folded[match.end():match.end() + 40])[:2]
+        return (bool(before) and normal(before[-1]) in self.words.address_words
+                and not re.search(r":\s*$", folded[:match.start()])) or \
+            any(normal(word) in self.words.address_words for word in after)
+
+    def _option_row(self, text: str) -> tuple[int, Side] | None:
+        """The row and side whose option wording text is, pasted back, if it is one."""
+        wanted = normal(text).strip(" .!")
+        if len(wanted) < 12:
+            return None
+        found = process.extractOne(wanted, self.wordings.options, scorer=fuzz.ratio,
+                                   score_cutoff=_OPTION_SCORE)
+        return self.wordings.option_rows[found[2]] if found else None
+
+    # -- the outcome -----------------------------------------------------------------------
+
+    def _settled(self) -> Reading:
+        """The last word on each row and on the format, unless two differ without a
+        correction between them: then neither is known, and the reply is unclear."""
+        final: dict[int, _Statement] = {}
+        conflicted: set[int] = set()
+        for statement in sorted(self.statements, key=lambda s: s.order):
+            earlier = final.get(statement.target)
+            if statement.target in conflicted:
+                continue
+            if earlier is None or earlier.value == statement.value or any(
+                    earlier.order < when < statement.order for when in self.corrections):
+                final[statement.target] = statement
+                continue
+            conflicted.add(statement.target)
+            del final[statement.target]
+            self.problems.append(
+                Problem(N_("the reply says both in person and virtual"))
+                if statement.target == DECISION else
+                Problem(N_("question {number} is answered both A and B"),
+                        {"number": str(statement.target)}))
+        decision = final.pop(DECISION, None)
+        answers = {row: statement.value for row, statement in final.items()}
+        nothing = not (answers or self.positional or decision)
+        problems = list(self.problems)
+        if self.wordy and nothing and not problems:
+            problems += [Problem(LEFT_OPEN, {"text": text}) for text in self.left_open] or \
+                [Problem(NOTHING_FOUND)]
+        rules = {row: statement.rule for row, statement in final.items()}
+        if decision:
+            rules[DECISION] = decision.rule
+        return Reading(
+            answers={row: side for row, side in sorted(answers.items())
+                     if isinstance(side, Side)},
+            positional=tuple(self.positional),
+            decision=decision.value if decision and isinstance(decision.value, Format) else None,
+            unclear=bool(problems),
+            problems=tuple(problems),
+            rules=rules,
+        )
+
+
+@dataclass(frozen=True)
+class _Wordings:
+    """The checklist's questions and options in every language, in normal form."""
+
+    questions: list[str]
+    question_rows: list[int]
+    options: list[str]
+    option_rows: list[tuple[int, Side]]
+
+    def options_of(self, row: int) -> set[str]:
+        return {text for text, (number, _) in zip(self.options, self.option_rows, strict=True)
+                if number == row}
+
+
+@functools.cache
+def _wordings(checklist: Checklist) -> _Wordings:
+    questions, question_rows, options, option_rows = [], [], [], []
+    for language in SUPPORTED:
+        for row in checklist.in_language(language):
+            questions.append(normal(row.question).strip(" ?¿"))
+            question_rows.append(row.number)
+            for side in Side:
+                options.append(normal(row.wording(side)).strip(" ."))
+                option_rows.append((row.number, side))
+    return _Wordings(questions, question_rows, options, option_rows)
+
+
+@functools.cache
+def _row_pattern(words: Vocabulary) -> re.Pattern[str]:
+    row_labels = "|".join(re.escape(label) for label in words.row_labels)
+    side_labels = "|".join(re.escape(label) for label in words.side_labels)
+    return re.compile(
+        rf"(?<![\w.#])(?:(?:{row_labels})\.?\s*)?#?\s*(?P<number>\d{{1,2}})(?!\d)"
+        rf"\s*(?:[:\-.)=–—/]\s*)*(?:(?:{side_labels})\s*[:.]?\s*)?"
+        rf"(?P<letter>[a-z])(?![\w'’])(?!\.\w)")
+
+
+def _a_title(line: str) -> bool:
+    """Whether line is capitalised like a job or a company ("Remote Sales Lead"): three or
+    more words of three letters or more, each starting with a capital, and no sentence's end.
+    (Two are too few: "Por Zoom", "Video Please".)"""
+    long_words = [word for word in re.findall(r"[^\W\d_][\w'’&-]*", line) if len(word) >= 3]
+    return len(long_words) >= 3 and all(word[0].isupper() for word in long_words) and \
+        not line.rstrip().endswith(("!", "?"))
+
+
+def _an_article(line: str, match: re.Match[str]) -> bool:
+    """ "I have 2 a day": a lower-case "a" a space after a number, before a word, is
+    English's article, not an answer."""
+    between = line[match.start("number") + len(match.group("number")):match.start("letter")]
+    after = line[match.end():match.end() + 2]
+    return line[match.start("letter")] == "a" and between.isspace() and \
+        bool(re.match(r"\s\w", after))
+
+
+def _word_offset(folded: str, index: int) -> int:
+    for count, match in enumerate(re.finditer(r"\w+", folded)):
+        if count == index:
+            return match.start()
+    return len(folded)

@@ -10,13 +10,18 @@ assistant gets nothing back. An accepted reply that cannot be read asks for a cl
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime
 
+from assistant.checklist import Checklist
+from assistant.language import N_
 from assistant.models import Format, Side
-from assistant.replies import Reading, read_answer
+from assistant.replies import Problem, Reading, read_reply
 from assistant.reply_mail import ReplyEmail
 from assistant.reply_tokens import BadToken, ReplyTokens
+
+MORE_LETTERS = N_("more letters than questions asked")
+TWO_ANSWERS = N_("question {number} got two answers")
 
 
 @dataclass(frozen=True)
@@ -59,6 +64,7 @@ def judge_reply(
     assistant_address: str,
     now: datetime,
     require_dmarc: bool = False,
+    checklist: Checklist | None = None,
 ) -> Verdict:
     """What to do with a reply; see the module docstring for who may answer."""
     if reply.auto_reply:
@@ -86,21 +92,21 @@ def judge_reply(
         # Its Date is older than the answer already applied: the same reply sent again (a
         # Message-ID can change on the way), which must not undo a later change of mind.
         return Ignored("written before the reply already applied: an old reply sent again")
-    reading = read_answer(reply.new_text)
+    reading = read_reply(reply, checklist)
     answers = dict(reading.answers)
     if len(reading.positional) > len(question.asked):
-        return Unclear(question, _with_problem(reading, "more letters than questions asked"))
+        return Unclear(question, _with_problem(reading, Problem(MORE_LETTERS)))
     for number, side in zip(question.asked, reading.positional, strict=False):
         if answers.get(number, side) is not side:
-            return Unclear(question, _with_problem(reading, f"question {number} got two answers"))
+            return Unclear(question, _with_problem(
+                reading, Problem(TWO_ANSWERS, {"number": str(number)})))
         answers[number] = side
     if reading.unclear:
         return Unclear(question, reading)
     if not answers and reading.decision is None:
-        return Ignored("nothing to read (a thank-you or an empty reply)")
+        return Ignored("nothing to read (a thank-you)")
     return Answered(question, answers, reading.decision)
 
 
-def _with_problem(reading: Reading, problem: str) -> Reading:
-    return Reading(reading.answers, reading.positional, reading.decision, True,
-                   (*reading.problems, problem))
+def _with_problem(reading: Reading, problem: Problem) -> Reading:
+    return replace(reading, unclear=True, problems=(*reading.problems, problem))

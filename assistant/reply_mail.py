@@ -2,12 +2,14 @@
 
 - MIME, charsets and transfer encodings are the standard library's `email` package
   (policy.default), which reads any charset Python has a codec for.
-- HTML-only mail becomes text with BeautifulSoup, after the blocks where clients put the quoted
-  original are removed (Gmail's gmail_quote, Outlook's divRplyFwdMsg and appendonsend, Apple's
-  blockquote type=cite, Thunderbird's moz-cite-prefix).
-- `>` quotes and the attribution line before each ("On … wrote:") are removed here first, so
-  bottom-posted and interleaved answers survive; then mail-parser-reply removes Outlook's
-  From/Sent blocks, other attributions ("Am … schrieb:"), signatures and mobile footers.
+- HTML-only mail becomes text with BeautifulSoup. The blocks where clients put the quoted
+  original (Gmail's gmail_quote, Outlook's divRplyFwdMsg and appendonsend, Apple's
+  blockquote type=cite, Thunderbird's moz-cite-prefix) become `>` lines, as plain text quotes
+  them; inside them, text the organiser typed in a colour of their own (Outlook's inline
+  comments) becomes a line of theirs, marked as Outlook marks it in plain text ("[…] B").
+- reply_layout then tells the organiser's lines from quoted ones and drops attributions,
+  Outlook's From/Sent blocks, signatures, sign-offs, phones' footers and disclaimers. The
+  quoted lines stay in `body`, so that an answer typed under a question can be read as its.
 - Auto-replies and bounces follow RFC 3834 (Auto-Submitted), the de-facto X-Autoreply,
   X-Autorespond and Precedence headers, out-of-office subjects, and RFC 3464 delivery reports.
 - Authentication-Results (RFC 8601) is read with authres, a parser of the whole grammar, so
@@ -35,7 +37,8 @@ from typing import Any
 
 import authres
 from bs4 import BeautifulSoup, CData, NavigableString, ParserRejectedMarkup, Tag
-from mailparser_reply import EmailReplyParser
+
+from assistant.reply_layout import body_text, has_unquoted_original, lay_out, own_text
 
 TOKEN = r"[a-z2-7]{26,40}"
 _SUBJECT_TAG = re.compile(rf"\[MFA-({TOKEN})\]", re.IGNORECASE)
@@ -43,8 +46,6 @@ _AUTO_SUBJECT = re.compile(
     r"^\s*(out of (the )?office|automatic reply|auto(matic)?[- ]?reply|autoreply|"
     r"abwesenheitsnotiz|r[ée]ponse automatique|undeliverable|delivery status notification|"
     r"mail delivery failed|returned mail)", re.IGNORECASE)
-_QUOTED = re.compile(r"^\s*>")
-_ATTRIBUTION_START = re.compile(r"^\s*(on|am|le|el|il|op|den|w dniu)\s", re.IGNORECASE)
 _BULK = {"bulk", "auto_reply", "list", "junk"}
 # What the email package's header parser raises on headers it cannot make sense of, besides
 # HeaderParseError (a ValueError): CPython 3.11's address parser even raises TypeError on
@@ -74,12 +75,21 @@ _QUOTE_CLASSES = {"gmail_quote", "moz-cite-prefix"}
 _QUOTE_TAGS = {"blockquote"}
 # ... or it follows one of these (Outlook), up to the end of the message.
 _QUOTE_MARKER_IDS = {"divRplyFwdMsg", "appendonsend", "mail-editor-reference-message-container"}
+_OUTLOOK_HEADER_FRAME = re.compile(r"border\s*:\s*none\s*;\s*border-top\s*:\s*solid",
+                                   re.IGNORECASE)
 _INVISIBLE = {"script", "style", "head", "template"}
 # What ends a line (or separates cells) when HTML becomes text.
 _AFTER = {**dict.fromkeys(("p", "div", "br", "li", "tr", "table", "h1", "h2", "h3", "h4",
                            "blockquote", "pre"), "\n"),
           "td": " ", "th": " "}
-_LANGUAGES = ["en", "de", "fr", "es", "it", "nl", "pl", "sv", "ja"]
+# Colours of text that is not the organiser's own in a quoted original: black and greys (the
+# original's own text), and "windowtext", Outlook's name for the default.
+_PLAIN_COLOURS = {"black", "windowtext", "inherit", "initial", "currentcolor", "auto", "gray",
+                  "grey", "dimgray", "dimgrey", "darkgray", "darkgrey", "silver", "white",
+                  "lightgray", "lightgrey", "gainsboro", "whitesmoke"}
+_COLOUR = re.compile(r"(?<![-\w])color\s*:\s*([^;\"']+)", re.IGNORECASE)
+_HTML_SPACE = re.compile(r"\s+")  # HTML's white space: any run of it is one space
+_INLINE_MARK = "[…] "  # how a line typed into the quoted original is marked, as Outlook does
 
 
 class _BoundedPolicy(email.policy.EmailPolicy):
@@ -100,6 +110,8 @@ class ReplyEmail:
     token: str | None
     auto_reply: bool
     new_text: str  # what the sender wrote, without quotes, signature and footers
+    body: str = ""  # new_text with the quoted lines around it, marked `> `; "": as new_text
+    attachments: tuple[str, ...] = ()  # the names of files attached (not inline images)
     message_id: str = ""
     dmarc_pass: bool = False  # our receiving server said dmarc=pass, for the From domain
     written_at: datetime | None = None  # its Date header, when it has a readable one
@@ -130,11 +142,14 @@ def read_reply_email(raw: bytes, assistant_address: str | None = None,
 def _read(message: EmailMessage, assistant_address: str | None,
           authserv_id: str | None) -> ReplyEmail:
     sender = _address(_header(message, "From"))
+    lines = lay_out(_body_text(message)[:MAX_TEXT_CHARS])
     return ReplyEmail(
         sender=sender,
         token=_token(message, assistant_address),
         auto_reply=is_auto_reply(message, sender),
-        new_text=_new_text(message),
+        new_text=own_text(lines),
+        body=body_text(lines),
+        attachments=_attachments(message),
         message_id=_header(message, "Message-ID").strip(),
         dmarc_pass=_dmarc_pass(message, sender.rpartition("@")[2], authserv_id),
         written_at=_written_at(_header(message, "Date")),
@@ -249,71 +264,66 @@ def _token(message: EmailMessage, assistant_address: str | None) -> str | None:
     return tag.group(1).lower() if tag else None
 
 
-def _new_text(message: EmailMessage) -> str:
-    text = without_quoted_lines(_body_text(message))[:MAX_TEXT_CHARS]
-    if not text.strip():
-        return ""
-    parser = EmailReplyParser(languages=_LANGUAGES)
-    try:
-        replies = parser.read(text=text).replies
-    except (ValueError, IndexError, re.error):
-        return text.strip()
-    return replies[0].body.strip() if replies else ""
-
-
-def without_quoted_lines(text: str) -> str:
-    """text without its `>` quotes and the attribution line(s) that introduce each of them.
-
-    Done before mail-parser-reply, which takes everything after an attribution for the quote
-    and so would lose a bottom-posted or interleaved answer, and would take a reply made only
-    of a quote for new text.
-    """
-    lines = text.splitlines()
-    kept: list[str] = []
-    for line in lines:
-        if _QUOTED.match(line):
-            _drop_attribution(kept)
+def _attachments(message: EmailMessage) -> tuple[str, ...]:
+    """The files attached: parts marked as attachments, or of another type than text and
+    without a Content-ID (which an inline image, such as a signature's logo, has)."""
+    names = []
+    for part in message.walk():
+        if part.is_multipart() or part.get_content_maintype() == "text" and \
+                part.get_content_disposition() != "attachment":
             continue
-        kept.append(line)
-    return "\n".join(kept)
+        if part.get_content_disposition() == "attachment" or (
+                part.get_content_disposition() != "inline" and not part.get("Content-ID")):
+            names.append(_filename(part))
+    return tuple(names)
 
 
-def _drop_attribution(kept: list[str]) -> None:
-    """Remove the attribution ("On … wrote:", maybe wrapped over two lines) ending kept."""
-    while kept and not kept[-1].strip():
-        kept.pop()
-    if not kept or not kept[-1].rstrip().endswith(":"):
-        return
-    kept.pop()
-    if kept and kept[-1].strip() and _ATTRIBUTION_START.match(kept[-1]) and not \
-            kept[-1].rstrip().endswith((".", "!", "?", ":")):
-        kept.pop()  # the first half of an attribution the client wrapped
+def _filename(part: Message) -> str:
+    try:
+        name = part.get_filename()
+    except _HEADER_PARSER_FAILURES:
+        name = None
+    return header_free(name) if name else f"a {part.get_content_type()} file"
+
+
+def header_free(text: str) -> str:
+    return " ".join(re.sub(r"[\x00-\x1f\x7f]", " ", text).split())[:120]
 
 
 def _body_text(message: EmailMessage) -> str:
-    """The plain text of the message, from its text part or, failing that, its HTML."""
+    """The plain text of the message, from its text part or, failing that, its HTML.
+
+    Outlook's text part of an inline reply has the original unquoted, and the organiser's
+    inline answers in it cannot be told apart there (only the HTML has their colour): then
+    the HTML is read.
+    """
+    plain = _part_text(message, "plain")
+    if plain is not None and not has_unquoted_original(plain):
+        return plain
+    html = _part_text(message, "html")
+    return html_to_text(html) if html is not None else plain or ""
+
+
+def _part_text(message: EmailMessage, subtype: str) -> str | None:
     try:
-        part = message.get_body(preferencelist=("plain", "html"))
+        part = message.get_body(preferencelist=(subtype,))
     except (KeyError, LookupError, AttributeError):
         # AttributeError: CPython's get_body walks into a multipart/related whose boundary
         # never comes, whose payload is then text, not parts (found by hypothesis).
-        part = None
+        return None
     if part is None:
-        return ""
+        return None
     try:
         content = part.get_content()
     except (LookupError, UnicodeError, ValueError):
         payload = part.get_payload(decode=True)
         content = payload.decode("utf-8", "replace") if isinstance(payload, bytes) else ""
-    if not isinstance(content, str):
-        return ""
-    if part.get_content_type() == "text/html":
-        return html_to_text(content)
-    return content
+    return content if isinstance(content, str) else ""
 
 
 def html_to_text(html: str) -> str:
-    """Visible text of an HTML reply, without the quoted original, line breaks kept.
+    """Visible text of an HTML reply, line breaks kept, the quoted original as `>` lines and
+    the organiser's inline comments in it as lines marked "[…] ".
 
     HTML that Python's parser gives up on (`<![<!DOCTYPE`, found by atheris) reads as no
     text: its quoted original could not be told apart, and a guess is worse than none.
@@ -322,38 +332,111 @@ def html_to_text(html: str) -> str:
         soup = BeautifulSoup(html[:MAX_HTML_CHARS], "html.parser")
     except ParserRejectedMarkup:
         return ""
-    text = "".join(_visible_strings(soup))
-    return "\n".join(line.strip() for line in text.splitlines())
+    lines: list[str] = []
+    pieces: list[tuple[str, bool, bool]] = []
+    for text, quoted, inline in _visible_strings(soup):
+        parts = text.split("\n")
+        for index, part in enumerate(parts):
+            if index:
+                lines += _line_of(pieces)
+                pieces = []
+            pieces.append((part, quoted, inline))
+    lines += _line_of(pieces)
+    return "\n".join(lines)
 
 
-def _visible_strings(root: Tag) -> Iterator[str]:
-    """root's visible text in document order, with a line break after each block.
+def _line_of(pieces: list[tuple[str, bool, bool]]) -> list[str]:
+    """One line of HTML text as text lines: the quoted part as a `>` line, and the
+    organiser's own part (outside a quote, or typed into it in a colour) after it."""
+    quoted = "".join(text for text, is_quoted, inline in pieces if is_quoted and not inline)
+    inline = "".join(text for text, _, is_inline in pieces if is_inline).strip()
+    own = "".join(text for text, is_quoted, is_inline in pieces
+                  if not is_quoted and not is_inline).strip()
+    lines = [f"> {quoted.strip()}"] if quoted.strip() else []
+    if own or inline:
+        lines.append(" ".join(filter(None, (own, _INLINE_MARK + inline if inline else ""))))
+    return lines or [""]
+
+
+def _visible_strings(root: Tag) -> Iterator[tuple[str, bool, bool]]:
+    """root's visible text in document order, with a line break after each block, each
+    piece with whether it is quoted and whether it is an inline comment (coloured text).
 
     One walk with a stack of its own and no change to the tree, so that its cost is linear
     however deeply a hostile sender nests elements (inserting a break after every block costs
-    a walk of its subtree each time: 20,000 nested divs took 17 s). The quoted original is
-    skipped; an Outlook reply marker ends the walk, as all after it is the original.
+    a walk of its subtree each time: 20,000 nested divs took 17 s). After an Outlook reply
+    marker, all is the quoted original.
     """
-    stack: list[tuple[Iterator[object], str]] = [(iter(root.contents), "")]
+    stack = [_Frame(iter(root.contents))]
+    original = False  # past an Outlook reply marker
     while stack:
-        children, after = stack[-1]
-        child = next(children, None)
+        frame = stack[-1]
+        child = next(frame.children, None)
         if child is None:
             stack.pop()
-            yield after
+            yield frame.after, frame.quoted or original, False
         elif isinstance(child, Tag):
-            if child.get("id") in _QUOTE_MARKER_IDS and child.name == "div":
-                return
-            if not _quoted_or_invisible(child):
-                stack.append((iter(child.contents), _AFTER.get(child.name, "")))
+            if child.name == "div" and _marks_the_original(child):
+                original = True
+            if child.name in _INVISIBLE:
+                continue
+            quoted = frame.quoted or original or _quoting(child)
+            in_cell = frame.in_cell or child.name in ("td", "th")
+            after = _AFTER.get(child.name, "")
+            stack.append(_Frame(
+                iter(child.contents), " " if in_cell and after and child.name != "br" else after,
+                quoted, child.name != "a" and (frame.inline or (quoted and _coloured(child))),
+                in_cell, frame.pre or child.name == "pre"))
         elif type(child) in (NavigableString, CData):  # not comments, doctypes, scripts
-            yield str(child)
+            text = str(child) if frame.pre else _HTML_SPACE.sub(" ", str(child))
+            yield text, frame.quoted or original, frame.inline
 
 
-def _quoted_or_invisible(element: Tag) -> bool:
-    if element.name in _INVISIBLE or element.name in _QUOTE_TAGS:
+@dataclass
+class _Frame:
+    """An element being walked: its children left, what ends it, and what its text is."""
+
+    children: Iterator[object]
+    after: str = ""  # a line break after a block, a space after a table cell
+    quoted: bool = False
+    inline: bool = False  # typed into the quoted original in a colour of its own
+    in_cell: bool = False  # inside a table cell, where blocks do not break the line
+    pre: bool = False  # inside <pre>, where line breaks in the text are kept
+
+
+def _marks_the_original(div: Tag) -> bool:
+    """Outlook's reply marker: a known id, or (Outlook for Windows) the header block's frame,
+    a div with no border but a solid one on top."""
+    style = div.get("style")
+    return div.get("id") in _QUOTE_MARKER_IDS or (
+        isinstance(style, str) and bool(_OUTLOOK_HEADER_FRAME.search(style)))
+
+
+def _quoting(element: Tag) -> bool:
+    if element.name in _QUOTE_TAGS:
         return True
     return element.name == "div" and not _QUOTE_CLASSES.isdisjoint(element.get("class") or ())
+
+
+def _coloured(element: Tag) -> bool:
+    """Whether element's style gives its text a colour other than black, white or a grey."""
+    style = element.get("style")
+    found = _COLOUR.search(style) if isinstance(style, str) else None
+    colour = found.group(1).strip().lower().replace(" ", "") if found else ""
+    if not colour or colour in _PLAIN_COLOURS:
+        return False
+    channels = _channels(colour)
+    return channels is None or max(channels) - min(channels) > 24
+
+
+def _channels(colour: str) -> tuple[int, ...] | None:
+    """The red, green and blue of #rgb, #rrggbb or rgb(r,g,b); None for other names."""
+    if re.fullmatch(r"#[0-9a-f]{3}", colour):
+        return tuple(int(c * 2, 16) for c in colour[1:])
+    if re.fullmatch(r"#[0-9a-f]{6}", colour):
+        return tuple(int(colour[i:i + 2], 16) for i in (1, 3, 5))
+    numbers = re.fullmatch(r"rgba?\((\d+),(\d+),(\d+)(?:,[\d.]+)?\)", colour)
+    return tuple(int(n) for n in numbers.groups()) if numbers else None
 
 
 def _header(message: EmailMessage, name: str) -> str:

@@ -246,7 +246,8 @@ def test_parse_reply_json_has_the_documented_shape():
     assert json.loads(result.stdout) == {
         "from": "alice@example.com", "token": "k3q7zt2mxa4bq5c6d7efgh2ijk", "auto_reply": False,
         "answers": {"priorities": "A", "values": "B", "discussion": "A"}, "positional": [],
-        "decision": None, "unclear": False,
+        "decision": None, "unclear": False, "problems": [],
+        "read_by": {"priorities": "row number", "values": "row number", "discussion": "row number"},
     }
 
 

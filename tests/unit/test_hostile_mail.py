@@ -129,13 +129,14 @@ def test_a_to_of_a_hundred_thousand_addresses_costs_linear_time_and_finds_the_to
     assert addressed_to(100_000)().token == TOKEN  # type: ignore[attr-defined]
 
 
-def test_the_html_reading_still_drops_quotes_and_keeps_lines():
+def test_the_html_reading_still_marks_quotes_and_keeps_lines():
     html = ("<html><head><style>p{}</style></head><body><div>1A</div><p>4B<br>in person</p>"
             "<table><tr><td>9</td><td>A</td></tr></table><!-- 2B -->"
             "<blockquote>3B</blockquote><div class='gmail_quote'>5B</div>"
             "<div>thanks</div><div id='divRplyFwdMsg'>From: us</div><p>6B</p></body></html>")
     lines = [line for line in html_to_text(html).splitlines() if line]
-    assert lines == ["1A", "4B", "in person", "9 A", "thanks"]
+    assert lines == ["1A", "4B", "in person", "9 A", "> 3B", "> 5B", "thanks", "> From: us",
+                     "> 6B"]
 
 
 def test_only_the_dmarc_clause_of_our_servers_header_counts():
