@@ -56,9 +56,11 @@ from assistant.errors import (
     AssistantError,
     AuthFailed,
     Conflict,
+    ProviderError,
     TransientProviderError,
     UnreadableMail,
 )
+from assistant.language.catalogs import negotiate
 from assistant.metrics import Metrics
 from assistant.models import (
     EventRemoved,
@@ -114,6 +116,11 @@ CLAIM_CALENDARS = 5_000  # calendars per provider synced in one round; more wait
 QUIET_TOGETHER = 500  # calendars with nothing new, written in one statement
 CHANGED_TOGETHER = 50  # calendars with changes, written in one transaction
 ASK_TOGETHER = 20  # organisers asked in one transaction
+# An organiser's language as their provider states it is read again this long after: people
+# rarely change it, and each read is a round trip (Google's a token request too).
+READ_LANGUAGE_AGAIN = timedelta(days=30)
+LANGUAGE_READERS = 16  # provider round trips for languages at once
+LANGUAGES_TOGETHER = 400  # calendars whose languages are read, then written, together
 TOKEN_VALID_AFTER_MEETING = timedelta(days=90)
 HISTORY_WEEKS = 6  # inference sees the organiser's meetings 4x this back and this far ahead
 
@@ -169,6 +176,8 @@ class Service:
         self._stopping = threading.Event()  # finish the current step, start no new one
         self._ask_again_soon = threading.Event()  # a digest went stale: ask its rest again
         self._detected = _RecentAssessments()
+        self._language_reader: threading.Thread | None = None
+        self._closing = threading.Event()  # close() was called: background work ends
 
     # -- the calendars to watch ------------------------------------------------------------------
 
@@ -195,8 +204,12 @@ class Service:
         return self._stopping.is_set()
 
     def close(self) -> None:
-        """Let the delivery threads finish their rows and end (their SMTP connections too)."""
+        """Let the delivery threads finish their rows and end (their SMTP connections too),
+        and the languages being read."""
+        self._closing.set()
         self._senders.shutdown(wait=True)
+        if self._language_reader is not None:
+            self._language_reader.join()
 
     def release_leases(self) -> None:
         """Give back everything this worker holds, so others need not wait for it to expire."""
@@ -241,6 +254,7 @@ class Service:
         by one thread. Questions go out as the round goes, not only at its end.
         """
         handled = 0
+        self._start_reading_languages()
         if every_calendar:
             with self.store.transaction() as session:
                 session.execute(update(WatchedCalendar).values(sync_due=self.clock()))
@@ -494,8 +508,71 @@ class Service:
             with self.store.reading() as session:
                 organisers = list(dict.fromkeys(session.scalars(
                     _waiting_for_question(select(SeenMeeting.organiser)).order_by(Conversation.id))))
+            self._read_owner_languages(organisers)
             for chunk in in_chunks(organisers, ASK_TOGETHER):
                 self._ask_organisers(chunk)
+
+    def _start_reading_languages(self) -> None:
+        """Read the organisers' language settings that are due, in the background, so that a
+        burst of new meetings finds them read and its questions wait for none."""
+        if self._language_reader is None or not self._language_reader.is_alive():
+            self._language_reader = threading.Thread(target=self._read_due_languages,
+                                                     name="languages", daemon=True)
+            self._language_reader.start()
+
+    def _read_due_languages(self) -> None:
+        try:
+            with self.store.reading() as session:
+                addresses = list(session.scalars(select(WatchedCalendar.address).where(
+                    WatchedCalendar.watched(), _language_due(self.clock()))))
+            for chunk in in_chunks(addresses, LANGUAGES_TOGETHER):
+                if self._closing.is_set() or self._stopping.is_set():
+                    return
+                self._read_owner_languages(chunk)
+        except Exception:  # a background courtesy: ask() reads what is still missing
+            log.exception("reading the organisers' language settings failed")
+
+    def _read_owner_languages(self, organisers: list[str]) -> None:
+        """Read the provider's language setting of these organisers' calendars, where config
+        leaves their language open and it was not read this month; outside any transaction,
+        a few at once. A provider that cannot say leaves the organiser in English, for now."""
+        now = self.clock()
+        open_ = [o for o in organisers if self.config.language_left_to_provider(o)]
+        with self.store.reading() as session:
+            due = [row for chunk in in_chunks(open_) for row in session.execute(
+                select(WatchedCalendar.id, WatchedCalendar.provider, WatchedCalendar.address)
+                .where(WatchedCalendar.address.in_(chunk), WatchedCalendar.watched(),
+                       _language_due(now)))]
+        if not due:
+            return
+        with ThreadPoolExecutor(LANGUAGE_READERS, thread_name_prefix="language") as pool:
+            read = list(pool.map(lambda row: self._owner_language(row[1], row[2]), due))
+        with self.store.transaction() as session:
+            update_each(session, WatchedCalendar.__table__, [
+                {"id": row[0], "owner_language": language}
+                for row, language in zip(due, read, strict=True) if language is not None],
+                key=["id"], also={"owner_language_read_at": now})
+
+    def _owner_language(self, provider: str, address: str) -> str | None:
+        """The supported language address's provider states for its owner ("" for none or
+        another one); None when it could not be read now, to be tried again."""
+        port = self.outside.calendars.get(Provider(provider))
+        if port is None:
+            return None
+        try:
+            return negotiate(port.language(address)) or ""
+        except ProviderError as err:
+            log.info("the language of %s could not be read: %s", redacted(address),
+                     without_tokens(str(err)))
+            return None
+
+    def _organiser_language(self, session: Session, organiser: str) -> str:
+        stated = None
+        if self.config.language_left_to_provider(organiser):
+            stated = session.scalar(select(WatchedCalendar.owner_language).where(
+                WatchedCalendar.address == organiser, WatchedCalendar.owner_language != "")
+                .limit(1))
+        return self.config.organiser_language(organiser, stated)
 
     def _ask_organisers(self, organisers: list[str]) -> None:
         now = self.clock()
@@ -534,7 +611,8 @@ class Service:
                                         self._asked_about(session, talk).default_format))
                 talk.state, talk.asked_at = State.ASKED, now
             mail = digest_email(organiser, items, checklist=self.checklist, sender=self.sender,
-                                renderer=self.renderer)
+                                renderer=self.renderer,
+                                language=self._organiser_language(session, organiser))
             asked = ",".join(f"{key}:{keys[key].round}" for key in digested)
             batch = hashlib.sha256(asked.encode()).hexdigest()[:16]
             self.effects.add_email(session, f"digest:{organiser}:{batch}", "digest", mail, None,
@@ -576,7 +654,8 @@ class Service:
             meeting, customers=talk.customer_domains, inferred=assessment.told,
             questions=talk.questions, checklist=self.checklist, token=talk.token or "",
             sender=self.sender, deadline=talk.deadline_at, renderer=self.renderer,
-            reminder=reminder, links=links, default=assessment.default_format)
+            reminder=reminder, links=links, default=assessment.default_format,
+            language=self._organiser_language(session, meeting.organizer.email))
 
     def _asked_about(self, session: Session, talk: Conversation) -> Assessment:
         """The assessment detection made moments ago, or, if gone, the stored meeting's."""
@@ -680,7 +759,8 @@ class Service:
         verdict = judge_reply(reply, tokens=self.tokens,
                               open_question=lambda cid: self._open_question(session, cid),
                               assistant_address=self.sender.address, now=now,
-                              require_dmarc=self.config.mail.dmarc_required)
+                              require_dmarc=self.config.mail.dmarc_required,
+                              checklist=self.checklist)
         self.metrics.count("replies_read")
         if isinstance(verdict, Ignored):
             log.info("reply from %s ignored: %s", redacted(reply.sender), verdict.reason)
@@ -714,11 +794,14 @@ class Service:
             return "unclear; a clarification went out less than a day ago"
         mail = clarification_email(self._meeting(talk), verdict.reading, checklist=self.checklist,
                                    questions=talk.questions, token=talk.token or "",
-                                   sender=self.sender, renderer=self.renderer)
+                                   sender=self.sender, renderer=self.renderer,
+                                   language=self._organiser_language(
+                                       session, talk.meeting.organiser))
         self.effects.add_email(session, f"clarification:{talk.id}:{now.isoformat()}",
                                "clarification", mail, talk)
         talk.clarified_at = now
-        self._audit(session, talk, "clarification", "; ".join(verdict.reading.problems))
+        self._audit(session, talk, "clarification",
+                    "; ".join(map(str, verdict.reading.problems)))
         return "unclear: clarification asked"
 
     def _answered(self, session: Session, talk: Conversation, verdict: Answered,
@@ -959,6 +1042,7 @@ class Service:
             calendar = talk.meeting.calendar
             before = self._meeting(talk)
             event_id = talk.meeting.event_id
+            organiser = talk.meeting.organiser
             decided = self._decided(session, talk)
             occurrences = list(session.scalars(select(SeenMeeting.event_id).where(
                 SeenMeeting.calendar_id == talk.meeting.calendar_id,
@@ -985,6 +1069,8 @@ class Service:
             # annotated series, so the note travels with it.
             for occurrence in occurrences:
                 port.update(calendar.address, occurrence, planner)
+        if decided:
+            self._read_owner_languages([organiser])  # for the confirmation, if not yet known
 
         def follow(session: Session, done: Outbox) -> None:
             talk = session.get(Conversation, done.conversation_id,
@@ -1019,7 +1105,8 @@ class Service:
                     without_answer=bool(done.payload.get("without_answer")),
                     unasked=conversation.Unasked(unasked) if unasked else None,
                     token=self._issue_token(talk),
-                    sender=self.sender, renderer=self.renderer)
+                    sender=self.sender, renderer=self.renderer,
+                    language=self._organiser_language(session, talk.meeting.organiser))
                 revision = done.payload.get("revision", talk.revision)
                 self.effects.add_email(session, f"confirmation:{talk.id}:{revision}",
                                        "confirmation", mail, talk)
@@ -1159,6 +1246,12 @@ def _by_conversation(rows: list[Outbox]) -> list[list[Outbox]]:
         else:
             runs[row.conversation_id].append(row)
     return [*runs.values(), *alone]
+
+
+def _language_due(now: datetime) -> Any:
+    """The SQL condition of a calendar whose owner's language is unread or a month old."""
+    return (WatchedCalendar.owner_language_read_at.is_(None)
+            | (WatchedCalendar.owner_language_read_at < now - READ_LANGUAGE_AGAIN))
 
 
 def _waiting_for_question(statement: Select[Any]) -> Select[Any]:

@@ -88,6 +88,10 @@ class WatchedCalendar(Base):
     last_error: Mapped[str | None] = mapped_column(Text)
     lease_owner: Mapped[str | None] = mapped_column(String(64))
     lease_expires: Mapped[datetime | None]
+    # The owner's language as the provider states it, negotiated to a supported one ("":
+    # none, or not one we write); None until read.
+    owner_language: Mapped[str | None] = mapped_column(String(16))
+    owner_language_read_at: Mapped[datetime | None]
 
     @property
     def watching(self) -> bool:

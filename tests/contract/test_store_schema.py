@@ -38,7 +38,7 @@ def test_migrating_twice_changes_nothing(store):
     store.migrate()
     assert store.is_current()
     with store.engine.connect() as connection:
-        assert MigrationContext.configure(connection).get_current_revision() == "0004"
+        assert MigrationContext.configure(connection).get_current_revision() == "0005"
 
 
 def test_a_database_of_the_first_release_is_upgraded_with_its_calendars_kept(tmp_path):
