@@ -48,11 +48,13 @@ from integrations.sandbox.mail import SandboxInbox
 
 ALICE, BOB = "alice@example.com", "bob@example.com"
 CAROL, DAN = "carol@example.com", "dan@example.com"  # not watched until an admin adds them
+JUERGEN = "juergen@example.com"  # his Google Calendar is in German
 # What an admin told the assistant about two customers (config [customers]).
 DEMO_CUSTOMERS = {
     "acme.example": {"name": "Acme", "values": "virtual"},
     "northwind.example": {"name": "Northwind Traders", "values": "in_person",
                           "competitors_active": True, "power": "balanced"},
+    "kunde.example": {"name": "Kunde GmbH", "language": "de"},
 }
 Say = Callable[[str], None]
 
@@ -92,8 +94,8 @@ def run_demo(folder: Path, say: Say, *, serve: bool = False,
         _check_free(listen)  # before the story, not after it
     folder = folder.resolve()  # the config it leaves must work from any directory
     folder.mkdir(parents=True, exist_ok=True)
-    sandbox = SandboxEnvironment(folder / "sandbox", google_users=[ALICE],
-                                 microsoft_users=[BOB]).start()
+    sandbox = SandboxEnvironment(folder / "sandbox", google_users=[ALICE, JUERGEN],
+                                 microsoft_users=[BOB], locales={JUERGEN: "de"}).start()
     try:
         # The sandbox's secrets in the environment, as production reads them, then gone.
         with environ_set(sandbox.environ):
@@ -128,6 +130,7 @@ def _play(sandbox: SandboxEnvironment, folder: Path, say: Say, serve: bool,
         built.service.cycle()
         _tell_the_outcomes(story, built, sandbox, week)
         _tell_what_is_remembered(story, built, sandbox)
+        _tell_it_in_german(story, built, sandbox, inbox)
         _tell_the_figures(story, built)
         report = story.write_report(folder / "report.html")
         if serve:
@@ -227,6 +230,28 @@ def _tell_what_is_remembered(story: Story, built: Built, sandbox: SandboxEnviron
     story.line(f"It asks {_rows_words(asked)}.")
 
 
+def _tell_it_in_german(story: Story, built: Built, sandbox: SandboxEnvironment,
+                       inbox: SandboxInbox) -> None:
+    story.heading("7. In the organiser's and the customer's language",
+                  f"Jürgen ({JUERGEN}) uses Google Calendar in German, so his emails are "
+                  "German; the admin noted that Kunde GmbH reads German, so its invite note "
+                  "is too. He answers in German, as he would.")
+    booking = Booking("german", Provider.GOOGLE, JUERGEN, "Jour fixe mit Kunde GmbH", 6, 10, 60,
+                      ("petra@kunde.example", "tom@kunde.example"),
+                      reply="Lieber per Video, Teams reicht.")
+    book(sandbox, booking)
+    built.service.cycle()
+    question = next((m for m in sandbox.mail.to(JUERGEN) if "[MFA-" in m["Subject"]), None)
+    if question is None:
+        story.line(f"{booking.title!r}: nothing was asked")
+        return
+    story.email(question)
+    inbox.receive(_reply(question, booking.reply))
+    story.line(f"{JUERGEN} answers: {booking.reply!r}")
+    built.service.cycle()
+    story.outcome(booking, _recommendation(built, booking), event_of(sandbox, booking))
+
+
 def _rows_words(rows: list[int]) -> str:
     """'no question', '1 question (row 1)', '2 questions (rows 2, 3)'."""
     if not rows:
@@ -241,7 +266,7 @@ def _tell_the_figures(story: Story, built: Built) -> None:
         report = team_report.gather(session, since=datetime.now(UTC).date(), teams=(),
                                     now=datetime.now(UTC))
     burden = report.burden
-    story.heading("7. The week in figures", "As `assistant report` counts them.")
+    story.heading("8. The week in figures", "As `assistant report` counts them.")
     story.line(f"{report.meetings.detected} customer meetings; questions per meeting: median "
                f"{number(burden.median_questions_per_meeting)}; per meeting asked: median "
                f"{number(burden.median_questions)}, 90th percentile "
