@@ -18,7 +18,7 @@ from dataclasses import dataclass
 
 from assistant.checklist import Checklist, Row
 from assistant.models import Format, HardFacts, Provenance, RowAnswer, Side
-from assistant.scoring import TIE_BREAK_ROW, recommend
+from assistant.scoring import TIE_BREAK_ROW, recommend, recommended_format
 
 EVEN = 0.5
 # How many of the organisation's answers an organiser's own history must outweigh: with two,
@@ -76,7 +76,7 @@ def decisive_questions(
                        key=going_against, reverse=True)  # stable: checklist order on ties
     for size in range(1, min(max_questions, len(open_rows)) + 1):
         for chosen in _candidates(open_rows, size):
-            if _changes(checklist, known, hard, chosen, against, current.format):
+            if _changes(known, hard, chosen, against, current.format):
                 return tuple(sorted(row.number for row in chosen))
     return ()
 
@@ -97,8 +97,8 @@ def _candidates(ranked: list[Row], size: int) -> list[list[Row]]:
     return [likeliest, [tie_break[0], *others[: size - 1]]]
 
 
-def _changes(checklist: Checklist, known: Mapping[str, RowAnswer], hard: HardFacts,
-             chosen: list[Row], against: Side, current: Format) -> bool:
+def _changes(known: Mapping[str, RowAnswer], hard: HardFacts, chosen: list[Row],
+             against: Side, current: Format) -> bool:
     answered = {**known, **{row.key: RowAnswer(against, Provenance.ORGANISER)
                             for row in chosen}}
-    return recommend(checklist, answered, hard).format is not current
+    return recommended_format(answered, hard) is not current

@@ -235,15 +235,16 @@ def _tell_it_in_german(story: Story, built: Built, sandbox: SandboxEnvironment,
     story.heading("7. In the organiser's and the customer's language",
                   f"Jürgen ({JUERGEN}) uses Google Calendar in German, so his emails are "
                   "German; the admin noted that Kunde GmbH reads German, so its invite note "
-                  "is too. He answers in German, as he would.")
-    booking = Booking("german", Provider.GOOGLE, JUERGEN, "Jour fixe mit Kunde GmbH", 6, 10, 60,
+                  "is too. Nothing needs asking, and he changes the decision in German, as "
+                  "he would.")
+    booking = Booking("german", Provider.GOOGLE, JUERGEN, "Workshop mit Kunde GmbH", 6, 10, 60,
                       ("petra@kunde.example", "tom@kunde.example"),
                       reply="Lieber per Video, Teams reicht.")
     book(sandbox, booking)
     built.service.cycle()
     question = next((m for m in sandbox.mail.to(JUERGEN) if "[MFA-" in m["Subject"]), None)
     if question is None:
-        story.line(f"{booking.title!r}: nothing was asked")
+        story.line(f"{booking.title!r}: no email went to {JUERGEN}")
         return
     story.email(question)
     inbox.receive(_reply(question, booking.reply))

@@ -283,6 +283,12 @@ def reply_json(reply: ReplyEmail, reading: Reading, checklist: Checklist) -> dic
     }
 
 
+def _rule_words(rule: str) -> str:
+    """'by its row number', 'under its question', 'in words': how an answer was read."""
+    return {"row number": "by its row number", "option wording": "from its option's wording",
+            "video tool": "from a video tool's name"}.get(rule, rule)
+
+
 def reply_text(reply: ReplyEmail, reading: Reading, checklist: Checklist) -> str:
     lines = [f"from: {reply.sender or '(no sender)'}",
              f"token: {reply.token or '(none: the reply would be ignored)'}"]
@@ -293,11 +299,13 @@ def reply_text(reply: ReplyEmail, reading: Reading, checklist: Checklist) -> str
         return "\n".join([*lines, "an automatic reply or bounce: never answered"])
     for number, side in sorted(reading.answers.items()):
         row = checklist.find(number)
-        lines.append(f"{number:>2}. {row.key}: {side.value} ({row.wording(side)})")
+        lines.append(f"{number:>2}. {row.key}: {side.value} ({row.wording(side)}); "
+                     f"read {_rule_words(reading.rules.get(number, ''))}")
     if reading.positional:
         lines.append("in the order asked: " + " ".join(side.value for side in reading.positional))
     if reading.decision:
-        lines.append(f"decision: {reading.decision.words}")
+        lines.append(f"decision: {reading.decision.words}; read "
+                     f"{_rule_words(reading.rules.get(DECISION, ''))}")
     if reading.unclear:
         lines += ["unclear, a clarification would be sent:",
                   *(f"  - {problem}" for problem in reading.problems)]

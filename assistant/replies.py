@@ -39,8 +39,8 @@ from assistant.reply_sentences import fold, formats_in, words_of
 
 DECISION = 0  # the target of a statement about the format, rather than a row
 # Rules that read an answer, named in `parse-reply --json`.
-NUMBERED, UNDER_QUESTION, OPTION_WORDING, IN_ORDER = (
-    "row number", "under its question", "option wording", "letters in the order asked")
+NUMBERED, UNDER_QUESTION, OPTION_WORDING, FOR_EVERY = (
+    "row number", "under its question", "option wording", "one letter for every question")
 _POSITIONAL_LINE = re.compile(r"^[\s,;/|]*(?:[AaBb][\s,;/|.!]*)+$")
 _EITHER_LETTER = re.compile(r"\s*(?:or|oder|ou|o|/)\s*[ab](?!\w)")  # "2 - A or B"
 # A line of contact details: a phone number (international, or after its label), an address
@@ -48,7 +48,9 @@ _EITHER_LETTER = re.compile(r"\s*(?:or|oder|ou|o|/)\s*[ab](?!\w)")  # "2 - A or 
 _CONTACT = re.compile(r"(?:\+|\b00)\d[\d ()./-]{6,}\d|\b(?:tel|phone|mobile|mob|fax|cell|"
                       r"m|t|p|f)\b\.?\s*:?\s*\(?\d[\d ()./-]{5,}\d|\S+@\S+\.\w+|https?://|www\.",
                       re.IGNORECASE)
-_LEADING_LETTER = re.compile(r"^\(?([ab])\)?(?:\s*$|\s*[-–—:,.;!/(]|\s+(?=[-–—(]))")
+_LEADING_LETTER = re.compile(r"^\(?([ab])\)?(?:\s*$|\s*[-–—:,.;!?/(]|\s+(?=[-–—(]))")
+_CONTACT_WORDS = 8  # a longer line with a phone number in it is a sentence, and read
+_LETTER_LAST = re.compile(r"^(?:[^\W\d][\w'’]*\s+){1,3}\(?([AB])\)?\s*[.!]?$")
 _LEADING_B = re.compile(r"^B\s+(?=\w)")  # "B they're remote": no article is a capital B
 _OPTION_LABEL = re.compile(r"^[*_\s]*\(?([AaBb])[*_]*\s*[:).]\s*[*_]*\s*(.+)$")
 _OPTION_SCORE = 88  # how alike a pasted option must be to its wording (rapidfuzz ratio)
@@ -87,6 +89,8 @@ class Reading:
 
 NOTHING_FOUND = N_("no answer could be found in the reply")
 EMPTY_REPLY = N_("the reply was empty: perhaps it was sent before it was written")
+WHICH_QUESTIONS = N_("one letter for all the questions, but the question email is not quoted, "
+                     "so I can't tell which they were")
 LEFT_OPEN = N_("“{text}” leaves the format open")
 ONLY_ATTACHMENTS = N_("the reply has only {attachments} and no text; attachments are not read")
 
@@ -131,13 +135,15 @@ class _Reader:
         self.checklist = checklist
         self.words = vocabulary()
         self.wordings = _wordings(checklist)
-        self.rows = _row_pattern(self.words)
+        self.rows, self.letters_first = _row_patterns(self.words)
         self.statements: list[_Statement] = []
         self.corrections: list[tuple[int, int]] = []
         self.positional: list[Side] = []
         self.problems: list[Problem] = []
         self.wordy = False
         self.left_open: list[str] = []  # lines that leave it open, without a format in them
+        self.quoted_rows: dict[int, None] = {}  # the questions quoted, in order
+        self.for_every: list[tuple[int, Side]] = []  # "Both B": (line, side)
 
     def read(self, text: str) -> Reading:
         context: int | None = None  # the row of the question quoted just above
@@ -149,6 +155,8 @@ class _Reader:
                 if line:
                     context = self._question_of(line, context)
                     answered_here = False
+                    if context is not None:
+                        self.quoted_rows.setdefault(context)
                 continue
             if not line:
                 continue
@@ -184,16 +192,22 @@ class _Reader:
         found = self._row_answers(number, line, folded)
         if found:
             return True
+        if (every := self._for_every_question(folded)) is not None:
+            self.for_every.append((number, every))
+            return True
         side = self._leading_letter(line, folded)
         rule = UNDER_QUESTION
         if side is None and (option := self._option_row(line)) is not None:
             side, rule = (option[1], OPTION_WORDING) if option[0] == row else (None, rule)
         if side is None:
             side = self._side_in_words(line)
+        said = words_of(folded)
+        if side is not None and next(self.words.hedges.find(said), None):
+            self.problems.append(Problem(LEFT_OPEN, {"text": line[:80]}))  # "B? not sure"
+            return True
         if side is not None:
             self.statements.append(_Statement((number, 0), row, side, rule))
             return True
-        said = words_of(folded)
         if not (self.words.unknown.only(said) or self.words.courtesy.only(said)):
             self.wordy = True
         return False
@@ -207,7 +221,10 @@ class _Reader:
         letter = _LEADING_LETTER.match(text)
         if letter:
             return Side(letter.group(1).upper())
-        return Side.B if _LEADING_B.match(line.strip()) else None
+        if _LEADING_B.match(line.strip()):
+            return Side.B
+        said = _LETTER_LAST.match(line.strip())  # "Definitely B", "I'd say A."
+        return Side(said.group(1)) if said else None
 
     def _side_in_words(self, line: str) -> Side | None:
         """The side an in-person or virtual phrase under a question stands for, if plain."""
@@ -221,6 +238,9 @@ class _Reader:
             self.positional += [Side(letter.upper()) for letter in line if letter in "AaBb"]
             return
         folded = fold(line)
+        if (side := self._for_every_question(folded)) is not None:
+            self.for_every.append((number, side))
+            return
         found = self._row_answers(number, line, folded)
         option = None if found else self._option_row(_OPTION_LABEL.sub(r"\2", line))
         if option is not None:
@@ -228,7 +248,7 @@ class _Reader:
             return
         if found:
             return  # the rest of the line comments on its rows: "5A they like meeting in person"
-        if _a_title(line) or _CONTACT.search(line):
+        if _a_title(line) or (_CONTACT.search(line) and len(words_of(folded)) <= _CONTACT_WORDS):
             return  # a signature's "Online Marketing Manager", "Virtual Events Ltd", phone
         formats = formats_in(line, self.words)
         self.statements += [_Statement((number, stated.offset), DECISION, stated.format,
@@ -240,18 +260,33 @@ class _Reader:
         if next(self.words.hedges.find(words_of(folded)), None):
             self.left_open.append(line[:80])
 
+    def _for_every_question(self, folded: str) -> Side | None:
+        """The one letter of "Both B", "A for all", "alle B", if the line says only that."""
+        said = words_of(folded)
+        letters = [word for word in said if word in ("a", "b")]
+        rest = tuple(word for word in said if word not in ("a", "b"))
+        if len(letters) != 1 or not next(self.words.every_question.find(rest), None):
+            return None
+        covered = {index for phrases in (self.words.every_question, self.words.courtesy)
+                   for match in phrases.find(rest) for index in range(match.start, match.end)}
+        return Side(letters[0].upper()) if len(covered) == len(rest) else None
+
     def _polite(self, folded: str) -> bool:
         """The line says nothing to read, and nothing that wanted to be read: thanks, a
         correction word alone, "I don't know"."""
         said = words_of(folded)
         return not said or self.words.courtesy.only(said) or self.words.unknown.only(said) \
-            or self.words.corrections.only(said)
+            or self.words.corrections.only(said) or \
+            next(self.words.polite.find(said), None) is not None  # "I'll get back to you"
 
     def _row_answers(self, number: int, line: str, folded: str) -> bool:
         """Take a line's row answers ("2A", "question 4: B") into statements; whether any
         attempt at one was found (a wrong one becomes a problem)."""
-        found = False
-        for match in self.rows.finditer(folded):
+        found, before = False, len(self.statements)
+        matches = [*self.rows.finditer(folded),
+                   *(m for m in self.letters_first.finditer(folded)
+                     if line[m.start("letter")].isupper())]  # "a for 3" is English
+        for match in sorted(matches, key=lambda m: m.start()):
             if self._an_address(folded, match) or _an_article(line, match):
                 continue
             found = True
@@ -267,8 +302,12 @@ class _Reader:
             else:
                 self.statements.append(
                     _Statement((number, match.start()), row, Side(letter), NUMBERED))
-        for match in self.words.corrections.find(words_of(folded)):
+        said = words_of(folded)
+        for match in self.words.corrections.find(said):
             self.corrections.append((number, _word_offset(folded, match.start)))
+        if found and next(self.words.hedges.find(said), None):  # "5B, not sure though"
+            self.problems.append(Problem(LEFT_OPEN, {"text": line[:80]}))
+            del self.statements[before:]
         return found
 
     def _an_address(self, folded: str, match: re.Match[str]) -> bool:
@@ -294,6 +333,11 @@ class _Reader:
     def _settled(self) -> Reading:
         """The last word on each row and on the format, unless two differ without a
         correction between them: then neither is known, and the reply is unclear."""
+        for number, side in self.for_every:
+            if not self.quoted_rows:
+                self.problems.append(Problem(WHICH_QUESTIONS))
+            self.statements += [_Statement((number, 0), row, side, FOR_EVERY)
+                                for row in self.quoted_rows]
         final: dict[int, _Statement] = {}
         conflicted: set[int] = set()
         for statement in sorted(self.statements, key=lambda s: s.order):
@@ -360,13 +404,22 @@ def _wordings(checklist: Checklist) -> _Wordings:
 
 
 @functools.cache
-def _row_pattern(words: Vocabulary) -> re.Pattern[str]:
-    row_labels = "|".join(re.escape(label) for label in words.row_labels)
-    side_labels = "|".join(re.escape(label) for label in words.side_labels)
-    return re.compile(
-        rf"(?<![\w.#])(?:(?:{row_labels})\.?\s*)?#?\s*(?P<number>\d{{1,2}})(?!\d)"
-        rf"\s*(?:[:\-.)=–—/]\s*)*(?:(?:{side_labels})\s*[:.]?\s*)?"
+def _row_patterns(words: Vocabulary) -> tuple[re.Pattern[str], re.Pattern[str]]:
+    """A row number then its letter ("2A", "question 2: option B", "5 should be B", "7 -> A"),
+    and a letter then its row ("A for 3", "B für 5"), over folded text."""
+    def any_of(phrases: tuple[str, ...]) -> str:
+        return "|".join(re.escape(phrase).replace(r"\ ", r"\s+") for phrase in phrases)
+
+    labels, sides, joins = any_of(words.row_labels), any_of(words.side_labels), \
+        any_of(words.answer_is)
+    number_first = re.compile(
+        rf"(?<![\w.#])(?:(?:{labels})\.?\s*)?#?\s*(?P<number>\d{{1,2}})(?!\d)"
+        rf"\s*(?:(?:[:\-.)=–—/>→]|(?:{joins})(?!\w))\s*)*(?:(?:{sides})\s*[:.]?\s*)?"
         rf"(?P<letter>[a-z])(?![\w'’])(?!\.\w)")
+    letter_first = re.compile(
+        rf"(?<![\w'’])(?P<letter>[ab])\s+(?:{any_of(words.letter_for)})\s+"
+        rf"(?:(?:{labels})\.?\s*)?#?(?P<number>\d{{1,2}})(?![\d\w])")
+    return number_first, letter_first
 
 
 def _a_title(line: str) -> bool:

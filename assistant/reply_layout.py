@@ -26,6 +26,8 @@ from mailparser_reply.constants import GENERIC_MAIL_SEPARATOR, MAIL_LANGUAGES
 from assistant.language.vocabulary import vocabulary, words
 
 _QUOTED = re.compile(r"^\s*>")
+_WROTE = re.compile(r"^\s*(?:on|am|le|el|il|op)\s.{4,300}\s(?:wrote|schrieb|a écrit|escribió)"
+                    r"\s*:\s*$", re.IGNORECASE)
 _QUOTE_MARKS = re.compile(r"^(?:\s*>)+\s?")
 _ATTRIBUTION_START = re.compile(r"^\s*(on|am|le|el|il|op|den|w dniu)\s", re.IGNORECASE)
 _INLINE_COMMENT = re.compile(r"^\s*(?:\[[^\]\n]{1,60}\]\s*)+(.*)$")  # Outlook: "[Jane Doe] B"
@@ -86,12 +88,25 @@ def _original_starts(raw: list[str]) -> int:
     """The index of the first line of an unquoted original (an Outlook header), else len."""
     unquoted = "\n".join("" if _QUOTED.match(line) else line for line in raw)
     header = _HEADERS.search(unquoted)
-    if header is None:
-        return len(raw)
-    start = header.start()
-    while start < len(unquoted) and unquoted[start] == "\n":
-        start += 1
-    return unquoted.count("\n", 0, start)
+    start = len(raw)
+    if header is not None:
+        offset = header.start()
+        while offset < len(unquoted) and unquoted[offset] == "\n":
+            offset += 1
+        start = unquoted.count("\n", 0, offset)
+    return min(start, _unquoted_after_attribution(raw))
+
+
+def _unquoted_after_attribution(raw: list[str]) -> int:
+    """The index of an attribution ("On … wrote:") whose original follows without `>`, as
+    Yahoo writes it, else len(raw)."""
+    for index, line in enumerate(raw):
+        if _QUOTED.match(line) or not _WROTE.match(line):
+            continue
+        following = next((text for text in raw[index + 1:] if text.strip()), "")
+        if following and not _QUOTED.match(following):
+            return index
+    return len(raw)
 
 
 def _drop_attribution(lines: list[Line]) -> None:

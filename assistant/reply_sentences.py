@@ -2,11 +2,14 @@
 
 A line is cut into clauses at punctuation and at words such as "but" or "aber". In each, an
 in-person or a virtual phrase (assistant/language/words), or a video tool, states a format;
-a negation up to three words before it turns it around ("not in person", "no need to
-travel"); a clause that tells the past ("we met virtually last time") states nothing; a
-clause that hedges ("maybe video?", "either works") leaves the format open, which the reader
-must not guess. A word a letter or two away from an in-person or virtual word is read as it
-("vitual", "in-persom"): rapidfuzz's optimal string alignment, not hand-written distances.
+a negation anywhere in the clause turns it around ("not in person", "no need to travel",
+"I'd rather not do this one virtually", "Video geht leider nicht"), unless it is politeness
+("no problem", "kein Problem"); a clause that tells the past ("we met virtually last time")
+states nothing; a clause that hedges ("maybe video?", "either works"), and a line that sets a
+condition ("if Karen joins, in person", "otherwise Teams") or names a hybrid meeting, leave
+the format open, which the reader must not guess. A word a letter or two away from an
+in-person or virtual word is read as it ("vitual", "in-persom"): rapidfuzz's optimal string
+alignment, not hand-written distances.
 """
 
 from __future__ import annotations
@@ -20,11 +23,10 @@ from dataclasses import dataclass
 from rapidfuzz import process
 from rapidfuzz.distance import OSA
 
-from assistant.language.vocabulary import Match, Vocabulary, normal
+from assistant.language.vocabulary import Vocabulary, normal
 from assistant.models import Format
 
 IN_WORDS, VIDEO_TOOL = "in words", "video tool"  # the rules, as `parse-reply --json` names them
-_NEGATION_REACH = 3  # a negation turns a phrase at most this many words after it
 _TOOL_WORDS = (  # video tools whose names are also everyday words: only as the tool
     re.compile(r"(?<![\w.])(?:ms |microsoft )?Teams\b"),
     re.compile(r"(?:\bgoogle\s+meet\b|(?<![\w.])Meet\b(?=\s*(?:works|is\b|please|link|call"
@@ -32,6 +34,7 @@ _TOOL_WORDS = (  # video tools whose names are also everyday words: only as the 
 )
 _NOT_THE_TOOL = re.compile(r"\b(?:the|our|their|both|two|all|your|sales|customer|my)\s+$",
                            re.IGNORECASE)
+_SENTENCE_END = re.compile(r"[.!?;…]+(?=\s|$)")
 _CLAUSE_MARKS = re.compile(r"[;!?…,()\[\]]|\.(?=\s|$)|\s[-–—]+\s|[–—]|\.{2,}")
 
 
@@ -55,23 +58,43 @@ def formats_in(line: str, words: Vocabulary) -> LineFormats:
     said = tuple(_mended(word, words) for _, word in tokens)
     clauses = _Clauses(folded, [start for start, _ in tokens],
                        [tokens[m.start][0] for m in words.clause_breaks.find(said)])
-    marks = {name: {clauses.of_word(m.start) for m in phrases.find(said)}
+    plain = _without_politeness(said, words)
+    marks = {name: {clauses.of_word(m.start) for m in phrases.find(plain)}
              for name, phrases in (("narrative", words.narrative), ("hedge", words.hedges),
-                                   ("request", words.requests))}
-    negations = list(words.negations.find(said))
+                                   ("request", words.requests), ("negation", words.negations))}
+    # A condition or a hybrid meeting anywhere in a sentence leaves all of it open: "Depends
+    # on whether Karen joins – if she does, in person."
+    sentences = _Sentences(folded)
+    open_sentences = {sentences.of(tokens[m.start][0])
+                      for phrases in (words.mixed, words.conditions)
+                      for m in phrases.find(plain)}
+    hybrid = next(words.mixed.find(said), None) is not None
     stated, left_open = [], []
-    for offset, word, value, rule in _cues(said, line, tokens, words):
+    for offset, value, rule in _cues(said, line, tokens, words):
         clause = clauses.of_offset(offset)
         if clause in marks["narrative"]:
             continue
-        if clause in marks["hedge"] or (clauses.asks(clause) and
-                                        clause not in marks["request"]):
+        if sentences.of(offset) in open_sentences:
+            left_open.append(sentences.text(sentences.of(offset), line))
+            continue
+        if clause in marks["hedge"] or (clauses.asks(clause) and clause not in marks["request"]):
             left_open.append(clauses.text(clause, line))
             continue
-        if word is not None and _negated(negations, word, clause, clauses):
+        if clause in marks["negation"]:
             value = value.other
         stated.append(Stated(offset, value, rule))
+    if hybrid and not left_open:
+        left_open.append(line[:80])  # "Hybrid, Priya dials in": no format, and none to guess
     return LineFormats(tuple(stated), tuple(dict.fromkeys(left_open)))
+
+
+def _without_politeness(said: tuple[str, ...], words: Vocabulary) -> tuple[str, ...]:
+    """said with its polite phrases ("no problem", "if possible") blanked, so that their
+    "no" and "if" neither negate nor set a condition."""
+    blanked = list(said)
+    for match in words.polite.find(said):
+        blanked[match.start:match.end] = [""] * (match.end - match.start)
+    return tuple(blanked)
 
 
 def fold(text: str) -> str:
@@ -84,19 +107,18 @@ def words_of(folded: str) -> tuple[str, ...]:
 
 
 def _cues(said: tuple[str, ...], line: str, tokens: list[tuple[int, str]],
-          words: Vocabulary) -> list[tuple[int, int | None, Format, str]]:
-    """Each in-person or virtual phrase or tool, in order: (offset, index of its first word,
-    or None for a tool found in the line's own spelling such as "Teams", format, rule)."""
-    cues: list[tuple[int, int | None, Format, str]] = [
-        (tokens[m.start][0], m.start, value, rule)
-        for phrases, value, rule in ((words.in_person, Format.IN_PERSON, IN_WORDS),
-                                     (words.virtual, Format.VIRTUAL, IN_WORDS),
-                                     (words.tools, Format.VIRTUAL, VIDEO_TOOL))
-        for m in phrases.find(said)]
+          words: Vocabulary) -> list[tuple[int, Format, str]]:
+    """Each in-person or virtual phrase or video tool, in order: (offset, format, rule). A
+    tool whose name is an everyday word ("Teams") is found in the line's own spelling."""
+    cues = [(tokens[m.start][0], value, rule)
+            for phrases, value, rule in ((words.in_person, Format.IN_PERSON, IN_WORDS),
+                                         (words.virtual, Format.VIRTUAL, IN_WORDS),
+                                         (words.tools, Format.VIRTUAL, VIDEO_TOOL))
+            for m in phrases.find(said)]
     for pattern in _TOOL_WORDS:
         for found in pattern.finditer(line):
             if not _NOT_THE_TOOL.search(line[:found.start()]):
-                cues.append((found.start(), None, Format.VIRTUAL, VIDEO_TOOL))
+                cues.append((found.start(), Format.VIRTUAL, VIDEO_TOOL))
     return sorted(cues, key=lambda cue: cue[0])
 
 
@@ -109,6 +131,22 @@ def _mended(word: str, words: Vocabulary) -> str:
     found = process.extractOne(word, words.typo_targets, scorer=OSA.distance,
                                score_cutoff=limit)
     return found[0] if found else word
+
+
+class _Sentences:
+    """Which sentence of a line a character is in."""
+
+    def __init__(self, folded: str) -> None:
+        self.line = folded
+        self.ends = [m.end() for m in _SENTENCE_END.finditer(folded)]
+
+    def of(self, offset: int) -> int:
+        return bisect.bisect_right(self.ends, offset)
+
+    def text(self, sentence: int, line: str) -> str:
+        start = self.ends[sentence - 1] if sentence else 0
+        end = self.ends[sentence] if sentence < len(self.ends) else len(line)
+        return line[start:end].strip()[:80]
 
 
 class _Clauses:
@@ -138,11 +176,6 @@ class _Clauses:
     def text(self, clause: int, line: str) -> str:
         start, end = self.span(clause)
         return line[start:end].strip(" ,;.!?-–—()")[:80]
-
-
-def _negated(negations: list[Match], word: int, clause: int, clauses: _Clauses) -> bool:
-    return any(0 <= word - negation.end < _NEGATION_REACH and
-               clauses.of_word(negation.start) == clause for negation in negations)
 
 
 @functools.cache

@@ -55,6 +55,24 @@ def recommend(
     )
 
 
+def recommended_format(answers: Mapping[str, RowAnswer], hard: HardFacts = HardFacts()
+                       ) -> Format:
+    """recommend(...).format alone, the reasons left unwritten: decisive_questions asks it
+    for every set of answers that could turn a meeting, hundreds of times per meeting."""
+    if hard.organiser_choice is not None:
+        return hard.organiser_choice
+    if hard.on_site_equipment:
+        return Format.IN_PERSON
+    if hard.travel_ruled_out:
+        return Format.VIRTUAL
+    sides = [answer.side for answer in answers.values() if answer.side is not None]
+    in_person, virtual = sides.count(Side.A), sides.count(Side.B)
+    if in_person != virtual:
+        return Format.IN_PERSON if in_person > virtual else Format.VIRTUAL
+    deciding = answers.get(TIE_BREAK_ROW)
+    return deciding.side.favours if deciding and deciding.side else Format.VIRTUAL
+
+
 def _decide(
     checklist: Checklist, known: Mapping[str, RowAnswer], totals: Totals, hard: HardFacts
 ) -> tuple[Format, DecidedBy, list[Phrase], list[str]]:

@@ -512,6 +512,11 @@ class Service:
             for chunk in in_chunks(organisers, ASK_TOGETHER):
                 self._ask_organisers(chunk)
 
+    def languages_read(self) -> None:
+        """Wait until the language settings being read in the background are read."""
+        if self._language_reader is not None:
+            self._language_reader.join()
+
     def _start_reading_languages(self) -> None:
         """Read the organisers' language settings that are due, in the background, so that a
         burst of new meetings finds them read and its questions wait for none."""
@@ -566,13 +571,12 @@ class Service:
                      without_tokens(str(err)))
             return None
 
-    def _organiser_language(self, session: Session, organiser: str) -> str:
-        stated = None
-        if self.config.language_left_to_provider(organiser):
-            stated = session.scalar(select(WatchedCalendar.owner_language).where(
-                WatchedCalendar.address == organiser, WatchedCalendar.owner_language != "")
-                .limit(1))
-        return self.config.organiser_language(organiser, stated)
+    def _language_of(self, talk: Conversation) -> str:
+        """The language of the emails to talk's organiser: config's, else their calendar's
+        own setting (read into the calendar's row), else English."""
+        organiser, calendar = talk.meeting.organiser, talk.meeting.calendar
+        stated = calendar.owner_language if calendar.address == organiser else None
+        return self.config.organiser_language(organiser, stated or None)
 
     def _ask_organisers(self, organisers: list[str]) -> None:
         now = self.clock()
@@ -612,7 +616,7 @@ class Service:
                 talk.state, talk.asked_at = State.ASKED, now
             mail = digest_email(organiser, items, checklist=self.checklist, sender=self.sender,
                                 renderer=self.renderer,
-                                language=self._organiser_language(session, organiser))
+                                language=self._language_of(keys[digested[0]]))
             asked = ",".join(f"{key}:{keys[key].round}" for key in digested)
             batch = hashlib.sha256(asked.encode()).hexdigest()[:16]
             self.effects.add_email(session, f"digest:{organiser}:{batch}", "digest", mail, None,
@@ -655,7 +659,7 @@ class Service:
             questions=talk.questions, checklist=self.checklist, token=talk.token or "",
             sender=self.sender, deadline=talk.deadline_at, renderer=self.renderer,
             reminder=reminder, links=links, default=assessment.default_format,
-            language=self._organiser_language(session, meeting.organizer.email))
+            language=self._language_of(talk))
 
     def _asked_about(self, session: Session, talk: Conversation) -> Assessment:
         """The assessment detection made moments ago, or, if gone, the stored meeting's."""
@@ -795,8 +799,7 @@ class Service:
         mail = clarification_email(self._meeting(talk), verdict.reading, checklist=self.checklist,
                                    questions=talk.questions, token=talk.token or "",
                                    sender=self.sender, renderer=self.renderer,
-                                   language=self._organiser_language(
-                                       session, talk.meeting.organiser))
+                                   language=self._language_of(talk))
         self.effects.add_email(session, f"clarification:{talk.id}:{now.isoformat()}",
                                "clarification", mail, talk)
         talk.clarified_at = now
@@ -1043,6 +1046,7 @@ class Service:
             before = self._meeting(talk)
             event_id = talk.meeting.event_id
             organiser = talk.meeting.organiser
+            language_unread = calendar.owner_language_read_at is None
             decided = self._decided(session, talk)
             occurrences = list(session.scalars(select(SeenMeeting.event_id).where(
                 SeenMeeting.calendar_id == talk.meeting.calendar_id,
@@ -1069,8 +1073,8 @@ class Service:
             # annotated series, so the note travels with it.
             for occurrence in occurrences:
                 port.update(calendar.address, occurrence, planner)
-        if decided:
-            self._read_owner_languages([organiser])  # for the confirmation, if not yet known
+        if decided and language_unread:
+            self._read_owner_languages([organiser])  # for the confirmation
 
         def follow(session: Session, done: Outbox) -> None:
             talk = session.get(Conversation, done.conversation_id,
@@ -1106,7 +1110,7 @@ class Service:
                     unasked=conversation.Unasked(unasked) if unasked else None,
                     token=self._issue_token(talk),
                     sender=self.sender, renderer=self.renderer,
-                    language=self._organiser_language(session, talk.meeting.organiser))
+                    language=self._language_of(talk))
                 revision = done.payload.get("revision", talk.revision)
                 self.effects.add_email(session, f"confirmation:{talk.id}:{revision}",
                                        "confirmation", mail, talk)

@@ -26,6 +26,7 @@ class Figures:
     size: Size
     latency: float
     first_sync: float = 0.0
+    languages_read: float = 0.0  # the first sync's start → every owner's language read
     idle: list[float] = field(default_factory=list)
     idle_worker_cpu: list[float] = field(default_factory=list)  # CPU seconds, every thread
     idle_sandbox_cpu: list[float] = field(default_factory=list)  # the emulators' CPU seconds

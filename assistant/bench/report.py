@@ -67,6 +67,8 @@ TARGETS = (
 # Figures shown for understanding, with no target of their own.
 FACTS: tuple[tuple[str, Callable[[Figures], float], str], ...] = (
     ("first sync (full listings, every token minted)", lambda f: f.first_sync, "s"),
+    ("every organiser's language read, from the first sync's start",
+     lambda f: f.languages_read, "s"),
     ("idle cycle: the worker's CPU time", lambda f: _median(f.idle_worker_cpu), "s"),
     ("idle cycle: the emulators' CPU time", lambda f: _median(f.idle_sandbox_cpu), "s"),
     ("push channels opened for every calendar", lambda f: f.channels_opened, "s"),

@@ -90,6 +90,9 @@ class Vocabulary:
     corrections: Phrases
     narrative: Phrases
     hedges: Phrases
+    mixed: Phrases
+    conditions: Phrases
+    polite: Phrases
     requests: Phrases
     unknown: Phrases
     courtesy: Phrases
@@ -100,6 +103,9 @@ class Vocabulary:
     address_words: frozenset[str]
     row_labels: tuple[str, ...]
     side_labels: tuple[str, ...]
+    answer_is: tuple[str, ...]
+    every_question: Phrases
+    letter_for: tuple[str, ...]
     clause_breaks: Phrases
 
 
@@ -122,6 +128,9 @@ def vocabulary(languages: tuple[str, ...] = SUPPORTED) -> Vocabulary:
         corrections=phrases["corrections"],
         narrative=phrases["narrative"],
         hedges=phrases["hedges"],
+        mixed=phrases["mixed"],
+        conditions=phrases["conditions"],
+        polite=phrases["polite"],
         requests=phrases["requests"],
         unknown=phrases["unknown"],
         courtesy=phrases["courtesy"],
@@ -130,8 +139,15 @@ def vocabulary(languages: tuple[str, ...] = SUPPORTED) -> Vocabulary:
         disclaimers=phrases["disclaimers"],
         legal_words=phrases["legal_words"],
         address_words=frozenset(normal(word) for word in lists["address_words"]),
-        row_labels=tuple(sorted({normal(w) for w in lists["row_labels"]}, key=len, reverse=True)),
-        side_labels=tuple(sorted({normal(w) for w in lists["side_labels"]}, key=len,
-                                 reverse=True)),
+        row_labels=_longest_first(lists["row_labels"]),
+        side_labels=_longest_first(lists["side_labels"]),
+        answer_is=_longest_first(lists["answer_is"]),
+        every_question=phrases["every_question"],
+        letter_for=_longest_first(lists["letter_for"]),
         clause_breaks=phrases["clause_breaks"],
     )
+
+
+def _longest_first(items: list[str]) -> tuple[str, ...]:
+    """items in normal form, the longest first: how alternatives in a pattern must come."""
+    return tuple(sorted({normal(item) for item in items}, key=len, reverse=True))

@@ -47,8 +47,8 @@ def test_demo_shows_the_whole_flow_and_leaves_a_report(tmp_path):
     assert "none twice" in out
     assert "(letters in the order asked: rows " in out
     # Jürgen's Google Calendar is in German, and the admin noted that Kunde GmbH reads German.
-    assert "Subject: Jour fixe mit Kunde GmbH: vor Ort oder virtuell? [MFA-" in out
-    assert "| Hallo Juergen," in out and "Bitte beantworte kurz:" in out
+    assert "Subject: Workshop mit Kunde GmbH: vor Ort [MFA-" in out
+    assert "| Hallo Juergen," in out and "deshalb habe ich nicht gefragt" in out
     assert "Wir schalten unsere Kameras ein und würden uns freuen, wenn Sie das auch tun." in out
     report = (tmp_path / "demo" / "report.html").read_text()
     assert "After: 50 minutes, a video link added" in report and "<script" not in report

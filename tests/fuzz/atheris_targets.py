@@ -43,7 +43,7 @@ with atheris.instrument_imports():
     from assistant.config import config_for_domains
     from assistant.models import DecidedBy, Format, Meeting, Recommendation, Totals
     from assistant.rendering import Renderer
-    from assistant.replies import read_answer
+    from assistant.replies import read_reply
     from assistant.reply_mail import read_reply_email
 
 from tests.factories import make_meeting, read_and_assess
@@ -60,7 +60,7 @@ RECOMMENDATIONS = [Recommendation(side, Totals(1, 2), DecidedBy.COUNT, ("reason"
 def reply(data: bytes) -> None:
     reading = read_reply_email(data, "meeting-assistant@example.com",
                                authserv_id="mx.example.com")
-    read_answer(reading.new_text)
+    read_reply(reading)  # the whole reading: quoted lines, sentences, typos
 
 
 def events(data: bytes) -> None:

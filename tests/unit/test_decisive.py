@@ -7,9 +7,10 @@ import itertools
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from assistant.checklist import load_checklist
 from assistant.decisive import AnswerCounts, decisive_questions, odds_of_a
 from assistant.models import Format, HardFacts, Provenance, RowAnswer, Side
-from assistant.scoring import recommend
+from assistant.scoring import recommend, recommended_format
 
 KEYS = ["importance", "priorities", "number", "stakeholders", "values", "location",
         "rapport", "stability", "discussion", "power", "type", "enablers"]
@@ -108,3 +109,14 @@ def test_the_selection_is_sound_minimal_and_each_question_counts(checklist, side
         for left_out in asked_keys:  # every question is needed by the others
             assert not can_change(checklist, rows, hard,
                                   [key for key in asked_keys if key != left_out], current)
+
+
+@given(states | st.lists(st.sampled_from([A, B, None]), min_size=12, max_size=12),
+       hards | st.sampled_from([HardFacts(organiser_choice=Format.VIRTUAL),
+                                HardFacts(organiser_choice=Format.IN_PERSON)]))
+def test_the_format_alone_is_the_whole_recommendations_format(state, hard):
+    """decisive_questions asks recommended_format, not recommend, for speed: they agree."""
+    checklist = load_checklist()
+    known = {key: RowAnswer(side, Provenance.INFERRED)
+             for key, side in zip(KEYS, state, strict=True) if side is not None}
+    assert recommended_format(known, hard) is recommend(checklist, known, hard).format

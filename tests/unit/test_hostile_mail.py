@@ -16,7 +16,7 @@ from hypothesis import strategies as st
 
 from assistant import reply_mail
 from assistant.models import Side
-from assistant.replies import read_answer
+from assistant.replies import read_answer, read_reply
 from assistant.reply_mail import MAX_MIME_DEPTH, html_to_text, read_reply_email
 
 ASSISTANT = "meeting-assistant@example.com"
@@ -206,4 +206,4 @@ def pathological_headers(draw: st.DrawFn) -> bytes:
 @given(st.one_of(deep_mime(), pathological_headers()))
 def test_reading_hostile_structures_never_raises(raw):
     reply = read_reply_email(raw, ASSISTANT, authserv_id="mx.example.com")
-    read_answer(reply.new_text)
+    read_reply(reply)

@@ -9,7 +9,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from assistant.models import Format, Side
-from assistant.replies import read_answer
+from assistant.replies import read_answer, read_reply
 from assistant.reply_mail import read_reply_email
 from assistant.reply_tokens import BadToken, ReplyTokens
 
@@ -112,7 +112,7 @@ def test_reading_never_raises(text):
 @given(st.binary(max_size=4000))
 def test_reading_any_bytes_as_mail_never_raises(raw):
     reply = read_reply_email(raw, "meeting-assistant@example.com")
-    read_answer(reply.new_text)
+    read_reply(reply)
 
 
 # Mail-shaped input: random bytes seldom get past the first line of the parser, so these are
@@ -160,7 +160,7 @@ def mime_messages(draw, depth=0):
 def test_reading_any_mime_email_never_raises(text, charset):
     raw = text.encode(charset, errors="replace")
     reply = read_reply_email(raw, "meeting-assistant@example.com", authserv_id="mx.example.com")
-    read_answer(reply.new_text)
+    read_reply(reply)
 
 
 NOW = datetime(2026, 11, 20, 9, tzinfo=UTC)
