@@ -32,7 +32,8 @@ from rapidfuzz import fuzz, process
 
 from assistant.checklist import Checklist, load_checklist
 from assistant.language import N_, SUPPORTED
-from assistant.language.vocabulary import Vocabulary, normal, vocabulary
+from assistant.language.catalogs import translations
+from assistant.language.vocabulary import Vocabulary, normal, vocabulary, words
 from assistant.models import Format, Side
 from assistant.reply_mail import ReplyEmail
 from assistant.reply_sentences import fold, formats_in, words_of
@@ -42,6 +43,13 @@ DECISION = 0  # the target of a statement about the format, rather than a row
 NUMBERED, UNDER_QUESTION, OPTION_WORDING, FOR_EVERY = (
     "row number", "under its question", "option wording", "one letter for every question")
 _POSITIONAL_LINE = re.compile(r"^[\s,;/|]*(?:[AaBb][\s,;/|.!]*)+$")
+_ROW_BOTH = re.compile(r"(?<![\w.#])\d{1,2}\s*[:\-.)=–—]?\s*(?:both|either|beide|beides|egal|"
+                       r"les deux|ambas|ambos|da igual)\b")
+_ARROW = re.compile(r"^[-=~>→»]+\s*")
+_SELECTED = re.compile(r"\s(?:<[-=]+|<<|←|\(x\)|\[x\]|✓|✔|☑)\s*(?:[^\W\d][\w ]{0,24})?$",
+                       re.IGNORECASE)  # "B: … <--", "A: … <-- this one"
+_AND = re.compile(r"\b(?:and|und|et|y)\b|&")
+_DOUBTED = re.compile(r"\s*\?")  # "7A?": asked back, not answered
 _EITHER_LETTER = re.compile(r"\s*(?:or|oder|ou|o|/)\s*[ab](?!\w)")  # "2 - A or B"
 # A line of contact details: a phone number (international, or after its label), an address
 # for mail or the web. Not any run of digits: "move it to 10.12.2026, in person" is a reply.
@@ -49,10 +57,12 @@ _CONTACT = re.compile(r"(?:\+|\b00)\d[\d ()./-]{6,}\d|\b(?:tel|phone|mobile|mob|
                       r"m|t|p|f)\b\.?\s*:?\s*\(?\d[\d ()./-]{5,}\d|\S+@\S+\.\w+|https?://|www\.",
                       re.IGNORECASE)
 _LEADING_LETTER = re.compile(r"^\(?([ab])\)?(?:\s*$|\s*[-–—:,.;!?/(]|\s+(?=[-–—(]))")
+_NAME_WORDS = 3
 _CONTACT_WORDS = 8  # a longer line with a phone number in it is a sentence, and read
 _LETTER_LAST = re.compile(r"^(?:[^\W\d][\w'’]*\s+){1,3}\(?([AB])\)?\s*[.!]?$")
 _LEADING_B = re.compile(r"^B\s+(?=\w)")  # "B they're remote": no article is a capital B
 _OPTION_LABEL = re.compile(r"^[*_\s]*\(?([AaBb])[*_]*\s*[:).]\s*[*_]*\s*(.+)$")
+_WORDING_WORD = 6  # letters a word needs to tell an option by ("complex", not "the")
 _OPTION_SCORE = 88  # how alike a pasted option must be to its wording (rapidfuzz ratio)
 _QUESTION_SCORE = 85  # how alike a quoted line must be to a question to stand for it
 _LONGEST_QUOTED_QUESTION = 400
@@ -91,6 +101,8 @@ NOTHING_FOUND = N_("no answer could be found in the reply")
 EMPTY_REPLY = N_("the reply was empty: perhaps it was sent before it was written")
 WHICH_QUESTIONS = N_("one letter for all the questions, but the question email is not quoted, "
                      "so I can't tell which they were")
+MORE_LETTERS = N_("more letters than questions asked")
+NOT_UNDERSTOOD = N_("question {number}: I couldn't tell A from B in “{text}”")
 LEFT_OPEN = N_("“{text}” leaves the format open")
 ONLY_ATTACHMENTS = N_("the reply has only {attachments} and no text; attachments are not read")
 
@@ -136,6 +148,7 @@ class _Reader:
         self.words = vocabulary()
         self.wordings = _wordings(checklist)
         self.rows, self.letters_first = _row_patterns(self.words)
+        self.named = _named_rows(checklist)
         self.statements: list[_Statement] = []
         self.corrections: list[tuple[int, int]] = []
         self.positional: list[Side] = []
@@ -157,6 +170,7 @@ class _Reader:
                     answered_here = False
                     if context is not None:
                         self.quoted_rows.setdefault(context)
+                        answered_here = self._marked_option(number, line, context)
                 continue
             if not line:
                 continue
@@ -186,6 +200,18 @@ class _Reader:
             return context  # an option line without its letter
         return None
 
+    def _marked_option(self, number: int, line: str, row: int) -> bool:
+        """Whether a quoted option line carries the organiser's mark ("B: … <--"), as Outlook
+        users answer in the original; the mark's side goes into statements."""
+        if not _SELECTED.search(line):
+            return False
+        label = _OPTION_LABEL.match(line.strip("*_ "))
+        if label is None:
+            return False
+        self.statements.append(_Statement((number, 0), row, Side(label.group(1).upper()),
+                                          UNDER_QUESTION))
+        return True
+
     def _read_under(self, number: int, line: str, row: int) -> bool:
         """Read a line typed under row's quoted question; whether it answered the row."""
         folded = fold(line)
@@ -201,6 +227,8 @@ class _Reader:
             side, rule = (option[1], OPTION_WORDING) if option[0] == row else (None, rule)
         if side is None:
             side = self._side_in_words(line)
+        if side is None and (side := self.wordings.side_of_words(row, line)) is not None:
+            rule = OPTION_WORDING  # "complex" under "A: complex, subtle, nuanced"
         said = words_of(folded)
         if side is not None and next(self.words.hedges.find(said), None):
             self.problems.append(Problem(LEFT_OPEN, {"text": line[:80]}))  # "B? not sure"
@@ -208,12 +236,18 @@ class _Reader:
         if side is not None:
             self.statements.append(_Statement((number, 0), row, side, rule))
             return True
-        if not (self.words.unknown.only(said) or self.words.courtesy.only(said)):
-            self.wordy = True
+        dont_know = any(next(phrases.find(said), None) for phrases in (
+            self.words.unknown, self.words.hedges, self.words.polite))  # "not sure yet"
+        if not (dont_know or self.words.courtesy.only(said)):
+            # Typed under a question, it answers that question in a way not understood: ask,
+            # rather than decide without it ("yes - Initech is circling").
+            self.problems.append(Problem(NOT_UNDERSTOOD, {"number": str(row),
+                                                          "text": line[:80]}))
         return False
 
     def _leading_letter(self, line: str, folded: str) -> Side | None:
-        text = folded.strip()
+        text = _ARROW.sub("", folded.strip())  # "--> B", "=> A"
+        line = _ARROW.sub("", line.strip())
         for label in self.words.side_labels:
             if text.startswith(label + " ") or text.startswith(label + ":"):
                 text = text[len(label):].lstrip(" :")
@@ -234,8 +268,9 @@ class _Reader:
     # -- lines of their own ----------------------------------------------------------------
 
     def _read_free(self, number: int, line: str) -> None:
-        if _POSITIONAL_LINE.match(line):
-            self.positional += [Side(letter.upper()) for letter in line if letter in "AaBb"]
+        letters = _AND.sub(" ", line)  # "A, B, and A"
+        if _POSITIONAL_LINE.match(letters):
+            self.positional += [Side(letter.upper()) for letter in letters if letter in "AaBb"]
             return
         folded = fold(line)
         if (side := self._for_every_question(folded)) is not None:
@@ -248,13 +283,14 @@ class _Reader:
             return
         if found:
             return  # the rest of the line comments on its rows: "5A they like meeting in person"
-        if _a_title(line) or (_CONTACT.search(line) and len(words_of(folded)) <= _CONTACT_WORDS):
+        if _a_title(line) or (_CONTACT.search(line) and
+                              len(re.findall(r"[^\W\d_]+", line)) <= _CONTACT_WORDS):
             return  # a signature's "Online Marketing Manager", "Virtual Events Ltd", phone
         formats = formats_in(line, self.words)
         self.statements += [_Statement((number, stated.offset), DECISION, stated.format,
                                        stated.rule) for stated in formats.stated]
         self.problems += [Problem(LEFT_OPEN, {"text": text}) for text in formats.left_open]
-        if formats.stated or formats.left_open or self._polite(folded):
+        if formats.stated or formats.left_open or self._polite(folded) or _a_name(line):
             return
         self.wordy = True
         if next(self.words.hedges.find(words_of(folded)), None):
@@ -286,13 +322,21 @@ class _Reader:
         matches = [*self.rows.finditer(folded),
                    *(m for m in self.letters_first.finditer(folded)
                      if line[m.start("letter")].isupper())]  # "a for 3" is English
+        for named in self.named[0].finditer(folded):  # "stakeholders – B", "Beteiligte: A"
+            found = True
+            self.statements.append(_Statement((number, named.start()),
+                                              self.named[1][normal(named.group("name"))],
+                                              Side(named.group("letter").upper()), NUMBERED))
+        for both in _ROW_BOTH.finditer(folded):  # "6 both really", "6 either"
+            found = True
+            self.problems.append(Problem(LEFT_OPEN, {"text": line[both.start():][:80]}))
         for match in sorted(matches, key=lambda m: m.start()):
             if self._an_address(folded, match) or _an_article(line, match):
                 continue
             found = True
             row, letter = int(match.group("number")), match.group("letter").upper()
             shown = line[match.start():match.end()].strip()
-            if _EITHER_LETTER.match(folded, match.end()):
+            if _EITHER_LETTER.match(folded, match.end()) or _DOUBTED.match(folded, match.end()):
                 self.problems.append(Problem(LEFT_OPEN, {"text": line[match.start():][:80]}))
             elif letter not in "AB":
                 self.problems.append(Problem(N_("“{text}”: answer with A or B"), {"text": shown}))
@@ -355,6 +399,8 @@ class _Reader:
                 if statement.target == DECISION else
                 Problem(N_("question {number} is answered both A and B"),
                         {"number": str(statement.target)}))
+        if self.quoted_rows and len(self.positional) > len(self.quoted_rows):
+            self.problems.append(Problem(MORE_LETTERS))
         decision = final.pop(DECISION, None)
         answers = {row: statement.value for row, statement in final.items()}
         nothing = not (answers or self.positional or decision)
@@ -385,6 +431,15 @@ class _Wordings:
     options: list[str]
     option_rows: list[tuple[int, Side]]
 
+    def side_of_words(self, row: int, line: str) -> Side | None:
+        """The side of row whose wording alone has line's longer words ("complex" under
+        "A: complex, subtle, nuanced / B: simple, direct"); None where both or neither do."""
+        said = {word for word in words(line) if len(word) >= _WORDING_WORD}
+        sides = {side for text, (number, side) in zip(self.options, self.option_rows,
+                                                      strict=True)
+                 if number == row and said & set(words(text))}
+        return next(iter(sides)) if said and len(sides) == 1 else None
+
     def options_of(self, row: int) -> set[str]:
         return {text for text, (number, _) in zip(self.options, self.option_rows, strict=True)
                 if number == row}
@@ -401,6 +456,17 @@ def _wordings(checklist: Checklist) -> _Wordings:
                 options.append(normal(row.wording(side)).strip(" ."))
                 option_rows.append((row.number, side))
     return _Wordings(questions, question_rows, options, option_rows)
+
+
+@functools.cache
+def _named_rows(checklist: Checklist) -> tuple[re.Pattern[str], dict[str, int]]:
+    """Rows named as the emails name them ("stakeholders", "Beteiligte") then a letter, and
+    each name's row number."""
+    numbers = {normal(name): row.number for row in checklist for language in SUPPORTED
+               for name in {row.key, translations(language).gettext(row.key)}}
+    names = "|".join(re.escape(name) for name in sorted(numbers, key=len, reverse=True))
+    return re.compile(rf"(?<![\w])(?P<name>{names})\s*(?:[:\-–—=>]+\s*)?"
+                      rf"(?P<letter>[ab])(?![\w'’])"), numbers
 
 
 @functools.cache
@@ -429,6 +495,14 @@ def _a_title(line: str) -> bool:
     long_words = [word for word in re.findall(r"[^\W\d_][\w'’&-]*", line) if len(word) >= 3]
     return len(long_words) >= 3 and all(word[0].isupper() for word in long_words) and \
         not line.rstrip().endswith(("!", "?"))
+
+
+def _a_name(line: str) -> bool:
+    """Whether a line that states nothing is a signature's name: "Jordan Blake", "J. Doe"."""
+    names = line.replace(".", " ").replace(",", " ").split()
+    return 0 < len(names) <= _NAME_WORDS and all(
+        name[:1].isupper() and name.replace("-", "").isalpha() for name in names) and \
+        names not in (["A"], ["B"])
 
 
 def _an_article(line: str, match: re.Match[str]) -> bool:

@@ -16,11 +16,10 @@ from datetime import datetime
 from assistant.checklist import Checklist
 from assistant.language import N_
 from assistant.models import Format, Side
-from assistant.replies import Problem, Reading, read_reply
+from assistant.replies import MORE_LETTERS, Problem, Reading, read_reply
 from assistant.reply_mail import ReplyEmail
 from assistant.reply_tokens import BadToken, ReplyTokens
 
-MORE_LETTERS = N_("more letters than questions asked")
 TWO_ANSWERS = N_("question {number} got two answers")
 
 

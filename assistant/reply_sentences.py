@@ -89,11 +89,12 @@ def formats_in(line: str, words: Vocabulary) -> LineFormats:
 
 
 def _without_politeness(said: tuple[str, ...], words: Vocabulary) -> tuple[str, ...]:
-    """said with its polite phrases ("no problem", "if possible") blanked, so that their
-    "no" and "if" neither negate nor set a condition."""
+    """said with its polite phrases ("no problem", "if possible") and corrections ("wait
+    no") blanked, so that their "no" and "if" neither negate nor set a condition."""
     blanked = list(said)
-    for match in words.polite.find(said):
-        blanked[match.start:match.end] = [""] * (match.end - match.start)
+    for phrases in (words.polite, words.corrections):  # "wait, no: in person" is no negation
+        for match in phrases.find(said):
+            blanked[match.start:match.end] = [""] * (match.end - match.start)
     return tuple(blanked)
 
 

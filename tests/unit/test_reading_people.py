@@ -57,6 +57,9 @@ IN_PERSON, VIRTUAL = Format.IN_PERSON, Format.VIRTUAL
     ("In person, if possible", IN_PERSON),
     ("In person. Update – they asked for a Teams call instead, so let's go virtual.", VIRTUAL),
     ("Let's do video. Call me on +44 7700 900123 if they push back.", VIRTUAL),
+    ("Virtual\nWait no in person.", IN_PERSON),
+    ("Keep it on Teams. Never mind, they want us onsite.", IN_PERSON),
+    ("I'd rather meet them in person than over Zoom", IN_PERSON),
 ])
 def test_a_decision_said_in_a_sentence_is_read(text, decision):
     reading = read_answer(text)
@@ -78,6 +81,8 @@ def test_a_decision_said_in_a_sentence_is_read(text, decision):
     ("A for 3, B for 5", {3: Side.A, 5: Side.B}),
     ("7 -> A\n10 -> B", {7: Side.A, 10: Side.B}),
     ("La 1 es A y la 12 es B. ¡Gracias!", {1: Side.A, 12: Side.B}),
+    ("1A, 4B – ach nee, 4A. 12B", {1: Side.A, 4: Side.A, 12: Side.B}),
+    ("stakeholders – B\nlocation – A", {4: Side.B, 6: Side.A}),
 ])
 def test_other_forms_of_a_row_answer_are_read(text, answers):
     reading = read_answer(text)
@@ -106,7 +111,8 @@ def test_what_could_be_read_two_ways_is_asked_again(text):
 
 @pytest.mark.parametrize("text", ["Thanks!", "Danke dir", "merci beaucoup", "¡Gracias!",
                                   "Will check with the team and get back to you by Friday.",
-                                  "Ich melde mich morgen dazu."])
+                                  "Ich melde mich morgen dazu.",
+                                  "Can't answer yet, will reply by Friday.\n\nJordan Blake"])
 def test_thanks_alone_is_neither_an_answer_nor_unclear(text):
     reading = read_answer(text)
     assert reading.empty and not reading.unclear
@@ -148,6 +154,11 @@ def test_one_letter_for_every_quoted_question_and_a_letter_after_a_word():
     text = under_each(["Definitely B", "I'd say A.", "B? not sure"])
     reading = read_answer(text)
     assert dict(reading.answers) == {3: Side.B, 4: Side.A} and reading.unclear
+    # A mark on the chosen option in the quoted original, and a word only one option has.
+    marked = QUESTIONS.replace("efficiency is key", "efficiency is key   <-- this one")
+    assert dict(read_answer(marked).answers) == {3: Side.B}
+    for doubted in ("3B. 7A? or B, they know us", "2A, 6 both really, 9B"):
+        assert read_answer(doubted).unclear
 
 
 def test_an_original_quoted_without_marks_after_its_attribution_is_not_read():
