@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 from collections.abc import Mapping
+from contextlib import suppress
 from datetime import date, datetime
 from pathlib import Path
 from typing import Any
@@ -71,10 +72,9 @@ def recommendation_from_json(detail: Mapping[str, Any]) -> Recommendation | None
 def _reasons(english: list[str], said: Any) -> tuple[str, ...]:
     """The reasons as phrases where they were recorded with them, else as the English."""
     if isinstance(said, list) and len(said) == len(english):
-        try:
+        # Written by a version whose phrases this one cannot read: the English stands.
+        with suppress(ValueError):
             return tuple(phrases.from_json(text) for text in said)
-        except ValueError:
-            pass  # written by a version whose phrases this one cannot read: keep the English
     return tuple(english)
 
 

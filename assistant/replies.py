@@ -31,10 +31,10 @@ from dataclasses import dataclass, field
 from rapidfuzz import fuzz, process
 
 from assistant.checklist import Checklist, load_checklist
-from assistant.language import N_, SUPPORTED
-from assistant.language.catalogs import translations
-from assistant.language.vocabulary import Vocabulary, normal, vocabulary, words
+from assistant.language import N_
+from assistant.language.vocabulary import normal, vocabulary
 from assistant.models import Format, Side
+from assistant.reply_forms import named_rows, row_patterns, wordings
 from assistant.reply_mail import ReplyEmail
 from assistant.reply_sentences import fold, formats_in, words_of
 
@@ -62,7 +62,6 @@ _CONTACT_WORDS = 8  # a longer line with a phone number in it is a sentence, and
 _LETTER_LAST = re.compile(r"^(?:[^\W\d][\w'’]*\s+){1,3}\(?([AB])\)?\s*[.!]?$")
 _LEADING_B = re.compile(r"^B\s+(?=\w)")  # "B they're remote": no article is a capital B
 _OPTION_LABEL = re.compile(r"^[*_\s]*\(?([AaBb])[*_]*\s*[:).]\s*[*_]*\s*(.+)$")
-_WORDING_WORD = 6  # letters a word needs to tell an option by ("complex", not "the")
 _OPTION_SCORE = 88  # how alike a pasted option must be to its wording (rapidfuzz ratio)
 _QUESTION_SCORE = 85  # how alike a quoted line must be to a question to stand for it
 _LONGEST_QUOTED_QUESTION = 400
@@ -146,9 +145,9 @@ class _Reader:
     def __init__(self, checklist: Checklist) -> None:
         self.checklist = checklist
         self.words = vocabulary()
-        self.wordings = _wordings(checklist)
-        self.rows, self.letters_first = _row_patterns(self.words)
-        self.named = _named_rows(checklist)
+        self.wordings = wordings(checklist)
+        self.rows, self.letters_first = row_patterns(self.words)
+        self.named = named_rows(checklist)
         self.statements: list[_Statement] = []
         self.corrections: list[tuple[int, int]] = []
         self.positional: list[Side] = []
@@ -420,72 +419,6 @@ class _Reader:
             problems=tuple(problems),
             rules=rules,
         )
-
-
-@dataclass(frozen=True)
-class _Wordings:
-    """The checklist's questions and options in every language, in normal form."""
-
-    questions: list[str]
-    question_rows: list[int]
-    options: list[str]
-    option_rows: list[tuple[int, Side]]
-
-    def side_of_words(self, row: int, line: str) -> Side | None:
-        """The side of row whose wording alone has line's longer words ("complex" under
-        "A: complex, subtle, nuanced / B: simple, direct"); None where both or neither do."""
-        said = {word for word in words(line) if len(word) >= _WORDING_WORD}
-        sides = {side for text, (number, side) in zip(self.options, self.option_rows,
-                                                      strict=True)
-                 if number == row and said & set(words(text))}
-        return next(iter(sides)) if said and len(sides) == 1 else None
-
-    def options_of(self, row: int) -> set[str]:
-        return {text for text, (number, _) in zip(self.options, self.option_rows, strict=True)
-                if number == row}
-
-
-@functools.cache
-def _wordings(checklist: Checklist) -> _Wordings:
-    questions, question_rows, options, option_rows = [], [], [], []
-    for language in SUPPORTED:
-        for row in checklist.in_language(language):
-            questions.append(normal(row.question).strip(" ?¿"))
-            question_rows.append(row.number)
-            for side in Side:
-                options.append(normal(row.wording(side)).strip(" ."))
-                option_rows.append((row.number, side))
-    return _Wordings(questions, question_rows, options, option_rows)
-
-
-@functools.cache
-def _named_rows(checklist: Checklist) -> tuple[re.Pattern[str], dict[str, int]]:
-    """Rows named as the emails name them ("stakeholders", "Beteiligte") then a letter, and
-    each name's row number."""
-    numbers = {normal(name): row.number for row in checklist for language in SUPPORTED
-               for name in {row.key, translations(language).gettext(row.key)}}
-    names = "|".join(re.escape(name) for name in sorted(numbers, key=len, reverse=True))
-    return re.compile(rf"(?<![\w])(?P<name>{names})\s*(?:[:\-–—=>]+\s*)?"
-                      rf"(?P<letter>[ab])(?![\w'’])"), numbers
-
-
-@functools.cache
-def _row_patterns(words: Vocabulary) -> tuple[re.Pattern[str], re.Pattern[str]]:
-    """A row number then its letter ("2A", "question 2: option B", "5 should be B", "7 -> A"),
-    and a letter then its row ("A for 3", "B für 5"), over folded text."""
-    def any_of(phrases: tuple[str, ...]) -> str:
-        return "|".join(re.escape(phrase).replace(r"\ ", r"\s+") for phrase in phrases)
-
-    labels, sides, joins = any_of(words.row_labels), any_of(words.side_labels), \
-        any_of(words.answer_is)
-    number_first = re.compile(
-        rf"(?<![\w.#])(?:(?:{labels})\.?\s*)?#?\s*(?P<number>\d{{1,2}})(?!\d)"
-        rf"\s*(?:(?:[:\-.)=–—/>→]|(?:{joins})(?!\w))\s*)*(?:(?:{sides})\s*[:.]?\s*)?"
-        rf"(?P<letter>[a-z])(?![\w'’])(?!\.\w)")
-    letter_first = re.compile(
-        rf"(?<![\w'’])(?P<letter>[ab])\s+(?:{any_of(words.letter_for)})\s+"
-        rf"(?:(?:{labels})\.?\s*)?#?(?P<number>\d{{1,2}})(?![\d\w])")
-    return number_first, letter_first
 
 
 def _a_title(line: str) -> bool:
